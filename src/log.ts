@@ -1,0 +1,69 @@
+// pino with secret redaction. Secrets are Secret objects (which serialise as their reference), and
+// these paths catch the usual places a raw credential could still slip into a log line.
+import pino, { type Logger } from 'pino';
+import { Writable } from 'node:stream';
+
+export const REDACT_PATHS = [
+  'apiKey', '*.apiKey', 'secret', '*.secret', 'password', '*.password', 'authorization', '*.authorization',
+  'headers.authorization', '*.headers.authorization', 'headers["btcpay-sig"]', 'connectionString', '*.connectionString',
+];
+
+export type LogFormat = 'json' | 'logfmt';
+
+function logfmtValue(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return /[\s="]/.test(s) || s === '' ? JSON.stringify(s) : s;
+}
+
+/** Turn pino's JSON lines into logfmt (level names, not numbers; time as ISO 8601). */
+export function toLogfmt(line: string): string {
+  const o = JSON.parse(line) as Record<string, unknown>;
+  const parts: string[] = [];
+  const lvl = typeof o.level === 'string' ? o.level : (pino.levels.labels[o.level as number] ?? String(o.level));
+  parts.push(`ts=${new Date(o.time as number).toISOString()}`, `level=${lvl}`);
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'time' || k === 'level' || k === 'pid' || k === 'hostname') continue;
+    parts.push(`${k}=${logfmtValue(v)}`);
+  }
+  return parts.join(' ');
+}
+
+export interface LogOptions {
+  level?: string;
+  format?: LogFormat;
+  /** Where lines go (default stderr). Tests pass a collecting stream. */
+  destination?: NodeJS.WritableStream;
+  /** Also keep lines in memory per run_id, for the HTML page's "last run log" link. */
+  sink?: (obj: Record<string, unknown>) => void;
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const dest = opts.destination ?? process.stderr;
+  const format = opts.format ?? 'json';
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const text = chunk.toString('utf8');
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        if (opts.sink) {
+          try {
+            opts.sink(JSON.parse(line) as Record<string, unknown>);
+          } catch {
+            /* never let the in-memory log break logging */
+          }
+        }
+        dest.write((format === 'logfmt' ? toLogfmt(line) : line) + '\n');
+      }
+      cb();
+    },
+  });
+  return pino(
+    {
+      level: opts.level ?? 'info',
+      base: undefined,
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    out,
+  );
+}

@@ -1,0 +1,44 @@
+// The metric contract: names (without the hookwatch_ prefix), types, help and label names.
+// Probes may define more through ProbeMetrics.define(); a contract name must keep this shape.
+export type MetricType = 'gauge' | 'counter' | 'histogram';
+
+export interface MetricDef {
+  name: string;
+  type: MetricType;
+  help: string;
+  /** Label names besides `probe`, which every probe series carries. */
+  labelNames: string[];
+  buckets?: number[];
+}
+
+export const PREFIX = 'hookwatch_';
+
+/** Buckets for paid-to-delivered: the 30 s target and the 5 min page threshold are bucket edges. */
+export const LATENCY_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 14400];
+
+export const CONTRACT_METRICS: MetricDef[] = [
+  { name: 'probe_success', type: 'gauge', help: 'Whether the last run of the probe passed (1) or failed (0).', labelNames: ['type'] },
+  { name: 'probe_duration_seconds', type: 'gauge', help: "Duration of the probe's last run.", labelNames: ['type'] },
+  { name: 'probe_last_run_timestamp_seconds', type: 'gauge', help: 'Unix time the last run finished.', labelNames: ['type'] },
+  { name: 'probe_runs_total', type: 'counter', help: 'Probe runs by result (success, failure, timeout, error).', labelNames: ['type', 'result'] },
+  { name: 'probe_interval_seconds', type: 'gauge', help: 'Configured interval of the probe.', labelNames: ['type'] },
+  { name: 'probe_threshold', type: 'gauge', help: 'Alert threshold in effect for the probe, in base units; rules compare against it.', labelNames: ['type', 'threshold'] },
+  { name: 'webhook_deliveries_total', type: 'counter', help: 'Webhook delivery attempts seen, by outcome (success, http_error, failed).', labelNames: ['outcome'] },
+  { name: 'webhook_delivery_failures_total', type: 'counter', help: 'Failed delivery attempts by reason (dns, timeout, refused, tls, http_4xx, http_5xx, other).', labelNames: ['reason'] },
+  { name: 'webhook_delivery_success_ratio', type: 'gauge', help: "Delivery success ratio over the probe's window.", labelNames: ['basis'] },
+  { name: 'paid_to_delivered_seconds', type: 'histogram', help: 'Paid event to first successful webhook delivery.', labelNames: ['method'], buckets: LATENCY_BUCKETS },
+  { name: 'paid_to_delivered_median_seconds', type: 'gauge', help: 'Median paid-to-delivered over the window, undelivered events counted at their current age.', labelNames: [] },
+  { name: 'undelivered_paid_events', type: 'gauge', help: 'Paid events with no successful delivery yet.', labelNames: [] },
+  { name: 'oldest_undelivered_paid_event_age_seconds', type: 'gauge', help: 'Age of the oldest undelivered paid event; 0 when none.', labelNames: [] },
+  { name: 'synthetic_success', type: 'gauge', help: 'Whether the last synthetic webhook to the target passed.', labelNames: ['target'] },
+  { name: 'synthetic_last_success_timestamp_seconds', type: 'gauge', help: 'Unix time of the last passing synthetic webhook to the target.', labelNames: ['target'] },
+  { name: 'synthetic_phase_duration_seconds', type: 'gauge', help: 'Duration of each phase of the last synthetic webhook.', labelNames: ['target', 'phase'] },
+  { name: 'dns_drift', type: 'gauge', help: "1 when the resolver's answer is not what the authoritative servers serve.", labelNames: ['host'] },
+  { name: 'dns_drift_duration_seconds', type: 'gauge', help: 'How long the current drift has lasted; 0 when none.', labelNames: ['host'] },
+  { name: 'dns_resolver_ttl_seconds', type: 'gauge', help: 'TTL the resolver hands out for the host.', labelNames: ['host'] },
+  { name: 'dns_authoritative_ttl_seconds', type: 'gauge', help: 'TTL the authoritative servers serve for the host.', labelNames: ['host'] },
+  { name: 'dns_ttl_inflated', type: 'gauge', help: "1 when the resolver's TTL exceeds the authoritative TTL.", labelNames: ['host'] },
+  { name: 'reconcile_missing_records', type: 'gauge', help: 'Paid at the sender, absent in the internal records, past the grace.', labelNames: [] },
+  { name: 'reconcile_orphan_records', type: 'gauge', help: 'In the internal records, not paid at the sender.', labelNames: [] },
+  { name: 'reconcile_oldest_missing_age_seconds', type: 'gauge', help: 'Age of the oldest missing record; 0 when none.', labelNames: [] },
+];

@@ -1,0 +1,58 @@
+// What a probe sees of the registry: every call adds the `probe` label, and every series is
+// tracked so reloading a probe away (or a host leaving its list) removes it from /metrics.
+import type { MetricRegistry } from './registry.ts';
+import type { MetricDef } from './definitions.ts';
+
+type Labels = Record<string, string>;
+
+export class ProbeMetrics {
+  constructor(
+    readonly registry: MetricRegistry,
+    readonly probe: string,
+  ) {}
+
+  define(def: MetricDef): void {
+    this.registry.define(def);
+  }
+
+  #labels(name: string, labels: Labels): Labels {
+    const def = this.registry.def(name);
+    const out: Labels = { probe: this.probe };
+    for (const l of def.labelNames) {
+      const v = labels[l];
+      if (v === undefined) throw new Error(`metric ${name}: missing label ${l}`);
+      out[l] = v;
+    }
+    for (const k of Object.keys(labels)) if (!def.labelNames.includes(k)) throw new Error(`metric ${name}: unknown label ${k}`);
+    this.registry.track(this.probe, name, out);
+    return out;
+  }
+
+  set(name: string, labels: Labels, value: number): void {
+    const m = this.registry.metric(name);
+    if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
+    (m as import('prom-client').Gauge).set(this.#labels(name, labels), value);
+  }
+
+  inc(name: string, labels: Labels, by = 1): void {
+    const m = this.registry.metric(name);
+    if (this.registry.def(name).type !== 'counter') throw new Error(`${name} is not a counter`);
+    (m as import('prom-client').Counter).inc(this.#labels(name, labels), by);
+  }
+
+  /** Make a counter series exist at 0 so rate() sees its first increment. */
+  touch(name: string, labels: Labels): void {
+    this.inc(name, labels, 0);
+  }
+
+  observe(name: string, labels: Labels, value: number): void {
+    const m = this.registry.metric(name);
+    if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
+    (m as import('prom-client').Histogram).observe(this.#labels(name, labels), value);
+  }
+
+  /** Drop this probe's series of one metric, except those `keep` returns true for. */
+  clear(name: string, keep?: (labels: Labels) => boolean): void {
+    this.registry.removeSeries(this.probe, name, keep);
+  }
+}

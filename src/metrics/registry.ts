@@ -1,0 +1,96 @@
+// The one prom-client registry. Metrics are created lazily from their definition, so a metric
+// appears in /metrics only once something records it, and a probe's series go when the probe goes.
+import client from 'prom-client';
+import { CONTRACT_METRICS, PREFIX, type MetricDef } from './definitions.ts';
+
+type AnyMetric = client.Gauge<string> | client.Counter<string> | client.Histogram<string>;
+
+export class MetricRegistry {
+  readonly registry = new client.Registry();
+  readonly #defs = new Map<string, MetricDef>();
+  readonly #metrics = new Map<string, AnyMetric>();
+  /** probe name -> metric name -> serialized label sets, so a removed probe leaves no stale series. */
+  readonly #series = new Map<string, Map<string, Map<string, Record<string, string>>>>();
+  readonly configReloadSuccess: client.Gauge;
+  readonly configReloadTimestamp: client.Gauge;
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    for (const d of CONTRACT_METRICS) this.#defs.set(d.name, d);
+    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+    this.configReloadSuccess = new client.Gauge({
+      name: `${PREFIX}config_last_reload_successful`,
+      help: 'Whether the last configuration reload attempt was successful.',
+      registers: [this.registry],
+    });
+    this.configReloadTimestamp = new client.Gauge({
+      name: `${PREFIX}config_last_reload_success_timestamp_seconds`,
+      help: 'Timestamp of the last successful configuration reload.',
+      registers: [this.registry],
+    });
+    new client.Gauge({
+      name: `${PREFIX}build_info`,
+      help: 'Build information of the running agent.',
+      labelNames: ['version', 'nodejs'],
+      registers: [this.registry],
+    }).set({ version: process.env.npm_package_version ?? '0.1.0', nodejs: process.version }, 1);
+  }
+
+  /** Declare a metric. Idempotent for the same shape; a conflicting shape is a programming error. */
+  define(def: MetricDef): void {
+    const known = this.#defs.get(def.name);
+    if (known) {
+      if (known.type !== def.type || known.labelNames.join(',') !== def.labelNames.join(',')) {
+        throw new Error(`metric ${def.name} already defined as ${known.type}{${known.labelNames.join(',')}}`);
+      }
+      return;
+    }
+    if (!/^[a-z_][a-z0-9_]*$/.test(def.name)) throw new Error(`invalid metric name ${def.name}`);
+    this.#defs.set(def.name, def);
+  }
+
+  def(name: string): MetricDef {
+    const d = this.#defs.get(name);
+    if (!d) throw new Error(`metric ${name} is not defined; call metrics.define() first`);
+    return d;
+  }
+
+  metric(name: string): AnyMetric {
+    let m = this.#metrics.get(name);
+    if (m) return m;
+    const d = this.def(name);
+    const common = { name: PREFIX + d.name, help: d.help, labelNames: ['probe', ...d.labelNames], registers: [this.registry] };
+    if (d.type === 'gauge') m = new client.Gauge(common);
+    else if (d.type === 'counter') m = new client.Counter(common);
+    else m = new client.Histogram({ ...common, buckets: d.buckets ?? client.linearBuckets(0, 1, 10) });
+    this.#metrics.set(name, m);
+    return m;
+  }
+
+  track(probe: string, name: string, labels: Record<string, string>): void {
+    let byMetric = this.#series.get(probe);
+    if (!byMetric) this.#series.set(probe, (byMetric = new Map()));
+    let sets = byMetric.get(name);
+    if (!sets) byMetric.set(name, (sets = new Map()));
+    sets.set(JSON.stringify(labels), labels);
+  }
+
+  /** Remove series of a probe: all of them, or those of one metric (optionally matching a predicate). */
+  removeSeries(probe: string, name?: string, keep?: (labels: Record<string, string>) => boolean): void {
+    const byMetric = this.#series.get(probe);
+    if (!byMetric) return;
+    for (const [metricName, sets] of byMetric) {
+      if (name && metricName !== name) continue;
+      const m = this.#metrics.get(metricName);
+      for (const [key, labels] of sets) {
+        if (keep?.(labels)) continue;
+        m?.remove(labels);
+        sets.delete(key);
+      }
+    }
+    if (!name) this.#series.delete(probe);
+  }
+
+  async exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
