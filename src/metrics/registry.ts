@@ -16,7 +16,13 @@ export class MetricRegistry {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     for (const d of CONTRACT_METRICS) this.#defs.set(d.name, d);
-    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+    if (opts.processMetrics !== false) {
+      client.collectDefaultMetrics({ register: this.registry });
+      // prom-client exports these gauges with a _total suffix, which promtool rightly rejects.
+      for (const bad of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(bad);
+      }
+    }
     this.configReloadSuccess = new client.Gauge({
       name: `${PREFIX}config_last_reload_successful`,
       help: 'Whether the last configuration reload attempt was successful.',

@@ -1,0 +1,89 @@
+// The running agent: config + scheduler + metrics + HTTP server, with reload that never loses the
+// running config to a bad file.
+import type { Logger } from 'pino';
+import type { Server } from 'node:http';
+import { loadConfigFile, ConfigError } from './config/load.ts';
+import type { LoadedConfig, ProbeKind } from './probe/types.ts';
+import { MetricRegistry } from './metrics/registry.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
+import { RunLogStore } from './scheduler/run-log.ts';
+import { createApp } from './server/app.ts';
+import { listen, type WebConfig } from './server/listen.ts';
+
+export interface AgentOptions {
+  configFile: string;
+  kinds: ReadonlyArray<ProbeKind>;
+  log: Logger;
+  runLogs: RunLogStore;
+  listenAddress?: string;
+  webConfig?: WebConfig;
+  env?: NodeJS.ProcessEnv;
+  registry?: MetricRegistry;
+}
+
+export class Agent {
+  readonly registry: MetricRegistry;
+  readonly scheduler: Scheduler;
+  server?: Server;
+  ready = false;
+  lastReloadError?: string;
+
+  constructor(readonly opts: AgentOptions) {
+    this.registry = opts.registry ?? new MetricRegistry();
+    this.scheduler = new Scheduler({ registry: this.registry, log: opts.log, kinds: opts.kinds, runLogs: opts.runLogs });
+  }
+
+  load(): LoadedConfig {
+    return loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env });
+  }
+
+  /** First load: a bad config is fatal (the caller exits). */
+  async start(): Promise<void> {
+    const config = this.load();
+    this.scheduler.apply(config);
+    this.registry.configReloadSuccess.set(1);
+    this.registry.configReloadTimestamp.set(Date.now() / 1000);
+    if (this.opts.listenAddress !== undefined) {
+      const app = createApp(this);
+      this.server = await listen(app, this.opts.listenAddress, this.opts.webConfig);
+    }
+    this.scheduler.start();
+    this.ready = true;
+    this.opts.log.info({ probes: config.probes.length, file: this.opts.configFile }, 'hookwatch started');
+  }
+
+  /** Reload: validate the new file fully before touching anything; on error keep the old probes. */
+  reload(): { ok: true; probes: number } | { ok: false; error: string } {
+    try {
+      const config = this.load();
+      this.scheduler.apply(config);
+      this.registry.configReloadSuccess.set(1);
+      this.registry.configReloadTimestamp.set(Date.now() / 1000);
+      this.lastReloadError = undefined;
+      this.opts.log.info({ probes: config.probes.length }, 'configuration reloaded');
+      return { ok: true, probes: config.probes.length };
+    } catch (e) {
+      const error = e instanceof ConfigError ? e.message : `reload failed: ${(e as Error).message}`;
+      this.registry.configReloadSuccess.set(0);
+      this.lastReloadError = error;
+      this.opts.log.error({ error }, 'configuration reload failed; keeping the previous configuration');
+      return { ok: false, error };
+    }
+  }
+
+  address(): { host: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.ready = false;
+    const closing = this.server
+      ? new Promise<void>((r) => {
+          this.server!.close(() => r());
+          this.server!.closeAllConnections?.();
+        })
+      : Promise.resolve();
+    await Promise.all([this.scheduler.stop(3000), closing]);
+  }
+}

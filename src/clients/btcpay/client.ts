@@ -1,0 +1,319 @@
+// Typed BTCPay Greenfield client over undici. Store-scoped paths only (they work on every server
+// version, reference §0). Every call has a timeout, a response-size cap, zod validation, and retries
+// with backoff for network errors, 429 and 5xx only. Errors are BtcpayError with a small `kind`, and
+// their messages never carry the API key (it only ever goes into the Authorization header).
+import { request, type Dispatcher } from 'undici';
+import pRetry from 'p-retry';
+import { z } from 'zod';
+import type { Secret } from '../../config/secret.ts';
+import { missingPermissions } from './permissions.ts';
+import {
+  ApiKeySchema,
+  DeliveryBodySchema,
+  DeliverySchema,
+  ErrorBodySchema,
+  InvoiceSchema,
+  PaymentMethodSchema,
+  WebhookSchema,
+  type DeliveryBody,
+} from './schemas.ts';
+
+export type BtcpayErrorKind = 'network' | 'timeout' | 'http' | 'malformed' | 'too_large' | 'permission' | 'not_found' | 'pruned';
+
+export class BtcpayError extends Error {
+  override name = 'BtcpayError';
+  constructor(
+    message: string,
+    readonly kind: BtcpayErrorKind,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+  get retryable(): boolean {
+    return this.kind === 'network' || (this.kind === 'http' && (this.status === 429 || (this.status ?? 0) >= 500));
+  }
+}
+
+export interface BtcpayClientOptions {
+  url: string;
+  apiKey: Secret;
+  storeId: string;
+  /** Per HTTP attempt, headers and body together. Default 10 s. */
+  timeoutMs?: number;
+  /** Default 32 MiB: large enough for a full deliveries list, small enough not to take the agent down. */
+  maxResponseBytes?: number;
+  /** Retries after the first attempt for retryable failures. Default 2. */
+  retries?: number;
+  /** First backoff delay; doubles per retry. Default 250 ms. */
+  retryMinTimeoutMs?: number;
+  dispatcher?: Dispatcher;
+}
+
+export interface CallOpts {
+  signal?: AbortSignal;
+}
+
+export interface InvoiceQuery {
+  status?: string | string[];
+  /** Unix seconds, inclusive, compared with the invoice's creation time. */
+  startDate?: number;
+  endDate?: number;
+  skip?: number;
+  take?: number;
+  includeArchived?: boolean;
+}
+
+/** Request counters, for benchmarks and the probe's details. */
+export interface ClientStats {
+  calls: number;
+  bytes: number;
+}
+
+const str = JSON.stringify;
+
+export class BtcpayClient {
+  readonly storeId: string;
+  readonly stats: ClientStats = { calls: 0, bytes: 0 };
+  readonly #base: string;
+  readonly #apiKey: Secret;
+  readonly #timeoutMs: number;
+  readonly #maxBytes: number;
+  readonly #retries: number;
+  readonly #minTimeout: number;
+  readonly #dispatcher?: Dispatcher;
+
+  constructor(opts: BtcpayClientOptions) {
+    this.#base = opts.url.replace(/\/+$/, '');
+    this.#apiKey = opts.apiKey;
+    this.storeId = opts.storeId;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#maxBytes = opts.maxResponseBytes ?? 32 * 1024 * 1024;
+    this.#retries = opts.retries ?? 2;
+    this.#minTimeout = opts.retryMinTimeoutMs ?? 250;
+    this.#dispatcher = opts.dispatcher;
+  }
+
+  get #store(): string {
+    return `/api/v1/stores/${encodeURIComponent(this.storeId)}`;
+  }
+
+  // ---- API keys -------------------------------------------------------------------------------
+
+  async currentApiKey(o: CallOpts = {}): Promise<{ label: string; permissions: string[] }> {
+    const k = await this.#json('GET', '/api/v1/api-keys/current', ApiKeySchema, o);
+    return { label: k.label ?? '', permissions: k.permissions };
+  }
+
+  /** Required policies (e.g. btcpay.store.canviewinvoices) the key lacks for this store; [] when all held. */
+  async checkPermissions(required: string[], o: CallOpts = {}): Promise<string[]> {
+    const k = await this.currentApiKey(o);
+    return missingPermissions(k.permissions, required, this.storeId);
+  }
+
+  // ---- Webhooks and deliveries ---------------------------------------------------------------
+
+  listWebhooks(o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/webhooks`, z.array(WebhookSchema), o);
+  }
+
+  getWebhook(id: string, o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/webhooks/${enc(id)}`, WebhookSchema, o);
+  }
+
+  /**
+   * Newest-first deliveries of a webhook. Without `count` BTCPay returns every row it has (no limit,
+   * no cursor), so a number is required; 'all' exists only to measure that naive read.
+   */
+  listDeliveries(webhookId: string, count: number | 'all', o: CallOpts = {}) {
+    if (count !== 'all' && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be a positive integer');
+    const q = count === 'all' ? '' : `?count=${count}`;
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), o);
+  }
+
+  /** The exact stored request body. Throws kind 'pruned' (409) once BTCPay stripped it (60 days). */
+  async getDeliveryRequest(webhookId: string, deliveryId: string, o: CallOpts = {}): Promise<{ raw: string; body: DeliveryBody }> {
+    const path = `${this.#store}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}/request`;
+    const raw = await this.#call('GET', path, undefined, o);
+    return { raw, body: this.#parse(raw, DeliveryBodySchema, 'GET', path) };
+  }
+
+  /** Ask BTCPay to send a delivery again; returns the new delivery id (sent asynchronously). */
+  redeliver(webhookId: string, deliveryId: string, o: CallOpts = {}) {
+    return this.#json('POST', `${this.#store}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}/redeliver`, z.string().min(1), o);
+  }
+
+  // ---- Invoices ------------------------------------------------------------------------------
+
+  listInvoices(q: InvoiceQuery = {}, o: CallOpts = {}) {
+    const p = new URLSearchParams();
+    for (const s of q.status === undefined ? [] : Array.isArray(q.status) ? q.status : [q.status]) p.append('status', s);
+    for (const k of ['startDate', 'endDate', 'skip', 'take'] as const) {
+      const v = q[k];
+      if (v === undefined) continue;
+      if (!Number.isInteger(v)) throw new RangeError(`${k} must be an integer (unix seconds for dates)`);
+      p.set(k, String(v));
+    }
+    if (q.includeArchived) p.set('includeArchived', 'true');
+    const qs = p.toString();
+    return this.#json('GET', `${this.#store}/invoices${qs ? `?${qs}` : ''}`, z.array(InvoiceSchema), o);
+  }
+
+  /** Page with skip/take until a short page. Bounded: throws after maxPages so a misbehaving server cannot loop us. */
+  async listAllInvoices(q: Omit<InvoiceQuery, 'skip' | 'take'> = {}, o: CallOpts & { pageSize?: number; maxPages?: number } = {}) {
+    const take = o.pageSize ?? 100;
+    const maxPages = o.maxPages ?? 200;
+    const out: z.infer<typeof InvoiceSchema>[] = [];
+    const seen = new Set<string>();
+    for (let page = 0; page < maxPages; page++) {
+      const rows = await this.listInvoices({ ...q, skip: page * take, take }, o);
+      // New invoices shift pages while we read (newest first): dedupe by id.
+      for (const r of rows) if (!seen.has(r.id)) (seen.add(r.id), out.push(r));
+      if (rows.length < take) return out;
+    }
+    throw new BtcpayError(`invoice list did not end within ${maxPages} pages of ${take}`, 'too_large');
+  }
+
+  getInvoice(id: string, o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/invoices/${enc(id)}`, InvoiceSchema, o);
+  }
+
+  createInvoice(body: Record<string, unknown>, o: CallOpts = {}) {
+    return this.#json('POST', `${this.#store}/invoices`, InvoiceSchema, o, body);
+  }
+
+  async archiveInvoice(id: string, o: CallOpts = {}): Promise<void> {
+    await this.#call('DELETE', `${this.#store}/invoices/${enc(id)}`, undefined, o);
+  }
+
+  invoicePaymentMethods(id: string, o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/invoices/${enc(id)}/payment-methods`, z.array(PaymentMethodSchema), o);
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  async #json<S extends z.ZodType>(method: string, path: string, schema: S, o: CallOpts, body?: unknown): Promise<z.infer<S>> {
+    const raw = await this.#call(method, path, body, o);
+    return this.#parse(raw, schema, method, path);
+  }
+
+  #parse<S extends z.ZodType>(raw: string, schema: S, method: string, path: string): z.infer<S> {
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw new BtcpayError(`${method} ${path}: response is not JSON (${raw.length} bytes, starts ${str(raw.slice(0, 40))})`, 'malformed');
+    }
+    const r = schema.safeParse(v);
+    if (!r.success) {
+      const iss = r.error.issues[0];
+      const where = iss?.path.length ? iss.path.join('.') : '(root)';
+      throw new BtcpayError(`${method} ${path}: unexpected response shape at ${where}: ${iss?.message ?? 'invalid'}`, 'malformed');
+    }
+    return r.data;
+  }
+
+  #call(method: string, path: string, body: unknown, o: CallOpts): Promise<string> {
+    if (o.signal?.aborted) return Promise.reject(new BtcpayError(`${method} ${path}: aborted`, 'timeout'));
+    return pRetry(() => this.#attempt(method, path, body, o.signal), {
+      retries: this.#retries,
+      minTimeout: this.#minTimeout,
+      maxTimeout: this.#minTimeout * 8,
+      factor: 2,
+      randomize: true,
+      ...(o.signal ? { signal: o.signal } : {}),
+      shouldRetry: ({ error }) => error instanceof BtcpayError && error.retryable && !o.signal?.aborted,
+    }).catch((e: unknown) => {
+      if (e instanceof BtcpayError) throw e;
+      // p-retry rethrows the caller's abort reason when the signal fires between attempts.
+      throw new BtcpayError(`${method} ${path}: aborted`, 'timeout');
+    });
+  }
+
+  async #attempt(method: string, path: string, body: unknown, outer?: AbortSignal): Promise<string> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
+    const what = `${method} ${path}`;
+    this.stats.calls++;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.#base + path, {
+        method: method as Dispatcher.HttpMethod,
+        headers: {
+          authorization: `token ${this.#apiKey.reveal()}`,
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal,
+        ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+      });
+    } catch (e) {
+      throw this.#transportError(e, what, signal, timeout);
+    }
+    let text: string;
+    try {
+      text = await this.#readLimited(res, what);
+    } catch (e) {
+      if (e instanceof BtcpayError) throw e;
+      throw this.#transportError(e, what, signal, timeout);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return text;
+    throw this.#httpError(res.statusCode, text, what);
+  }
+
+  async #readLimited(res: Dispatcher.ResponseData, what: string): Promise<string> {
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.#maxBytes) {
+      res.body.destroy();
+      throw new BtcpayError(`${what}: response of ${declared} bytes exceeds the ${this.#maxBytes}-byte limit`, 'too_large');
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res.body) {
+      size += (c as Buffer).length;
+      if (size > this.#maxBytes) {
+        res.body.destroy();
+        throw new BtcpayError(`${what}: response exceeds the ${this.#maxBytes}-byte limit`, 'too_large');
+      }
+      chunks.push(c as Buffer);
+    }
+    this.stats.bytes += size;
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  #transportError(e: unknown, what: string, signal: AbortSignal, timeout: AbortSignal): BtcpayError {
+    if (signal.aborted) {
+      return new BtcpayError(timeout.aborted ? `${what}: no complete response within ${this.#timeoutMs} ms` : `${what}: aborted`, 'timeout');
+    }
+    const err = e as { code?: string; message?: string };
+    // undici messages name host and port, never headers; scrub anyway in case a proxy echoes them.
+    return new BtcpayError(`${what}: ${this.#scrub(`${err.code ?? 'network error'}: ${err.message ?? String(e)}`)}`, 'network');
+  }
+
+  #httpError(status: number, text: string, what: string): BtcpayError {
+    let code: string | undefined;
+    let msg = '';
+    let missing: string | undefined;
+    try {
+      const b = ErrorBodySchema.safeParse(JSON.parse(text));
+      if (b.success) ((code = b.data.code), (msg = b.data.message ?? ''), (missing = b.data.missingPermission));
+      else if (Array.isArray(JSON.parse(text))) msg = 'validation failed: ' + text.slice(0, 300);
+    } catch {
+      msg = text.slice(0, 120);
+    }
+    const kind: BtcpayErrorKind =
+      status === 401 || status === 403 ? 'permission' : status === 404 ? 'not_found' : status === 409 && code === 'webhookdelivery-pruned' ? 'pruned' : 'http';
+    const detail = missing ? `missing permission ${missing}` : msg;
+    return new BtcpayError(this.#scrub(`${what}: HTTP ${status}${code ? ` ${code}` : ''}${detail ? `: ${detail}` : ''}`), kind, status, code);
+  }
+
+  #scrub(s: string): string {
+    const k = this.#apiKey.reveal();
+    return k.length >= 4 ? s.split(k).join('<redacted>') : s;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

@@ -1,0 +1,89 @@
+// The core's part of the config schema (global, sources, the fields every probe has), and the
+// assembly of the full schema from the probe kinds for `hookwatch schema` and per-probe validation.
+import { z } from 'zod';
+import type { ProbeKind } from '../probe/types.ts';
+import { duration, hostPort, secretRef } from './schema-helpers.ts';
+
+export const resolverSchema = () =>
+  z.union([z.literal('system'), hostPort()], { error: 'expected "system" or a resolver address IP:PORT, e.g. 127.0.0.53:53' });
+
+export const globalSchema = z.strictObject({
+  interval: duration().default(60_000),
+  timeout: duration().default(10_000),
+  resolver: resolverSchema().default('system'),
+});
+
+const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' });
+
+export const sourceSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('btcpay'),
+      url: httpUrl(),
+      apiKey: secretRef(),
+      storeId: z.string().min(1),
+      timeout: duration().optional(),
+    }),
+    z.strictObject({
+      type: z.literal('http-json'),
+      url: z.string().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds'),
+      headers: z.record(z.string(), z.union([z.string(), secretRef()])).default({}),
+      itemsPath: z.string().default(''),
+      fields: z
+        .strictObject({ id: z.string().default('invoiceId'), amount: z.string().optional(), currency: z.string().optional(), time: z.string().optional() })
+        .default({ id: 'invoiceId' }),
+    }),
+    z.strictObject({
+      type: z.literal('postgres'),
+      host: z.string().default('127.0.0.1'),
+      port: z.int().min(1).max(65535).default(5432),
+      database: z.string().min(1),
+      user: z.string().min(1),
+      password: secretRef().optional(),
+      ssl: z.boolean().default(false),
+      query: z.string().min(1),
+    }),
+  ],
+  { error: 'expected a source with type btcpay, http-json or postgres' },
+);
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
+
+/** Fields every probe entry has, before the kind's own keys. */
+export function baseProbeShape(kind?: ProbeKind) {
+  const thresholdKeys = Object.keys(kind?.thresholds ?? {});
+  const thresholdValue = z.union([z.number(), duration().transform((ms) => ms / 1000)], {
+    error: 'expected a number in base units (ratio or seconds) or a duration',
+  });
+  const thresholds =
+    thresholdKeys.length > 0
+      ? z.strictObject(Object.fromEntries(thresholdKeys.map((k) => [k, thresholdValue.optional()]))).optional()
+      : z.strictObject({}).optional();
+  return {
+    name: z.string().regex(NAME_RE, 'expected a probe name of letters, digits and _.:- (at most 63 characters)'),
+    type: kind ? z.literal(kind.type) : z.string(),
+    interval: duration().optional(),
+    timeout: duration().optional(),
+    thresholds,
+  };
+}
+
+export function probeSchema(kind: ProbeKind) {
+  return kind.schema.extend(baseProbeShape(kind));
+}
+
+/** The whole file's schema, used for the JSON Schema export. Validation goes in stages (see load.ts). */
+export function fullSchema(kinds: ReadonlyArray<ProbeKind>) {
+  const probes = kinds.map((k) => probeSchema(k));
+  return z.strictObject({
+    global: globalSchema.optional(),
+    sources: z.record(z.string().regex(NAME_RE), sourceSchema).optional(),
+    probes: z.array(probes.length === 1 ? probes[0]! : z.discriminatedUnion('type', probes as never)),
+  });
+}
+
+export function jsonSchema(kinds: ReadonlyArray<ProbeKind>): Record<string, unknown> {
+  const s = z.toJSONSchema(fullSchema(kinds), { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return { $id: 'https://hookwatch.dev/schema/config.json', title: 'hookwatch probe configuration', ...s };
+}

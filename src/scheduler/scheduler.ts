@@ -1,0 +1,254 @@
+// Runs each probe on its own timer. Why this shape:
+// - one timer per probe, so a slow or hung probe never delays another;
+// - a run is never started while the previous one of the same probe is still going (a skipped
+//   tick is counted), even when the probe ignores its AbortSignal;
+// - the run's verdict is final at the timeout, so a hung probe is reported failing on time;
+// - jitter spreads the first runs so 500 probes do not fire in the same millisecond.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { LoadedConfig, ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
+import type { MetricRegistry } from '../metrics/registry.ts';
+import { ProbeMetrics } from '../metrics/probe-metrics.ts';
+import { scrub } from '../config/secret.ts';
+import { RunLogStore } from './run-log.ts';
+
+export interface RunRecord {
+  runId: string;
+  startedAt: number;
+  finishedAt: number;
+  durationSeconds: number;
+  result: ProbeResult;
+  outcome: 'success' | 'failure' | 'timeout' | 'error';
+}
+
+interface Entry {
+  probe: ProbeBase & Record<string, unknown>;
+  kind: ProbeKind;
+  state: Map<string, unknown>;
+  timer?: NodeJS.Timeout;
+  running?: Promise<void>;
+  /** Aborts the current run when the probe is removed or the agent stops. */
+  stop: AbortController;
+  last?: RunRecord;
+  runs: number;
+  skipped: number;
+  nextAt?: number;
+}
+
+export interface SchedulerOptions {
+  registry: MetricRegistry;
+  log: Logger;
+  kinds: ReadonlyArray<ProbeKind>;
+  runLogs?: RunLogStore;
+  now?: () => number;
+  /** Max initial delay as a fraction of the interval (default 0.1, capped at 5 s). */
+  jitter?: number;
+  random?: () => number;
+}
+
+export class Scheduler {
+  readonly #entries = new Map<string, Entry>();
+  #config?: LoadedConfig;
+  #started = false;
+  readonly runLogs: RunLogStore;
+  readonly #now: () => number;
+
+  constructor(readonly opts: SchedulerOptions) {
+    this.runLogs = opts.runLogs ?? new RunLogStore();
+    this.#now = opts.now ?? Date.now;
+  }
+
+  get config(): LoadedConfig | undefined {
+    return this.#config;
+  }
+
+  /** Install a config: add new probes, drop removed ones, restart changed ones (keeping their state). */
+  apply(config: LoadedConfig): void {
+    const next = new Map(config.probes.map((p) => [p.name, p]));
+    for (const [name, e] of this.#entries) {
+      const p = next.get(name);
+      if (!p || p.type !== e.probe.type || JSON.stringify(p) !== JSON.stringify(e.probe)) {
+        this.#remove(name, /* keepState */ p?.type === e.probe.type);
+      }
+    }
+    this.#config = config;
+    for (const p of config.probes) {
+      if (this.#entries.has(p.name)) continue;
+      const kind = this.opts.kinds.find((k) => k.type === p.type);
+      if (!kind) throw new Error(`no probe kind ${p.type}`);
+      const state = (this.#kept.get(p.name) as Map<string, unknown> | undefined) ?? new Map();
+      this.#kept.delete(p.name);
+      const e: Entry = { probe: p, kind, state, stop: new AbortController(), runs: 0, skipped: 0, last: this.#lastKept.get(p.name) };
+      this.#lastKept.delete(p.name);
+      this.#entries.set(p.name, e);
+      this.#exportStatic(e);
+      if (this.#started) this.#schedule(e, this.#initialDelay(e));
+    }
+    this.#kept.clear();
+    this.#lastKept.clear();
+  }
+
+  readonly #kept = new Map<string, Map<string, unknown>>();
+  readonly #lastKept = new Map<string, RunRecord | undefined>();
+
+  #remove(name: string, keepState: boolean): void {
+    const e = this.#entries.get(name);
+    if (!e) return;
+    clearTimeout(e.timer);
+    e.stop.abort(new Error('probe removed by reload'));
+    if (keepState) {
+      this.#kept.set(name, e.state);
+      this.#lastKept.set(name, e.last);
+    }
+    this.#entries.delete(name);
+    this.opts.registry.removeSeries(name);
+  }
+
+  #exportStatic(e: Entry): void {
+    const m = new ProbeMetrics(this.opts.registry, e.probe.name);
+    m.set('probe_interval_seconds', { type: e.probe.type }, e.probe.intervalMs / 1000);
+    for (const [k, v] of Object.entries(e.probe.thresholds)) m.set('probe_threshold', { type: e.probe.type, threshold: k }, v);
+    for (const result of ['success', 'failure', 'timeout', 'error']) m.touch('probe_runs_total', { type: e.probe.type, result });
+  }
+
+  #initialDelay(e: Entry): number {
+    const frac = this.opts.jitter ?? 0.1;
+    return Math.floor((this.opts.random ?? Math.random)() * Math.min(e.probe.intervalMs * frac, 5000));
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const e of this.#entries.values()) this.#schedule(e, this.#initialDelay(e));
+  }
+
+  #schedule(e: Entry, delay: number): void {
+    e.nextAt = this.#now() + delay;
+    e.timer = setTimeout(() => this.#tick(e), delay);
+    e.timer.unref?.();
+  }
+
+  #tick(e: Entry): void {
+    if (this.#entries.get(e.probe.name) !== e) return;
+    // Fixed rate: the next tick is due one interval after this one, whatever the run takes.
+    this.#schedule(e, e.probe.intervalMs);
+    if (e.running) {
+      e.skipped++;
+      this.opts.log.warn({ probe: e.probe.name, skipped: e.skipped }, 'previous run still in progress; skipping this tick');
+      return;
+    }
+    e.running = this.runOnce(e.probe.name).then(
+      () => undefined,
+      () => undefined,
+    );
+    void e.running.finally(() => {
+      e.running = undefined;
+    });
+  }
+
+  /** Run one probe now (also used by `once` and tests). Resolves at the timeout even if the probe hangs. */
+  async runOnce(name: string): Promise<RunRecord> {
+    const e = this.#entries.get(name);
+    if (!e || !this.#config) throw new Error(`unknown probe ${name}`);
+    const runId = randomUUID().slice(0, 8);
+    const probe = e.probe;
+    const log = this.opts.log.child({ probe: probe.name, type: probe.type, run_id: runId });
+    const ctrl = new AbortController();
+    const timeoutErr = new Error(`probe timed out after ${probe.timeoutMs / 1000}s`);
+    const signal = AbortSignal.any([ctrl.signal, e.stop.signal]);
+    const config = this.#config;
+    const ctx: ProbeContext = {
+      signal,
+      log,
+      metrics: new ProbeMetrics(this.opts.registry, probe.name),
+      now: this.#now,
+      state: e.state,
+      config,
+      source(n: string) {
+        const s = config.sources[n];
+        if (!s) throw new Error(`unknown source ${n}`);
+        return s;
+      },
+    };
+    const startedAt = this.#now();
+    const t0 = performance.now();
+    log.debug('probe run started');
+    let outcome: RunRecord['outcome'];
+    let result: ProbeResult;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        ctrl.abort(timeoutErr);
+        resolve('timeout');
+      }, probe.timeoutMs);
+    });
+    try {
+      const r = await Promise.race([e.kind.run(probe as never, ctx), timedOut]);
+      if (r === 'timeout') {
+        outcome = 'timeout';
+        result = { ok: false, reason: timeoutErr.message, cause: 'The probe did not finish within its timeout: the upstream is slow or unreachable, or the timeout is too short for its work.' };
+      } else {
+        result = r;
+        outcome = r.ok ? 'success' : 'failure';
+      }
+    } catch (err) {
+      outcome = signal.aborted && signal.reason === timeoutErr ? 'timeout' : 'error';
+      const msg = err instanceof Error ? err.message : String(err);
+      result = { ok: false, reason: outcome === 'timeout' ? timeoutErr.message : `probe error: ${msg}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    // Upstream error text can echo request details; never let a secret through.
+    if (result.reason) result.reason = scrub(result.reason, config.secrets);
+    if (result.cause) result.cause = scrub(result.cause, config.secrets);
+    const durationSeconds = (performance.now() - t0) / 1000;
+    const finishedAt = this.#now();
+    const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };
+    // A probe removed by a reload while running must not write its series back.
+    if (this.#entries.get(name) === e) {
+      const m = ctx.metrics;
+      m.set('probe_success', { type: probe.type }, result.ok ? 1 : 0);
+      m.set('probe_duration_seconds', { type: probe.type }, durationSeconds);
+      m.set('probe_last_run_timestamp_seconds', { type: probe.type }, finishedAt / 1000);
+      m.inc('probe_runs_total', { type: probe.type, result: outcome });
+      e.last = rec;
+      e.runs++;
+    }
+    const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
+    if (result.ok) log.info(line, 'probe run finished');
+    else log.warn(line, 'probe run failed');
+    return rec;
+  }
+
+  status(): Array<{ name: string; type: string; intervalSeconds: number; timeoutSeconds: number; runs: number; skipped: number; running: boolean; nextRunAt?: string; last?: RunRecord }> {
+    return [...this.#entries.values()].map((e) => ({
+      name: e.probe.name,
+      type: e.probe.type,
+      intervalSeconds: e.probe.intervalMs / 1000,
+      timeoutSeconds: e.probe.timeoutMs / 1000,
+      runs: e.runs,
+      skipped: e.skipped,
+      running: e.running !== undefined,
+      nextRunAt: e.nextAt ? new Date(e.nextAt).toISOString() : undefined,
+      last: e.last,
+    }));
+  }
+
+  probeNames(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /** Stop timers, abort runs in flight, wait for them at most `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.#started = false;
+    const running: Promise<void>[] = [];
+    for (const e of this.#entries.values()) {
+      clearTimeout(e.timer);
+      e.stop.abort(new Error('agent shutting down'));
+      if (e.running) running.push(e.running);
+    }
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(running), new Promise((r) => (t = setTimeout(r, graceMs)))]);
+    clearTimeout(t);
+  }
+}

@@ -1,0 +1,71 @@
+// HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /status, /probe/<name>/log and an HTML index.
+import express, { type Express } from 'express';
+import type { Agent } from '../agent.ts';
+import { statusView } from './status.ts';
+
+const esc = (s: unknown) =>
+  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+export function createApp(agent: Agent): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('json spaces', 2);
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', agent.registry.registry.contentType);
+    res.send(await agent.registry.exposition());
+  });
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('Healthy\n');
+  });
+  app.get('/-/ready', (_req, res) => {
+    if (agent.ready) res.type('text/plain').send('Ready\n');
+    else res.status(503).type('text/plain').send('Not ready\n');
+  });
+  const reload = (_req: express.Request, res: express.Response) => {
+    const r = agent.reload();
+    if (r.ok) res.type('text/plain').send(`configuration reloaded: ${r.probes} probes\n`);
+    else res.status(500).type('text/plain').send(`failed to reload config: ${r.error}\n`);
+  };
+  app.post('/-/reload', reload);
+  app.put('/-/reload', reload);
+  app.all('/-/reload', (_req, res) => {
+    res.status(405).type('text/plain').send('use POST or PUT\n');
+  });
+
+  app.get('/status', (_req, res) => {
+    res.json(statusView(agent));
+  });
+
+  app.get('/probe/:name/log', (req, res) => {
+    const s = agent.scheduler.status().find((p) => p.name === req.params.name);
+    if (!s) {
+      res.status(404).type('text/plain').send('unknown probe\n');
+      return;
+    }
+    const lines = s.last ? agent.scheduler.runLogs.lines(s.last.runId) : [];
+    if (req.query.format === 'json') {
+      res.json({ probe: s.name, runId: s.last?.runId, lines });
+      return;
+    }
+    res.type('text/plain').send(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  });
+
+  app.get('/', (_req, res) => {
+    const rows = agent.scheduler
+      .status()
+      .map((p) => {
+        const r = p.last?.result;
+        const verdict = !p.last ? 'pending' : r?.ok ? 'OK' : 'FAIL';
+        const color = !p.last ? '#888' : r?.ok ? '#1a7f37' : '#cf222e';
+        return `<tr><td>${esc(p.name)}</td><td>${esc(p.type)}</td><td style="color:${color};font-weight:bold">${verdict}</td><td>${esc(r?.reason ?? '')}</td><td>${esc(r?.cause ?? '')}</td><td>${p.last ? new Date(p.last.finishedAt).toISOString() : ''}</td><td>${p.last ? p.last.durationSeconds.toFixed(3) + ' s' : ''}</td><td>${p.last ? `<a href="probe/${encodeURIComponent(p.name)}/log">log</a>` : ''}</td></tr>`;
+      })
+      .join('\n');
+    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>hookwatch</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style></head>
+<body><h1>hookwatch</h1><p><a href="metrics">Metrics</a> · <a href="status">Status (JSON)</a> · config: ${esc(agent.opts.configFile)}${agent.lastReloadError ? ` · <b style="color:#cf222e">last reload failed</b>` : ''}</p>
+<table><tr><th>probe</th><th>type</th><th>last result</th><th>reason</th><th>likely cause</th><th>finished</th><th>duration</th><th>last run</th></tr>
+${rows}</table></body></html>`);
+  });
+  return app;
+}
