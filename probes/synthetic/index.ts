@@ -1,11 +1,207 @@
-// PLACEHOLDER: replaced by the real implementation of the synthetic probe.
+// The synthetic probe: an end-to-end test webhook through the whole integration path to every
+// destination, hourly by default. `direct` signs and sends it from hookwatch (through the resolver
+// the sender uses); `btcpay` makes BTCPay itself send real deliveries for a tagged zero-amount invoice.
 import { z } from 'zod';
-import { defineProbe } from '../../src/probe/types.ts';
+import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
+import { duration, secretRef, configRelative } from '../../src/config/schema-helpers.ts';
+import { resolverSchema } from '../../src/config/schema.ts';
+import { SIGNING_SCHEMES } from '../../src/signing/index.ts';
+import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
+import { buildEvent, signedHeaders } from './events.ts';
+import { confirmDelivery, post, securityChecks, type SecurityOutcome, type TransportOpts } from './direct.ts';
+import { runBtcpayMode } from './btcpay.ts';
+
+/** The transport classes plus the two that only an end-to-end check can see. */
+export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
+export type SyntheticFailureClass = (typeof SYNTHETIC_FAILURE_CLASSES)[number];
+
+const httpUrl = () =>
+  z.string().refine((u) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(u).protocol);
+    } catch {
+      return false;
+    }
+  }, 'expected an absolute http(s) URL');
+
+const schema = z.strictObject({
+  mode: z.enum(['direct', 'btcpay']).default('direct'),
+  /** direct: where to send (primary and backups). btcpay: which of the store's webhook URLs to watch (default all). */
+  targets: z.array(httpUrl()).min(1).optional(),
+  signing: z.strictObject({ scheme: z.enum(SIGNING_SCHEMES), secret: secretRef() }).optional(),
+  confirm: z
+    .strictObject({
+      url: httpUrl().refine((u) => u.includes('{deliveryId}'), 'confirm.url must contain {deliveryId}'),
+      within: duration().default(30_000),
+    })
+    .optional(),
+  security: z.boolean().default(false),
+  resolver: resolverSchema().optional(),
+  connectTimeout: duration().default(5_000),
+  responseTimeout: duration().default(10_000),
+  /** PEM file of a private CA the targets' certificates chain to. */
+  caFile: z.string().min(1).transform((p) => configRelative(p)).optional(),
+  /** btcpay mode: the btcpay source and how long BTCPay gets to deliver. */
+  source: z.string().optional(),
+  within: duration().default(120_000),
+});
+
+type Probe = z.infer<typeof schema> & { name: string; intervalMs: number; timeoutMs: number; thresholds: Record<string, number> };
+
+export interface TargetOutcome {
+  target: string;
+  ok: boolean;
+  phases: Partial<Record<'resolve' | 'connect' | 'tls' | 'response' | 'confirm' | 'delivery', number>>;
+  address?: string;
+  failureClass?: SyntheticFailureClass;
+  message?: string;
+  security?: SecurityOutcome[];
+  details: Record<string, unknown>;
+}
+
+const CAUSES: Record<SyntheticFailureClass, string> = {
+  dns_error: 'The name does not resolve through the resolver the sender uses: check the DNS records and that resolver (see the dns_drift probe).',
+  connect_refused: 'Nothing listens at the address the name resolved to: the receiver is down, or DNS points at an old or wrong address (the failure names the address used).',
+  connect_timeout: 'Connections to the receiver time out: a firewall drops them, the host is unreachable, or DNS points at an address that no longer exists.',
+  tls_error: 'The TLS handshake failed: expired certificate, a name mismatch, or a CA the sender does not trust (set caFile for a private CA).',
+  response_timeout: 'The receiver accepted the connection but did not answer in time: a hung worker, a slow dependency or a backlog. The sender will retry and block later events.',
+  http_status: 'The receiver refused the webhook: 401/403 usually means the signing secret differs (rotated on one side only), 404 a wrong path, 5xx an application error.',
+  not_confirmed: 'The receiver answered 2xx but the internal system never recorded the delivery: it acknowledges before processing and loses the event, or processing fails or lags.',
+  not_delivered: 'BTCPay did not deliver the invoice events successfully within the deadline: see the delivery errors in details (queue backlog behind a failing endpoint, DNS, TLS, refused connections).',
+};
+
+export const METRICS = {
+  info: { name: 'synthetic_connection_info', type: 'gauge' as const, help: 'Address the last synthetic webhook to the target connected to (value 1).', labelNames: ['target', 'address'] },
+  failure: {
+    name: 'synthetic_failure_class',
+    type: 'gauge' as const,
+    help: 'Why the last synthetic webhook to the target failed: 1 for the class of the failure, 0 for the others; all 0 on success.',
+    labelNames: ['target', 'class'],
+  },
+  security: {
+    name: 'synthetic_security_check_passed',
+    type: 'gauge' as const,
+    help: 'Receiver security check outcome (bad_signature, replay, duplicate): 1 passed, 0 failed; absent when skipped.',
+    labelNames: ['target', 'check'],
+  },
+};
+
+function record(ctx: ProbeContext, outcomes: TargetOutcome[], nowMs: number): void {
+  const m = ctx.metrics;
+  for (const d of Object.values(METRICS)) m.define(d);
+  const current = new Set(outcomes.map((o) => o.target));
+  // Targets that left the config lose their series; the rest are rewritten below.
+  for (const name of ['synthetic_success', 'synthetic_last_success_timestamp_seconds', 'synthetic_phase_duration_seconds', METRICS.info.name, METRICS.failure.name, METRICS.security.name]) {
+    m.clear(name, (l) => current.has(l.target ?? ''));
+  }
+  for (const o of outcomes) {
+    const target = o.target;
+    m.set('synthetic_success', { target }, o.ok ? 1 : 0);
+    if (o.ok) m.set('synthetic_last_success_timestamp_seconds', { target }, Math.floor(nowMs / 1000));
+    m.clear('synthetic_phase_duration_seconds', (l) => l.target !== target);
+    for (const [phase, v] of Object.entries(o.phases)) if (v !== undefined) m.set('synthetic_phase_duration_seconds', { target, phase }, v);
+    m.clear(METRICS.info.name, (l) => l.target !== target);
+    if (o.address) m.set(METRICS.info.name, { target, address: o.address }, 1);
+    for (const cls of SYNTHETIC_FAILURE_CLASSES) m.set(METRICS.failure.name, { target, class: cls }, o.failureClass === cls ? 1 : 0);
+    m.clear(METRICS.security.name, (l) => l.target !== target);
+    for (const s of o.security ?? []) if (s.result !== 'skipped') m.set(METRICS.security.name, { target, check: s.check }, s.result === 'pass' ? 1 : 0);
+  }
+}
+
+async function runDirect(probe: Probe, ctx: ProbeContext): Promise<TargetOutcome[]> {
+  const signing = probe.signing!;
+  const t: TransportOpts = {
+    resolver: probe.resolver ?? ctx.config.global.resolver,
+    caFile: probe.caFile,
+    connectTimeoutMs: probe.connectTimeout,
+    responseTimeoutMs: probe.responseTimeout,
+    signal: ctx.signal,
+  };
+  const confirm = probe.confirm ? { url: probe.confirm.url, withinMs: probe.confirm.within } : undefined;
+  return Promise.all(
+    (probe.targets ?? []).map(async (target): Promise<TargetOutcome> => {
+      const ev = buildEvent(signing.scheme, ctx.now());
+      const res = await post(target, ev, signedHeaders(signing.scheme, ev, signing.secret.reveal()), t);
+      const out: TargetOutcome = {
+        target,
+        ok: res.ok,
+        phases: { ...res.phases },
+        address: res.address,
+        failureClass: res.failure?.class,
+        message: res.failure?.message,
+        details: { target, deliveryId: ev.deliveryId, address: res.address, status: res.status },
+      };
+      if (res.ok && confirm) {
+        const c = await confirmDelivery(confirm, ev.deliveryId, t);
+        out.phases.confirm = c.seconds;
+        out.details.confirm = { ok: c.ok, seconds: Number(c.seconds.toFixed(3)), polls: c.polls };
+        if (!c.ok) Object.assign(out, { ok: false, failureClass: 'not_confirmed', message: c.message });
+      }
+      if (res.ok && probe.security) {
+        out.security = await securityChecks(target, signing.scheme, signing.secret.reveal(), ctx.now(), confirm, t);
+        out.details.security = out.security;
+      }
+      out.details.phasesSeconds = Object.fromEntries(Object.entries(out.phases).map(([k, v]) => [k, Number((v ?? 0).toFixed(4))]));
+      if (out.failureClass) out.details.failureClass = out.failureClass;
+      if (out.message) out.details.error = out.message;
+      return out;
+    }),
+  );
+}
+
+export function summarize(outcomes: TargetOutcome[]): ProbeResult {
+  const failed = outcomes.filter((o) => !o.ok);
+  const lax = outcomes.flatMap((o) => (o.security ?? []).filter((s) => s.result === 'fail').map((s) => ({ target: o.target, ...s })));
+  const details = { targets: outcomes.map((o) => o.details) };
+  if (failed.length === 0 && lax.length === 0) return { ok: true, details };
+  const parts = failed.map((o) => `${o.target}: ${o.failureClass} (${o.message})`);
+  for (const s of lax) parts.push(`${s.target}: security check ${s.check} failed: ${s.sentence}`);
+  const classes = [...new Set(failed.map((o) => o.failureClass).filter((c): c is SyntheticFailureClass => !!c))];
+  const causes = classes.map((c) => CAUSES[c]);
+  if (lax.length) causes.push('The receiver does not enforce what a webhook handler must: signature verification, a replay window and idempotency by delivery id. Fix the handler before an attacker finds it.');
+  const reason =
+    failed.length > 0
+      ? `synthetic webhook failed for ${failed.length} of ${outcomes.length} target(s): ${parts.join('; ')}`
+      : `receiver security checks failed: ${parts.join('; ')}`;
+  return { ok: false, reason, cause: causes.join(' '), details };
+}
 
 export const synthetic = defineProbe({
   type: 'synthetic',
-  schema: z.object({}).passthrough(),
-  async run() {
-    return { ok: false, reason: 'synthetic is not implemented yet' };
+  schema,
+  defaultIntervalMs: 3_600_000,
+  thresholds: {
+    stale_after_seconds: { default: 7200, help: 'Alert when the last passing synthetic webhook is older than this (default 2 x the 1h interval).' },
+  },
+  validate(probe, config) {
+    const errs: Array<{ key: string; message: string }> = [];
+    if (probe.mode === 'direct') {
+      if (!probe.targets?.length) errs.push({ key: 'targets', message: 'direct mode needs targets: the receiver URLs (primary and backups)' });
+      if (!probe.signing) errs.push({ key: 'signing', message: 'direct mode needs signing: { scheme, secret }' });
+    } else {
+      const src = probe.source ? config.sources[probe.source] : undefined;
+      if (!probe.source) errs.push({ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' });
+      else if (!src) errs.push({ key: 'source', message: `no source named "${probe.source}"` });
+      else if (src.type !== 'btcpay') errs.push({ key: 'source', message: `source "${probe.source}" is of type ${src.type}, btcpay mode needs a btcpay source` });
+      if (probe.security) errs.push({ key: 'security', message: 'security checks need direct mode (hookwatch must sign the probing requests itself)' });
+    }
+    return errs;
+  },
+  async run(probe, ctx) {
+    const p = probe as Probe;
+    const nowStart = ctx.now();
+    let outcomes: TargetOutcome[];
+    if (p.mode === 'btcpay') {
+      const r = await runBtcpayMode(p, ctx);
+      if ('result' in r) return r.result;
+      outcomes = r.outcomes;
+    } else {
+      if (!p.targets?.length || !p.signing) return { ok: false, reason: 'direct mode needs targets and signing', cause: 'Configuration error.' };
+      outcomes = await runDirect(p, ctx);
+    }
+    record(ctx, outcomes, ctx.now());
+    const res = summarize(outcomes);
+    ctx.log.debug({ targets: outcomes.length, ok: res.ok, startedAt: nowStart }, 'synthetic run finished');
+    return res;
   },
 });

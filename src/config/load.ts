@@ -155,7 +155,10 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
         continue;
       }
       let message = iss.message;
-      if (iss.code === 'invalid_type' && iss.input === undefined) message = `missing required key: ${message.replace(/^Invalid input: /, '')}`;
+      const missing = iss.code === 'invalid_type' && iss.input === undefined;
+      // Never keep the offending value itself: it may be a secret pasted in the wrong place.
+      delete (iss as { input?: unknown }).input;
+      if (missing) message = `missing required key: ${message.replace(/^Invalid input: /, '')}`;
       issues.push({ file, ...position(path), path: formatPath(path), message });
     }
   };
@@ -166,7 +169,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
     secretEnv.env = opts.env ?? process.env;
     secretEnv.baseDir = dirname(opts.file);
     try {
-      const r = schema.safeParse(value);
+      const r = schema.safeParse(value, { reportInput: true });
       if (!r.success) {
         report(schema, base, r.error);
         return undefined;

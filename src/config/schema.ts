@@ -5,7 +5,10 @@ import type { ProbeKind } from '../probe/types.ts';
 import { duration, hostPort, secretRef } from './schema-helpers.ts';
 
 export const resolverSchema = () =>
-  z.union([z.literal('system'), hostPort()], { error: 'expected "system" or a resolver address IP:PORT, e.g. 127.0.0.53:53' });
+  z
+    .string()
+    .refine((v) => v === 'system' || hostPort().safeParse(v).success, 'expected "system" or a resolver address IP:PORT, e.g. 127.0.0.53:53')
+    .meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
 
 export const globalSchema = z.strictObject({
   interval: duration().default(60_000),

@@ -26,7 +26,8 @@ interface Entry {
   kind: ProbeKind;
   state: Map<string, unknown>;
   timer?: NodeJS.Timeout;
-  running?: Promise<void>;
+  /** The probe's own run promise; set until it settles, even past the timeout (no overlap ever). */
+  running?: Promise<unknown>;
   /** Aborts the current run when the probe is removed or the agent stops. */
   stop: AbortController;
   last?: RunRecord;
@@ -137,13 +138,7 @@ export class Scheduler {
       this.opts.log.warn({ probe: e.probe.name, skipped: e.skipped }, 'previous run still in progress; skipping this tick');
       return;
     }
-    e.running = this.runOnce(e.probe.name).then(
-      () => undefined,
-      () => undefined,
-    );
-    void e.running.finally(() => {
-      e.running = undefined;
-    });
+    void this.runOnce(e.probe.name).catch(() => undefined);
   }
 
   /** Run one probe now (also used by `once` and tests). Resolves at the timeout even if the probe hangs. */
@@ -182,8 +177,15 @@ export class Scheduler {
         resolve('timeout');
       }, probe.timeoutMs);
     });
+    // Via a microtask so a probe that throws synchronously is an ordinary failed run.
+    const inflight = Promise.resolve().then(() => e.kind.run(probe as never, ctx));
+    e.running = inflight;
+    inflight.then(
+      () => { if (e.running === inflight) e.running = undefined; },
+      () => { if (e.running === inflight) e.running = undefined; },
+    );
     try {
-      const r = await Promise.race([e.kind.run(probe as never, ctx), timedOut]);
+      const r = await Promise.race([inflight, timedOut]);
       if (r === 'timeout') {
         outcome = 'timeout';
         result = { ok: false, reason: timeoutErr.message, cause: 'The probe did not finish within its timeout: the upstream is slow or unreachable, or the timeout is too short for its work.' };
@@ -241,7 +243,7 @@ export class Scheduler {
   /** Stop timers, abort runs in flight, wait for them at most `graceMs`. */
   async stop(graceMs = 3000): Promise<void> {
     this.#started = false;
-    const running: Promise<void>[] = [];
+    const running: Promise<unknown>[] = [];
     for (const e of this.#entries.values()) {
       clearTimeout(e.timer);
       e.stop.abort(new Error('agent shutting down'));

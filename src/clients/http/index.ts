@@ -104,41 +104,31 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
         try {
           addrs = await resolveHost(req.resolver ?? 'system', host, { signal: ac.signal, timeoutMs: connectTimeoutMs });
         } catch (e) {
-          throw new PhaseError('dns_error', `cannot resolve ${host} via ${req.resolver ?? 'system'}: ${errCode(e) ?? (e as Error).message}`);
+          const m = (e as Error).message ?? String(e);
+          throw new PhaseError('dns_error', m.includes(host) ? m : `cannot resolve ${host} via ${req.resolver ?? 'system'}: ${m}`);
         }
         if (addrs.length === 0) throw new PhaseError('dns_error', `${host} has no A/AAAA records via ${req.resolver ?? 'system'}`);
         phases.resolve = since();
-        const address = addrs[0]!;
-        result.address = address;
-        result.port = port;
-        const where = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
-
         stage = 'connect';
         t0 = performance.now();
-        socket = await new Promise<Socket>((resolve, reject) => {
-          const s = netConnect({ host: address, port });
-          const timer = setTimeout(() => {
-            s.destroy();
-            reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) timed out after ${connectTimeoutMs}ms`));
-          }, connectTimeoutMs);
-          const onAbort = () => {
-            clearTimeout(timer);
-            s.destroy();
-            reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) aborted`));
-          };
-          ac.signal.addEventListener('abort', onAbort, { once: true });
-          s.once('connect', () => {
-            clearTimeout(timer);
-            ac.signal.removeEventListener('abort', onAbort);
-            resolve(s);
-          });
-          s.once('error', (e) => {
-            clearTimeout(timer);
-            ac.signal.removeEventListener('abort', onAbort);
-            const code = errCode(e);
-            reject(new PhaseError(code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused', `connect to ${where} (${host}) failed: ${code ?? e.message}`));
-          });
-        });
+        // Try the addresses in the resolver's order, as a sender does; a refusal moves on to the next.
+        let lastErr: PhaseError | undefined;
+        for (const address of addrs) {
+          result.address = address;
+          result.port = port;
+          try {
+            socket = await connectOnce(address, port, host, connectTimeoutMs, ac.signal);
+            break;
+          } catch (e) {
+            lastErr = e as PhaseError;
+            if (lastErr.cls !== 'connect_refused' || ac.signal.aborted) break;
+          }
+        }
+        if (!socket) {
+          const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => fmtHostPort(a, port)).join(', ')})` : '';
+          throw new PhaseError(lastErr?.cls ?? 'connect_refused', (lastErr?.message ?? `cannot connect to ${host}`) + tried);
+        }
+        const where = fmtHostPort(result.address!, port);
         phases.connect = since();
 
         if (https) {
@@ -249,6 +239,41 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
     await client.destroy().catch(() => undefined);
   }
   return result;
+}
+
+function fmtHostPort(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function connectOnce(address: string, port: number, host: string, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
+  const where = fmtHostPort(address, port);
+  return new Promise<Socket>((resolve, reject) => {
+    const s = netConnect({ host: address, port });
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const timer = setTimeout(() => {
+      done();
+      s.destroy();
+      reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) timed out after ${timeoutMs}ms`));
+    }, timeoutMs);
+    const onAbort = () => {
+      done();
+      s.destroy();
+      reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) aborted`));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    s.once('connect', () => {
+      done();
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      done();
+      const code = errCode(e);
+      reject(new PhaseError(code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused', `connect to ${where} (${host}) failed: ${code ?? e.message}`));
+    });
+  });
 }
 
 function findPhaseError(e: unknown): PhaseError | undefined {

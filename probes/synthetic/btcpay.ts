@@ -1,0 +1,170 @@
+// btcpay mode: create a tagged zero-amount invoice through Greenfield (BTCPay settles it at once,
+// reference §6), so BTCPay itself sends real signed InvoiceSettled deliveries through its own
+// resolver and queue; watch each webhook's deliveries for that invoice, then archive the invoice.
+import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
+import { POLICIES } from '../../src/clients/btcpay/permissions.ts';
+import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
+import { scrub } from '../../src/config/secret.ts';
+import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
+import { base58Id } from './events.ts';
+import { confirmDelivery, sleep, type TransportOpts } from './direct.ts';
+import type { SyntheticFailureClass, TargetOutcome } from './index.ts';
+
+export const REQUIRED_PERMISSIONS = [POLICIES.createInvoice, POLICIES.modifyWebhooks, POLICIES.modifyInvoices];
+const PAID_EVENT = 'InvoiceSettled';
+
+interface ModeProbe {
+  source?: string;
+  targets?: string[];
+  within: number;
+  responseTimeout: number;
+  connectTimeout: number;
+  resolver?: string;
+  caFile?: string;
+  confirm?: { url: string; within: number };
+}
+
+/** BTCPay's errorMessage is a .NET exception text; map the common ones onto our classes. */
+export function classifyDelivery(d: Delivery): SyntheticFailureClass {
+  if (d.status === 'HttpError') return 'http_status';
+  const m = (d.errorMessage ?? '').toLowerCase();
+  if (/refused/.test(m)) return 'connect_refused';
+  if (/name or service|no such host|nodename|not known|name resolution|dns/.test(m)) return 'dns_error';
+  if (/ssl|tls|certificate/.test(m)) return 'tls_error';
+  if (/timed out|timeout|canceled/.test(m)) return 'response_timeout';
+  return 'not_delivered';
+}
+
+const listens = (w: Webhook) => w.enabled && (w.authorizedEvents.everything || (w.authorizedEvents.specificEvents ?? []).includes(PAID_EVENT));
+
+export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ result: ProbeResult } | { outcomes: TargetOutcome[] }> {
+  const src = p.source ? ctx.source(p.source) : undefined;
+  if (!src || src.type !== 'btcpay') return { result: { ok: false, reason: `btcpay mode needs a btcpay source (got ${p.source ?? 'none'})`, cause: 'Configuration error.' } };
+  const client = new BtcpayClient({ url: src.url, apiKey: src.apiKey, storeId: src.storeId, timeoutMs: src.timeoutMs ?? p.responseTimeout });
+  const o = { signal: ctx.signal };
+  const clean = (e: unknown) => scrub(e instanceof Error ? e.message : String(e), [src.apiKey, ...ctx.config.secrets]);
+  const fail = (reason: string, cause: string, details?: Record<string, unknown>) => ({ result: { ok: false, reason, cause, details } });
+
+  let invoiceId: string | undefined;
+  try {
+    if (ctx.state.get('permissionsOk') !== true) {
+      const missing = await client.checkPermissions(REQUIRED_PERMISSIONS, o);
+      if (missing.length) {
+        return fail(
+          `the BTCPay API key lacks ${missing.join(', ')} on store ${src.storeId}`,
+          'btcpay mode creates a zero-amount invoice (cancreateinvoice), reads deliveries (webhooks.canmodifywebhooks) and archives the invoice (canmodifyinvoices). Create a key with these permissions scoped to the store.',
+          { missingPermissions: missing },
+        );
+      }
+      ctx.state.set('permissionsOk', true);
+    }
+    const hooks = (await client.listWebhooks(o)).filter((w) => listens(w) && (!p.targets || p.targets.includes(w.url)));
+    if (hooks.length === 0) {
+      return fail(
+        `no enabled webhook of store ${src.storeId} receives ${PAID_EVENT}${p.targets ? ` at ${p.targets.join(', ')}` : ''}`,
+        'The store has no webhook that would deliver a paid event to the internal system: payments will never reach it. Check the webhook list in BTCPay.',
+      );
+    }
+    // Deliveries that exist before the invoice cannot be ours; skip them without reading bodies.
+    const before = new Map<string, Set<string>>();
+    for (const h of hooks) before.set(h.id, new Set((await client.listDeliveries(h.id, 50, o)).map((d) => d.id)));
+
+    const orderId = `hookwatch-synthetic-${base58Id()}`;
+    const inv = await client.createInvoice(
+      {
+        amount: '0',
+        currency: 'USD',
+        metadata: { orderId, hookwatchSynthetic: true, itemDesc: 'hookwatch synthetic check: do not fulfil' },
+      },
+      o,
+    );
+    invoiceId = inv.id;
+    const started = performance.now();
+    ctx.log.info({ invoiceId, orderId, webhooks: hooks.length }, 'synthetic invoice created');
+
+    type Seen = { invoiceId?: string; type?: string };
+    const inspected = new Map<string, Seen>();
+    const state = new Map<string, { success?: Delivery; failures: Delivery[] }>(hooks.map((h) => [h.id, { failures: [] }]));
+    const pause = Math.min(2000, Math.max(50, Math.floor(p.within / 30)));
+    for (let round = 0; round < 10_000 && !ctx.signal.aborted; round++) {
+      for (const h of hooks) {
+        const st = state.get(h.id)!;
+        if (st.success) continue;
+        const list = await client.listDeliveries(h.id, 50, o);
+        for (const d of list) {
+          if (before.get(h.id)!.has(d.id)) continue;
+          let seen = inspected.get(d.id);
+          if (!seen) {
+            try {
+              const req = await client.getDeliveryRequest(h.id, d.id, o);
+              seen = { invoiceId: req.body.invoiceId, type: req.body.type };
+            } catch (e) {
+              if (e instanceof BtcpayError && (e.kind === 'pruned' || e.kind === 'not_found')) seen = {};
+              else throw e;
+            }
+            inspected.set(d.id, seen);
+          }
+          if (seen.invoiceId !== inv.id || seen.type !== PAID_EVENT) continue;
+          if (d.status === 'HttpSuccess') st.success = st.success && st.success.timestamp <= d.timestamp ? st.success : d;
+          else if (!st.failures.some((f) => f.id === d.id)) st.failures.push(d);
+        }
+      }
+      if ([...state.values()].every((s) => s.success)) break;
+      const left = p.within - (performance.now() - started);
+      if (left <= 0) break;
+      await sleep(Math.min(pause, left), ctx.signal);
+    }
+
+    const t: TransportOpts = {
+      resolver: p.resolver ?? ctx.config.global.resolver,
+      caFile: p.caFile,
+      connectTimeoutMs: p.connectTimeout,
+      responseTimeoutMs: p.responseTimeout,
+      signal: ctx.signal,
+    };
+    const outcomes: TargetOutcome[] = [];
+    for (const h of hooks) {
+      const st = state.get(h.id)!;
+      const lastFailure = st.failures.sort((a, b) => a.timestamp - b.timestamp).at(-1);
+      const out: TargetOutcome = {
+        target: h.url,
+        ok: !!st.success,
+        phases: {},
+        details: { target: h.url, webhookId: h.id, invoiceId: inv.id, orderId, failedAttempts: st.failures.length },
+      };
+      if (st.success) {
+        // BTCPay's own clock: invoice creation to the successful attempt being sent.
+        const sent = st.success.deliveryTime ?? st.success.timestamp;
+        out.phases.delivery = Math.max(0, sent - inv.createdTime);
+        out.details.deliveryId = st.success.id;
+        if (p.confirm) {
+          const c = await confirmDelivery({ url: p.confirm.url, withinMs: p.confirm.within }, st.success.id, t);
+          out.phases.confirm = c.seconds;
+          out.details.confirm = { ok: c.ok, seconds: Number(c.seconds.toFixed(3)), polls: c.polls };
+          if (!c.ok) Object.assign(out, { ok: false, failureClass: 'not_confirmed', message: c.message });
+        }
+      } else if (lastFailure) {
+        out.failureClass = classifyDelivery(lastFailure);
+        out.message = `BTCPay's delivery of ${PAID_EVENT} for synthetic invoice ${inv.id} failed ${st.failures.length} time(s) within ${(p.within / 1000).toFixed(0)}s; last: ${lastFailure.status}${lastFailure.httpCode ? ` HTTP ${lastFailure.httpCode}` : ''}${lastFailure.errorMessage ? ` (${lastFailure.errorMessage})` : ''}`;
+        out.details.lastDeliveryId = lastFailure.id;
+      } else {
+        out.failureClass = 'not_delivered';
+        out.message = `BTCPay sent no ${PAID_EVENT} delivery for synthetic invoice ${inv.id} within ${(p.within / 1000).toFixed(0)}s (queue backlog behind a failing endpoint, or the event was lost)`;
+      }
+      if (out.failureClass) out.details.failureClass = out.failureClass;
+      if (out.message) out.details.error = clean(out.message);
+      out.message &&= clean(out.message);
+      outcomes.push(out);
+    }
+    return { outcomes };
+  } catch (e) {
+    const kind = e instanceof BtcpayError ? e.kind : 'error';
+    return fail(`btcpay mode could not run: ${clean(e)}`, kind === 'permission' ? 'The API key lacks a permission the check needs.' : 'BTCPay is unreachable or answered unexpectedly; see the delivery_rate probe and BTCPay health.', {
+      invoiceId,
+    });
+  } finally {
+    if (invoiceId) {
+      await client.archiveInvoice(invoiceId, {}).catch((e: unknown) => ctx.log.warn({ invoiceId, err: clean(e) }, 'could not archive the synthetic invoice'));
+    }
+  }
+}

@@ -1,0 +1,207 @@
+// Incremental reading of BTCPay's delivery log, shared by the delivery_rate and paid_latency probes.
+//
+// The list endpoint has only `count` (newest first by row timestamp, no cursor; reference §3), every retry is
+// its own row, and the event behind a row is only in its stored request body (one /request call per row).
+// A row is written AFTER its attempt but keeps the timestamp of its creation, so an event that waited in the
+// per-webhook queue behind a retry loop appears later *below* rows we have already seen (§4). Hence:
+//  - healthy store: read down to the previous poll minus a short slack; cost ~ new rows;
+//  - first poll (restart), or while the log shows failures or queueing: read down to the backlog horizon
+//    (default 75 min, one full retry cycle plus margin), so late rows are found;
+//  - count grows geometrically until the page reaches the cutoff, bounded by maxRows;
+//  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such).
+import { BtcpayError, type BtcpayClient } from './client.ts';
+import type { Delivery } from './schemas.ts';
+
+export interface DeliveryInfo {
+  type: string;
+  invoiceId?: string;
+  originalDeliveryId: string;
+  /** The event's own time (payload timestamp; kept on retries and redeliveries). */
+  eventTimestamp?: number;
+  isRedelivery: boolean;
+}
+
+export interface TrackedDelivery {
+  id: string;
+  webhookId: string;
+  timestamp: number;
+  deliveryTime: number;
+  status: Delivery['status'];
+  httpCode: number | null;
+  errorMessage: string | null;
+  /** undefined: body not read yet; 'pruned': 409; 'unreadable': gone or not a webhook event. */
+  info?: DeliveryInfo | 'pruned' | 'unreadable';
+}
+
+export interface PollOptions {
+  nowSec: number;
+  /** The probe's window in seconds: rows older than this are not needed for its figures. */
+  windowSec: number;
+  horizonSec?: number;
+  /** Re-read this far behind the previous poll even when healthy (rows written a little late). */
+  slackSec?: number;
+  /** Upper bound of `count` per webhook and poll. */
+  maxRows?: number;
+  /** Read request bodies (event type, invoice id, original delivery id). */
+  bodies?: boolean;
+  maxBodyFetches?: number;
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface PollResult {
+  /** Rows seen for the first time, oldest first. */
+  fresh: TrackedDelivery[];
+  /** First poll of this tracker: everything is "fresh", callers usually do not count it. */
+  baseline: boolean;
+  listCalls: number;
+  bodyCalls: number;
+  listedRows: number;
+  /** Some webhook had more rows in range than maxRows: figures may miss rows. */
+  truncated: string[];
+  /** Rows whose bodies are still unread (bounded per poll); read on the next poll. */
+  pendingBodies: number;
+}
+
+const MIN_PAGE = 32;
+
+export class DeliveryTracker {
+  readonly rows = new Map<string, TrackedDelivery>();
+  #lastPollSec?: number;
+  #unhealthyUntil = 0;
+  readonly #pageHint = new Map<string, number>();
+
+  get baselined(): boolean {
+    return this.#lastPollSec !== undefined;
+  }
+
+  async poll(client: BtcpayClient, webhookIds: string[], o: PollOptions): Promise<PollResult> {
+    const horizon = o.horizonSec ?? 75 * 60;
+    const slack = o.slackSec ?? 120;
+    const maxRows = o.maxRows ?? 20_000;
+    const deepFloor = o.nowSec - Math.max(o.windowSec, horizon);
+    const baseline = this.#lastPollSec === undefined;
+    const deep = baseline || o.nowSec < this.#unhealthyUntil;
+    const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
+    const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0 };
+
+    for (const wid of webhookIds) {
+      let count = Math.min(maxRows, this.#pageHint.get(wid) ?? MIN_PAGE * 2);
+      let rows: Delivery[];
+      for (;;) {
+        rows = await client.listDeliveries(wid, count, { signal: o.signal });
+        res.listCalls++;
+        const oldest = rows.at(-1);
+        if (rows.length < count || !oldest || oldest.timestamp < cutoff) break;
+        if (count >= maxRows) {
+          res.truncated.push(wid);
+          break;
+        }
+        count = Math.min(maxRows, count * 4);
+      }
+      res.listedRows += rows.length;
+      let inRange = 0;
+      for (const d of rows) {
+        if (d.timestamp < cutoff) continue;
+        inRange++;
+        if (this.rows.has(d.id)) continue;
+        const t: TrackedDelivery = {
+          id: d.id,
+          webhookId: wid,
+          timestamp: d.timestamp,
+          deliveryTime: d.deliveryTime ?? d.timestamp,
+          status: d.status,
+          httpCode: d.httpCode ?? null,
+          errorMessage: d.errorMessage ?? null,
+        };
+        this.rows.set(d.id, t);
+        res.fresh.push(t);
+      }
+      // Next time start with a page that likely reaches the cutoff in one call.
+      this.#pageHint.set(wid, Math.min(maxRows, Math.max(MIN_PAGE, Math.ceil(inRange * 1.5) + 16)));
+    }
+    res.fresh.sort((a, b) => a.timestamp - b.timestamp);
+
+    // A failure or a queue wait means later events may sit in the queue: read deep for a while.
+    for (const t of res.fresh) {
+      if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > 60) this.#unhealthyUntil = o.nowSec + horizon;
+    }
+
+    if (o.bodies !== false) {
+      const todo = [...this.rows.values()].filter((r) => r.info === undefined && r.timestamp >= o.nowSec - o.windowSec - slack);
+      todo.sort((a, b) => b.timestamp - a.timestamp);
+      const limit = o.maxBodyFetches ?? 2000;
+      const batch = todo.slice(0, limit);
+      res.pendingBodies = todo.length - batch.length;
+      res.bodyCalls = await fetchBodies(client, batch, o.concurrency ?? 8, o.signal);
+    }
+
+    // Forget rows no cutoff can reach any more.
+    const forget = deepFloor - slack;
+    for (const [id, r] of this.rows) if (r.timestamp < forget) this.rows.delete(id);
+    this.#lastPollSec = o.nowSec;
+    return res;
+  }
+
+  /** Rows whose timestamp is at or after `fromSec`. */
+  since(fromSec: number): TrackedDelivery[] {
+    return [...this.rows.values()].filter((r) => r.timestamp >= fromSec);
+  }
+}
+
+async function fetchBodies(client: BtcpayClient, rows: TrackedDelivery[], concurrency: number, signal?: AbortSignal): Promise<number> {
+  let next = 0;
+  let calls = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < rows.length && failure === undefined) {
+      const r = rows[next++]!;
+      calls++;
+      try {
+        const { body } = await client.getDeliveryRequest(r.webhookId, r.id, { signal });
+        r.info = {
+          type: body.type,
+          ...(body.invoiceId ? { invoiceId: body.invoiceId } : {}),
+          originalDeliveryId: body.originalDeliveryId ?? body.orignalDeliveryId ?? r.id,
+          ...(body.timestamp !== undefined ? { eventTimestamp: body.timestamp } : {}),
+          isRedelivery: body.isRedelivery ?? false,
+        };
+      } catch (e) {
+        if (e instanceof BtcpayError && e.kind === 'pruned') r.info = 'pruned';
+        else if (e instanceof BtcpayError && (e.kind === 'not_found' || e.kind === 'malformed')) r.info = 'unreadable';
+        else failure = e; // transport trouble: stop, keep the rest pending for the next poll
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
+  if (failure !== undefined) throw failure;
+  return calls;
+}
+
+export type FailureReason = 'dns' | 'timeout' | 'refused' | 'tls' | 'http_4xx' | 'http_5xx' | 'other';
+export const FAILURE_REASONS: FailureReason[] = ['dns', 'timeout', 'refused', 'tls', 'http_4xx', 'http_5xx', 'other'];
+
+/** Map a failed row to a small fixed reason set, from status, httpCode and the .NET error text. */
+export function failureReason(d: Pick<TrackedDelivery, 'status' | 'httpCode' | 'errorMessage'>): FailureReason {
+  if (d.status === 'HttpError' || (d.httpCode !== null && d.httpCode !== undefined)) {
+    const c = d.httpCode ?? Number(/(\d{3})/.exec(d.errorMessage ?? '')?.[1]);
+    if (c >= 400 && c < 500) return 'http_4xx';
+    if (c >= 500 && c < 600) return 'http_5xx';
+    return 'other';
+  }
+  const m = d.errorMessage ?? '';
+  if (/no such host|name or service not known|nodename nor servname|name does not resolve|ENOTFOUND|EAI_AGAIN|temporary failure in name resolution|name resolution/i.test(m)) return 'dns';
+  if (/timeout|timed out|canceled|cancelled/i.test(m)) return 'timeout';
+  if (/refused|ECONNREFUSED/i.test(m)) return 'refused';
+  if (/ssl|tls|certificate/i.test(m)) return 'tls';
+  return 'other';
+}
+
+export function outcomeOf(status: Delivery['status']): 'success' | 'http_error' | 'failed' {
+  return status === 'HttpSuccess' ? 'success' : status === 'HttpError' ? 'http_error' : 'failed';
+}
+
+/** Group key of a row's event: the first delivery's id (retries and redeliveries share it). */
+export function eventKey(r: TrackedDelivery): string {
+  return typeof r.info === 'object' ? r.info.originalDeliveryId : r.id;
+}

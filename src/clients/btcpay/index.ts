@@ -1,0 +1,42 @@
+// Entry points shared by the BTCPay probes and the redeliver command.
+import type { Dispatcher } from 'undici';
+import type { ProbeContext, SourceConfig } from '../../probe/types.ts';
+import { BtcpayClient, BtcpayError } from './client.ts';
+
+export { BtcpayClient, BtcpayError } from './client.ts';
+export { POLICIES } from './permissions.ts';
+
+type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
+
+/** Look up a btcpay source by name; a readable message instead of a throw when it is missing or of another type. */
+export function btcpaySource(ctx: Pick<ProbeContext, 'source'>, name: string): BtcpaySource | string {
+  let s: SourceConfig;
+  try {
+    s = ctx.source(name);
+  } catch {
+    return `source "${name}" is not defined`;
+  }
+  return s.type === 'btcpay' ? s : `source "${name}" is of type ${s.type}, expected btcpay`;
+}
+
+/** A client for a source. Per-call timeout: the source's, else a share of the probe's timeout (one poll makes several calls). */
+export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispatcher?: Dispatcher): BtcpayClient {
+  const timeoutMs = s.timeoutMs ?? Math.max(1000, Math.min(10_000, Math.floor((probeTimeoutMs ?? 20_000) / 2)));
+  return new BtcpayClient({ url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
+}
+
+/** Reason and likely cause for an API failure, for ProbeResult. */
+export function explainApiError(e: unknown): { reason: string; cause: string } {
+  if (!(e instanceof BtcpayError)) return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
+  const cause: Record<BtcpayError['kind'], string> = {
+    network: 'BTCPay is unreachable from the agent (connection refused, reset or DNS); check the source url and network path.',
+    timeout: 'BTCPay answered too slowly; it may be overloaded, or the probe timeout is too short for the store size.',
+    http: 'BTCPay returned an error status; check its logs.',
+    malformed: 'BTCPay (or a proxy in front of it) returned something that is not the Greenfield API response: check the source url and any proxy.',
+    too_large: 'The response exceeded the size limit; the store may be very busy, or a proxy returned something else.',
+    permission: 'The API key lacks a permission or is invalid: create a key with btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store.',
+    not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
+    pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
+  };
+  return { reason: `BTCPay API (${e.kind}): ${e.message}`, cause: cause[e.kind] };
+}

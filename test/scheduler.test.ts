@@ -1,0 +1,124 @@
+// Scheduler behaviour with test-only probe kinds: isolation from hung probes, no overlap, timeouts,
+// state kept across reloads, series removed with their probe. Bounded: each test runs a few seconds at most.
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Scheduler } from '../src/scheduler/scheduler.ts';
+import { MetricRegistry } from '../src/metrics/registry.ts';
+import { createLogger } from '../src/log.ts';
+import { defineProbe, type LoadedConfig, type ProbeKind } from '../src/probe/types.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quietLog = () => createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+const counters = { fastRuns: 0, hangStarts: 0, slowActive: 0, slowMaxActive: 0, slowRuns: 0 };
+
+const fast = defineProbe({ type: 'fast', schema: z.strictObject({}), async run(_p, ctx) {
+  counters.fastRuns++;
+  ctx.state.set('runs', ((ctx.state.get('runs') as number) ?? 0) + 1);
+  return { ok: true };
+} });
+// Ignores its AbortSignal on purpose: the worst kind of probe.
+const hang = defineProbe({ type: 'hang', schema: z.strictObject({}), run() {
+  counters.hangStarts++;
+  return new Promise(() => {});
+} });
+const slow = defineProbe({ type: 'slow', schema: z.strictObject({}), async run() {
+  counters.slowActive++;
+  counters.slowMaxActive = Math.max(counters.slowMaxActive, counters.slowActive);
+  await sleep(350);
+  counters.slowActive--;
+  counters.slowRuns++;
+  return { ok: true };
+} });
+const aborting = defineProbe({ type: 'aborting', schema: z.strictObject({}), run(_p, ctx) {
+  return new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason as Error)));
+} });
+const kinds = [fast, hang, slow, aborting] as ProbeKind[];
+
+function config(probes: Array<{ name: string; type: string; intervalMs: number; timeoutMs: number }>): LoadedConfig {
+  return {
+    file: 'test.yaml',
+    global: { intervalMs: 1000, timeoutMs: 1000, resolver: 'system' },
+    sources: {},
+    probes: probes.map((p) => ({ ...p, thresholds: {} })),
+    secrets: [],
+  };
+}
+
+let scheduler: Scheduler | undefined;
+afterEach(async () => {
+  await scheduler?.stop(100);
+  scheduler = undefined;
+  Object.assign(counters, { fastRuns: 0, hangStarts: 0, slowActive: 0, slowMaxActive: 0, slowRuns: 0 });
+});
+
+describe('scheduler', () => {
+  it('a probe that hangs forever does not delay a probe beside it, and is reported as timed out', async () => {
+    const registry = new MetricRegistry({ processMetrics: false });
+    scheduler = new Scheduler({ registry, log: quietLog(), kinds, jitter: 0 });
+    scheduler.apply(config([
+      { name: 'stuck', type: 'hang', intervalMs: 300, timeoutMs: 200 },
+      { name: 'beat', type: 'fast', intervalMs: 250, timeoutMs: 200 },
+    ]));
+    scheduler.start();
+    await sleep(1400);
+    // 0, 250, ..., 1250 ms: 6 ticks; allow one lost to timer slack under load.
+    expect(counters.fastRuns).toBeGreaterThanOrEqual(5);
+    expect(counters.hangStarts).toBe(1);
+    const stuck = scheduler.status().find((s) => s.name === 'stuck')!;
+    expect(stuck.last?.outcome).toBe('timeout');
+    expect(stuck.last?.result.reason).toMatch(/timed out after 0.2s/);
+    expect(stuck.skipped).toBeGreaterThanOrEqual(2);
+    const text = await registry.exposition();
+    expect(text).toContain('hookwatch_probe_success{probe="stuck",type="hang"} 0');
+    expect(text).toContain('hookwatch_probe_runs_total{probe="stuck",type="hang",result="timeout"} 1');
+  });
+
+  it('never runs two instances of one probe at once', async () => {
+    scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds, jitter: 0 });
+    scheduler.apply(config([{ name: 's', type: 'slow', intervalMs: 100, timeoutMs: 2000 }]));
+    scheduler.start();
+    await sleep(1200);
+    expect(counters.slowRuns).toBeGreaterThanOrEqual(2);
+    expect(counters.slowMaxActive).toBe(1);
+    expect(scheduler.status()[0]!.skipped).toBeGreaterThan(0);
+  });
+
+  it('aborts the run through its AbortSignal at the timeout', async () => {
+    scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds });
+    scheduler.apply(config([{ name: 'a', type: 'aborting', intervalMs: 60_000, timeoutMs: 100 }]));
+    const rec = await scheduler.runOnce('a');
+    expect(rec.outcome).toBe('timeout');
+    expect(rec.result.ok).toBe(false);
+  });
+
+  it('keeps probe state across a reload that changes its settings, and drops removed probes with their series', async () => {
+    const registry = new MetricRegistry({ processMetrics: false });
+    scheduler = new Scheduler({ registry, log: quietLog(), kinds });
+    scheduler.apply(config([{ name: 'f', type: 'fast', intervalMs: 60_000, timeoutMs: 100 }, { name: 'g', type: 'fast', intervalMs: 60_000, timeoutMs: 100 }]));
+    await scheduler.runOnce('f');
+    await scheduler.runOnce('f');
+    await scheduler.runOnce('g');
+    scheduler.apply(config([{ name: 'f', type: 'fast', intervalMs: 30_000, timeoutMs: 100 }]));
+    await scheduler.runOnce('f');
+    expect(scheduler.status().map((s) => s.name)).toEqual(['f']);
+    expect(scheduler.status()[0]!.intervalSeconds).toBe(30);
+    const text = await registry.exposition();
+    expect(text).not.toContain('probe="g"');
+    expect(text).toContain('hookwatch_probe_interval_seconds{probe="f",type="fast"} 30');
+    // state survived: the probe counted its runs across the reload
+    expect(counters.fastRuns).toBe(4);
+  });
+
+  it('stop() returns promptly even with a hung probe in flight', async () => {
+    scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds, jitter: 0 });
+    scheduler.apply(config([{ name: 'stuck', type: 'hang', intervalMs: 60_000, timeoutMs: 60_000 }]));
+    scheduler.start();
+    await sleep(50);
+    const t0 = Date.now();
+    await scheduler.stop(500);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    scheduler = undefined;
+  });
+});
