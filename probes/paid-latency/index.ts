@@ -1,11 +1,264 @@
-// PLACEHOLDER: replaced by the real implementation of the paid_latency probe.
+// paid_latency: time from an invoice's paid event to its first successful webhook delivery. The set of paid
+// events comes from the invoices (the truth), so an event BTCPay never attempted (disabled webhook, queue lost
+// in a restart) still counts as undelivered. See README.md.
 import { z } from 'zod';
-import { defineProbe } from '../../src/probe/types.ts';
+import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
+import { duration } from '../../src/config/schema-helpers.ts';
+import { btcpaySource, clientFromSource, explainApiError, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
+import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
+import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
+
+const DEFAULT_WINDOW_MS = 60 * 60_000;
+const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
+/** Types that announce a late payment on an expired invoice (status stays Expired, additionalStatus PaidLate). */
+const PAID_LATE_EVENTS = ['InvoicePaidAfterExpiration', 'InvoiceReceivedPayment'];
+const PROCESSING_EVENTS = ['InvoiceProcessing', 'InvoiceReceivedPayment', 'InvoicePaymentSettled'];
+
+type Method = 'chain' | 'lightning';
+interface InvoiceMeta {
+  method: Method;
+  /** Receipt time of the last payment (unix s), absent for zero-amount invoices. */
+  lastPaymentSec?: number;
+}
+interface PaidEvent {
+  invoiceId: string;
+  webhookId: string;
+  status: string;
+  method: Method;
+  paidSec: number;
+  deliveredSec?: number;
+  deliveryId?: string;
+}
 
 export const paidLatency = defineProbe({
   type: 'paid_latency',
-  schema: z.object({}).passthrough(),
-  async run() {
-    return { ok: false, reason: 'paid_latency is not implemented yet' };
+  schema: z.strictObject({
+    source: z.string().min(1).describe('Name of a btcpay source'),
+    webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook subscribed to a paid event'),
+    paidEvents: z.array(z.string().min(1)).min(1).optional().describe('Event types that announce a payment (default [InvoiceSettled])'),
+    window: duration().optional().describe('Window of the median (default 1h)'),
+    invoiceLookback: duration().optional().describe('How long an undelivered paid event is tracked, and how far before the window an invoice may have been created (default 24h)'),
+    includePaidLate: z.boolean().optional().describe('Count Expired+PaidLate invoices as paid (default true)'),
+    backlogHorizon: duration().optional().describe('How far back to re-read deliveries while they fail or queue (default 75m)'),
+  }),
+  thresholds: {
+    max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
+    max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
+  },
+  validate(probe, config) {
+    const s = config.sources[probe.source];
+    if (!s) return [{ key: 'source', message: `source "${probe.source}" is not defined` }];
+    if (s.type !== 'btcpay') return [{ key: 'source', message: `source "${probe.source}" is of type ${s.type}, expected btcpay` }];
+    return [];
+  },
+  async run(probe, ctx) {
+    const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
+    const maxAge = probe.thresholds?.max_undelivered_age_seconds ?? 300;
+    const windowSec = Math.ceil((probe.window ?? DEFAULT_WINDOW_MS) / 1000);
+    const lookbackSec = Math.ceil((probe.invoiceLookback ?? DEFAULT_LOOKBACK_MS) / 1000);
+    const paidEvents = probe.paidEvents ?? ['InvoiceSettled'];
+    const src = btcpaySource(ctx, probe.source);
+    if (typeof src === 'string') return { ok: false, reason: src, cause: 'Fix the configuration: the probe needs a btcpay source.' };
+    const client = clientFromSource(src, probe.timeoutMs);
+    const signal = ctx.signal;
+    const st = stateOf(ctx);
+
+    try {
+      if (!st.permissionsOk) {
+        const missing = await client.checkPermissions([POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
+        if (missing.length) {
+          return {
+            ok: false,
+            reason: `the API key lacks ${missing.join(', ')} on store ${src.storeId}`,
+            cause: 'paid_latency reads invoices (btcpay.store.canviewinvoices) and delivery logs (btcpay.store.webhooks.canmodifywebhooks); create a key scoped to this store.',
+            details: { missingPermissions: missing },
+          };
+        }
+        st.permissionsOk = true;
+      }
+      const nowSec = Math.floor(ctx.now() / 1000);
+      const baseline = st.lastPollSec === undefined;
+      const hooks = probe.webhookId
+        ? [await client.getWebhook(probe.webhookId, { signal })]
+        : (await client.listWebhooks({ signal })).filter((h) => subscribedToAny(h, paidEvents));
+
+      // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
+      const statuses = ['Settled', ...(paidEvents.some((e) => PROCESSING_EVENTS.includes(e)) ? ['Processing'] : []), ...(probe.includePaidLate === false ? [] : ['Expired'])];
+      const invoices = (await client.listAllInvoices({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal })).filter(
+        (i) => i.status !== 'Expired' || i.additionalStatus === 'PaidLate',
+      );
+
+      // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
+      const poll = await st.tracker.poll(
+        client,
+        hooks.map((h) => h.id),
+        { nowSec, windowSec: windowSec + 300, horizonSec: Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000), signal },
+      );
+      const byInvoice = new Map<string, TrackedDelivery[]>();
+      for (const d of st.tracker.rows.values()) {
+        if (typeof d.info !== 'object' || !d.info.invoiceId) continue;
+        const l = byInvoice.get(d.info.invoiceId);
+        if (l) l.push(d);
+        else byInvoice.set(d.info.invoiceId, [d]);
+      }
+
+      // Make both histogram series exist so dashboards and the golden file see them from the first run.
+      for (const m of ['chain', 'lightning']) await touchHistogram(ctx, m);
+
+      // 3. Pair every (paid invoice, webhook) with its first successful delivery of a paid event type.
+      const events: PaidEvent[] = [];
+      let metaCalls = 0;
+      for (const inv of invoices) {
+        const types = inv.status === 'Expired' ? [...paidEvents, ...PAID_LATE_EVENTS] : paidEvents;
+        const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
+        let meta = st.meta.get(inv.id);
+        if (!meta) {
+          meta = await invoiceMeta(client, inv, signal);
+          metaCalls++;
+          st.meta.set(inv.id, meta);
+        }
+        if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
+        const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
+        for (const h of hooks) {
+          const key = `${inv.id}|${h.id}`;
+          const ok = rows.filter((d) => d.webhookId === h.id && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
+          let done = st.delivered.get(key);
+          if (!done && ok) {
+            done = { sec: ok.deliveryTime, id: ok.id };
+            st.delivered.set(key, done);
+            // Observe once per event and webhook; a restart's first poll rebuilds without observing again.
+            if (!baseline) ctx.metrics.observe('paid_to_delivered_seconds', { method: meta.method }, Math.max(0, done.sec - paidSec));
+          }
+          const ev: PaidEvent = { invoiceId: inv.id, webhookId: h.id, status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status, method: meta.method, paidSec };
+          if (done) ((ev.deliveredSec = done.sec), (ev.deliveryId = done.id));
+          events.push(ev);
+        }
+      }
+      forgetOld(st, nowSec - windowSec - lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
+      st.lastPollSec = nowSec;
+
+      // 4. Figures: the median counts undelivered events at their current age, so it rises in an outage.
+      const undelivered = events.filter((e) => e.deliveredSec === undefined);
+      const samples = [
+        ...events.filter((e) => e.deliveredSec !== undefined && e.paidSec >= nowSec - windowSec).map((e) => e.deliveredSec! - e.paidSec),
+        ...undelivered.map((e) => nowSec - e.paidSec),
+      ].map((x) => Math.max(0, x));
+      const med = median(samples);
+      const oldest = undelivered.reduce((m, e) => Math.max(m, nowSec - e.paidSec), 0);
+      if (med === undefined) ctx.metrics.clear('paid_to_delivered_median_seconds');
+      else ctx.metrics.set('paid_to_delivered_median_seconds', {}, med);
+      ctx.metrics.set('undelivered_paid_events', {}, undelivered.length);
+      ctx.metrics.set('oldest_undelivered_paid_event_age_seconds', {}, oldest);
+
+      const problems: string[] = [];
+      if (med !== undefined && med > maxMedian) problems.push(`median paid-to-delivered ${Math.round(med)} s > ${maxMedian} s over ${samples.length} paid events`);
+      if (oldest > maxAge) problems.push(`${undelivered.length} paid event(s) undelivered, oldest ${Math.round(oldest)} s > ${maxAge} s`);
+      const lastFailure = (e: PaidEvent) =>
+        (byInvoice.get(e.invoiceId) ?? [])
+          .filter((d) => d.webhookId === e.webhookId && d.status !== 'HttpSuccess')
+          .sort((a, b) => b.deliveryTime - a.deliveryTime)[0];
+      const details = {
+        storeId: src.storeId,
+        window: `${windowSec}s`,
+        paidEvents: events.length,
+        delivered: events.length - undelivered.length,
+        medianSeconds: med ?? null,
+        undelivered: undelivered
+          .sort((a, b) => a.paidSec - b.paidSec)
+          .slice(0, 20)
+          .map((e) => {
+            const f = lastFailure(e);
+            return { invoiceId: e.invoiceId, webhookId: e.webhookId, status: e.status, method: e.method, paidAt: e.paidSec, ageSeconds: nowSec - e.paidSec, lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : 'none: BTCPay never attempted it (webhook disabled or unsubscribed, queue lost in a restart, or still queued behind retries)' };
+          }),
+        slowest: events
+          .filter((e) => e.deliveredSec !== undefined)
+          .sort((a, b) => b.deliveredSec! - b.paidSec - (a.deliveredSec! - a.paidSec))
+          .slice(0, 5)
+          .map((e) => ({ invoiceId: e.invoiceId, webhookId: e.webhookId, seconds: e.deliveredSec! - e.paidSec, deliveryId: e.deliveryId })),
+        webhooks: hooks.map((h) => ({ id: h.id, enabled: h.enabled })),
+        poll: { baseline, invoices: invoices.length, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, paymentMethodCalls: metaCalls, truncated: poll.truncated },
+      };
+      if (!problems.length) return { ok: true, details };
+      const disabled = hooks.filter((h) => !h.enabled);
+      const neverTried = undelivered.filter((e) => !lastFailure(e)).length;
+      const cause = disabled.length
+        ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record. Re-enable it, then run hookwatch redeliver (events never attempted need a manual resend from the invoice page).`
+        : undelivered.length && neverTried === undelivered.length
+          ? 'Paid events have no delivery attempt at all: they are queued behind a failing delivery (in-order queue), or were lost in a BTCPay restart. Check the receiver, then redeliver.'
+          : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
+      return { ok: false, reason: problems.join('; '), cause, details };
+    } catch (e) {
+      if (e instanceof BtcpayError && e.kind === 'permission') st.permissionsOk = false;
+      const { reason, cause } = explainApiError(e);
+      ctx.log.warn({ err: reason }, 'paid_latency poll failed');
+      return { ok: false, reason, cause };
+    }
   },
 });
+
+interface PaidState {
+  tracker: DeliveryTracker;
+  permissionsOk: boolean;
+  lastPollSec?: number;
+  meta: Map<string, InvoiceMeta>;
+  /** When an invoice was first seen paid, and the poll before that (it became paid after it). */
+  firstSeen: Map<string, { sec: number; afterPoll?: number }>;
+  delivered: Map<string, { sec: number; id: string }>;
+}
+
+function stateOf(ctx: ProbeContext): PaidState {
+  let s = ctx.state.get('paid') as PaidState | undefined;
+  if (!s) ctx.state.set('paid', (s = { tracker: new DeliveryTracker(), permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
+  return s;
+}
+
+function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
+  for (const [id, f] of st.firstSeen) if (!current.has(id) && f.sec < beforeSec) (st.firstSeen.delete(id), st.meta.delete(id));
+  for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
+}
+
+function subscribedToAny(h: Webhook, types: string[]): boolean {
+  return h.authorizedEvents.everything || types.some((t) => (h.authorizedEvents.specificEvents ?? []).includes(t));
+}
+
+function family(pmId: string | null | undefined): Method {
+  return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';
+}
+
+async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
+  const pms = await client.invoicePaymentMethods(inv.id, { signal });
+  const paid = pms.filter((p) => p.payments.length > 0);
+  const lastPaymentSec = paid.flatMap((p) => p.payments.map((x) => x.receivedDate)).reduce<number | undefined>((m, x) => (m === undefined || x > m ? x : m), undefined);
+  const method = family(paid[0]?.paymentMethodId ?? inv.checkout?.defaultPaymentMethod ?? inv.checkout?.paymentMethods?.[0]);
+  return { method, ...(lastPaymentSec !== undefined ? { lastPaymentSec } : {}) };
+}
+
+/**
+ * When the invoice became paid. The invoice has no paid-at field (reference §7), so: the event's own
+ * timestamp from any delivery body of a paid event; else, for an invoice that turned paid between two polls,
+ * no earlier than the previous poll; else the last payment's receipt time, or creation for zero amounts.
+ */
+function paidTime(inv: Invoice, rows: TrackedDelivery[], meta: InvoiceMeta, afterPoll: number | undefined): number {
+  const fromEvent = rows.map((d) => (typeof d.info === 'object' ? d.info.eventTimestamp : undefined)).filter((x): x is number => x !== undefined);
+  if (fromEvent.length) return Math.min(...fromEvent);
+  const base = meta.lastPaymentSec ?? inv.createdTime;
+  return afterPoll !== undefined ? Math.max(base, afterPoll) : base;
+}
+
+export function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function touchHistogram(ctx: ProbeContext, method: string): Promise<void> {
+  // prom-client exposes a labelled histogram only once observed; zero() creates the series without an
+  // observation, but resets an existing one, so only when absent.
+  const h = ctx.metrics.registry.metric('paid_to_delivered_seconds') as import('prom-client').Histogram<string>;
+  const labels = { probe: ctx.metrics.probe, method };
+  const exists = (await h.get()).values.some((v) => v.labels.probe === labels.probe && v.labels.method === method);
+  if (!exists) h.zero(labels);
+  ctx.metrics.registry.track(ctx.metrics.probe, 'paid_to_delivered_seconds', labels);
+}

@@ -13,6 +13,8 @@ export class MetricRegistry {
   readonly #series = new Map<string, Map<string, Map<string, Record<string, string>>>>();
   readonly configReloadSuccess: client.Gauge;
   readonly configReloadTimestamp: client.Gauge;
+  /** How late runs start against their schedule: the cost of a busy event loop, per the whole agent. */
+  readonly schedulerLag: client.Histogram;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     for (const d of CONTRACT_METRICS) this.#defs.set(d.name, d);
@@ -31,6 +33,12 @@ export class MetricRegistry {
     this.configReloadTimestamp = new client.Gauge({
       name: `${PREFIX}config_last_reload_success_timestamp_seconds`,
       help: 'Timestamp of the last successful configuration reload.',
+      registers: [this.registry],
+    });
+    this.schedulerLag = new client.Histogram({
+      name: `${PREFIX}scheduler_lag_seconds`,
+      help: 'Delay between when a probe run was due and when it started.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [this.registry],
     });
     new client.Gauge({

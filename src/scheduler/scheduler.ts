@@ -131,6 +131,7 @@ export class Scheduler {
 
   #tick(e: Entry): void {
     if (this.#entries.get(e.probe.name) !== e) return;
+    if (e.nextAt !== undefined) this.opts.registry.schedulerLag.observe(Math.max(0, this.#now() - e.nextAt) / 1000);
     // Fixed rate: the next tick is due one interval after this one, whatever the run takes.
     this.#schedule(e, e.probe.intervalMs);
     if (e.running) {
@@ -217,7 +218,7 @@ export class Scheduler {
       e.runs++;
     }
     const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
-    if (result.ok) log.info(line, 'probe run finished');
+    if (result.ok) log.debug(line, 'probe run finished');
     else log.warn(line, 'probe run failed');
     return rec;
   }
