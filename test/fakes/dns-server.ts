@@ -202,17 +202,19 @@ export class FakeRecursive extends FakeDnsServer {
   minTtl = 0;
   maxTtl = 86400;
   now: () => number = Date.now;
+  upstreamTimeoutMs = 1000;
   /** Upstream queries sent (cache misses). */
   upstreamQueries = 0;
   readonly #cache = new Map<string, CacheEntry>();
 
-  static async start(opts: { upstream: string[]; minTtl?: number; maxTtl?: number; host?: string; port?: number; now?: () => number }): Promise<FakeRecursive> {
+  static async start(opts: { upstream: string[]; minTtl?: number; maxTtl?: number; host?: string; port?: number; now?: () => number; upstreamTimeoutMs?: number }): Promise<FakeRecursive> {
     const s = new FakeRecursive();
     s.upstream = opts.upstream.map(parseServer);
     s.minTtl = opts.minTtl ?? 0;
     // Like unbound: the max applies after the min, so raise it with the min.
     s.maxTtl = Math.max(opts.maxTtl ?? 86400, s.minTtl);
     if (opts.now) s.now = opts.now;
+    if (opts.upstreamTimeoutMs) s.upstreamTimeoutMs = opts.upstreamTimeoutMs;
     await s.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
     return s;
   }
@@ -226,7 +228,7 @@ export class FakeRecursive extends FakeDnsServer {
     let cur = name;
     for (let hop = 0; hop < 8; hop++) {
       this.upstreamQueries++;
-      const r = (await query({ servers: this.upstream, name: cur, type: type as never, rd: false, timeoutMs: 1000, attempts: this.upstream.length })).response;
+      const r = (await query({ servers: this.upstream, name: cur, type: type as never, rd: false, timeoutMs: this.upstreamTimeoutMs, attempts: this.upstream.length })).response;
       const rc = RCODE[r.rcode as keyof typeof RCODE] ?? RCODE.SERVFAIL;
       answers.push(...r.answers.filter((a) => a.type !== 'OPT'));
       if (rc !== 0) return this.#entry(rc, answers, r.authorities);

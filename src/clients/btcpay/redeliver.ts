@@ -1,0 +1,129 @@
+// `hookwatch redeliver`: find paid events whose deliveries all failed and (with apply) ask BTCPay to send each
+// once more. Idempotent across runs: an event is grouped by originalDeliveryId (retries and redeliveries share
+// it), so once any delivery of it succeeded it is never re-sent. Pruned deliveries are reported, not retried.
+import { BtcpayError, type BtcpayClient } from './client.ts';
+import { DeliveryTracker, eventKey, type TrackedDelivery } from './deliveries.ts';
+
+export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
+
+export interface RedeliverLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface RedeliverItem {
+  webhookId: string;
+  originalDeliveryId: string;
+  /** The delivery the redeliver call names (the original when its body is still there). */
+  deliveryId: string;
+  type?: string;
+  invoiceId?: string;
+  attempts: number;
+  lastError: string | null;
+  action: 'would_redeliver' | 'redelivered' | 'pruned' | 'error';
+  newDeliveryId?: string;
+  error?: string;
+}
+
+export interface RedeliverReport {
+  applied: boolean;
+  sinceSeconds: number;
+  webhooks: string[];
+  scannedDeliveries: number;
+  /** Paid events of the period with at least one successful delivery: left alone. */
+  succeeded: number;
+  items: RedeliverItem[];
+  /** Paid invoices with no delivery row at all: nothing to redeliver through the API (resend from the invoice page). */
+  neverAttempted: string[];
+  notes: string[];
+}
+
+export async function planRedelivery(
+  client: BtcpayClient,
+  opts: { webhookId?: string; sinceMs: number; nowMs: number; apply: boolean; log: RedeliverLog; paidEvents?: string[]; signal?: AbortSignal },
+): Promise<RedeliverReport> {
+  const paid = opts.paidEvents ?? DEFAULT_REDELIVER_EVENTS;
+  const signal = opts.signal;
+  const nowSec = Math.floor(opts.nowMs / 1000);
+  const sinceSec = Math.ceil(opts.sinceMs / 1000);
+  const hooks = opts.webhookId ? [opts.webhookId] : (await client.listWebhooks({ signal })).map((h) => h.id);
+  const tracker = new DeliveryTracker();
+  // horizonSec = since: read the whole period once, bodies included.
+  await tracker.poll(client, hooks, { nowSec, windowSec: sinceSec, horizonSec: sinceSec, maxRows: 200_000, maxBodyFetches: 100_000, ...(signal ? { signal } : {}) });
+  const rows = tracker.since(nowSec - sinceSec);
+  const report: RedeliverReport = { applied: opts.apply, sinceSeconds: sinceSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0, items: [], neverAttempted: [], notes: [] };
+
+  const groups = new Map<string, TrackedDelivery[]>();
+  for (const r of rows) {
+    const k = `${r.webhookId}|${eventKey(r)}`;
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  const seenInvoices = new Set<string>();
+  for (const g of groups.values()) {
+    g.sort((a, b) => a.timestamp - b.timestamp || a.deliveryTime - b.deliveryTime);
+    const withInfo = g.find((r) => typeof r.info === 'object');
+    const info = withInfo && typeof withInfo.info === 'object' ? withInfo.info : undefined;
+    if (info?.invoiceId) seenInvoices.add(info.invoiceId);
+    const pruned = g.every((r) => r.info === 'pruned');
+    if (!pruned && (!info || !paid.includes(info.type))) continue;
+    if (g.some((r) => r.status === 'HttpSuccess')) {
+      report.succeeded++;
+      continue;
+    }
+    const last = g[g.length - 1]!;
+    const target = info ? (g.find((r) => r.id === info.originalDeliveryId) ?? withInfo!) : last;
+    const item: RedeliverItem = {
+      webhookId: last.webhookId,
+      originalDeliveryId: info?.originalDeliveryId ?? last.id,
+      deliveryId: target.id,
+      ...(info ? { type: info.type } : {}),
+      ...(info?.invoiceId ? { invoiceId: info.invoiceId } : {}),
+      attempts: g.length,
+      lastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
+      action: pruned ? 'pruned' : 'would_redeliver',
+    };
+    report.items.push(item);
+    if (pruned || !opts.apply) continue;
+    try {
+      item.newDeliveryId = await client.redeliver(item.webhookId, item.deliveryId, { signal });
+      item.action = 'redelivered';
+      opts.log.info({ webhookId: item.webhookId, deliveryId: item.deliveryId, newDeliveryId: item.newDeliveryId, invoiceId: item.invoiceId }, 'redelivered');
+    } catch (e) {
+      if (e instanceof BtcpayError && e.kind === 'pruned') item.action = 'pruned';
+      else {
+        item.action = 'error';
+        item.error = (e as Error).message;
+        opts.log.warn({ webhookId: item.webhookId, deliveryId: item.deliveryId, err: item.error }, 'redeliver failed');
+      }
+    }
+  }
+
+  // Paid invoices with no delivery at all (disabled webhook, lost queue): the API cannot redeliver them.
+  try {
+    const invoices = await client.listAllInvoices({ status: ['Settled', 'Expired'], startDate: nowSec - sinceSec }, { signal });
+    for (const inv of invoices) {
+      if (inv.status === 'Expired' && inv.additionalStatus !== 'PaidLate') continue;
+      if (!seenInvoices.has(inv.id)) report.neverAttempted.push(inv.id);
+    }
+  } catch (e) {
+    report.notes.push(`invoices not checked for events never attempted: ${(e as Error).message}`);
+  }
+  return report;
+}
+
+export function formatRedeliverReport(r: RedeliverReport): string {
+  const lines = [
+    `${r.applied ? 'APPLIED' : 'DRY RUN (add --apply to send)'}: last ${r.sinceSeconds}s, webhooks ${r.webhooks.join(', ') || '(none)'}, ${r.scannedDeliveries} deliveries read, ${r.succeeded} paid events already delivered`,
+  ];
+  for (const i of r.items) {
+    const what = `${i.type ?? '?'} invoice ${i.invoiceId ?? '?'} (webhook ${i.webhookId}, delivery ${i.deliveryId}, ${i.attempts} failed attempt(s), last: ${i.lastError ?? 'n/a'})`;
+    const verb = { would_redeliver: 'would redeliver', redelivered: `redelivered as ${i.newDeliveryId}`, pruned: 'PRUNED by BTCPay, cannot redeliver', error: `ERROR ${i.error}` }[i.action];
+    lines.push(`  ${verb}: ${what}`);
+  }
+  if (!r.items.length) lines.push('  nothing to redeliver');
+  for (const id of r.neverAttempted) lines.push(`  never attempted (no delivery row; resend from the invoice page): invoice ${id}`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  return lines.join('\n');
+}
