@@ -7,6 +7,9 @@ import { FakeAuthoritative, FakeRecursive } from './fakes/dns-server.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { LoadedConfig } from '../src/probe/types.ts';
+import { Secret } from '../src/config/secret.ts';
+import dnsPacket from 'dns-packet';
+import { reply } from './fakes/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 let clock = T0;
@@ -225,6 +228,40 @@ describe('dns_drift configuration', () => {
     await runAt(T0 + 60_000, probeConf({ hosts: ['hooks.pay.test'], resolver: good.address, authoritative: [auth.address], recordTypes: ['A'] }), ctx);
     expect(await ctx.metricValue('dns_lookup_duration_seconds', { host: 'gone.pay.test', side: 'resolver' })).toBeUndefined();
     expect(await ctx.metricValue('dns_lookup_duration_seconds', { host: 'hooks.pay.test', side: 'resolver' })).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ignores spoofed answers (other port, wrong id) and counts them', async () => {
+    const spoofer = dgram.createSocket('udp4');
+    await new Promise<void>((r) => spoofer.bind(0, '127.0.0.1', () => r()));
+    auth.respond = async (q, _raw, from) => {
+      const forged = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '6.6.6.6' } as dnsPacket.Answer] });
+      spoofer.send(forged, from.port, from.address);
+      const wrongId = Buffer.from(forged);
+      wrongId.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
+      await new Promise((r) => setTimeout(r, 5));
+      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' } as dnsPacket.Answer] : [] })];
+    };
+    try {
+      const ctx = ctxFor();
+      const r = await runAt(T0, probeConf({ resolver: good.address, authoritative: [auth.address] }), ctx);
+      expect(r.ok).toBe(true);
+      expect(JSON.stringify(r)).not.toContain('6.6.6.6');
+      expect(await ctx.metricValue('dns_rejected_packets_total')).toBeGreaterThanOrEqual(4); // 2 per authoritative query
+    } finally {
+      auth.respond = undefined;
+      spoofer.close();
+    }
+  });
+
+  it('never exposes secrets of the synthetic probes it reads hosts from', async () => {
+    const probes = [{ name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://hooks.pay.test/x'], signing: { scheme: 'btcpay', secret: Secret.literal('wh-s3cr3t-value', 'env:WEBHOOK_SECRET') } }];
+    const ctx = ctxFor(new Map(), { probes, global: { intervalMs: 60_000, timeoutMs: 10_000, resolver: bad.address } });
+    const conf = probeConf({ authoritative: [auth.address], recordTypes: ['A'] });
+    delete (conf as { hosts?: string[] }).hosts;
+    const r = await runAt(T0, conf, ctx);
+    const everything = JSON.stringify(r) + (await ctx.registry.registry.metrics()) + ctx.logLines.join('');
+    expect(everything).toContain('hooks.pay.test');
+    expect(everything).not.toContain('wh-s3cr3t-value');
   });
 
   it('golden exposition', async () => {

@@ -105,6 +105,8 @@ describe.skipIf(skip)('dns_drift against nsd + unbound (real daemons)', () => {
 
   it('a long-TTL migration: both drift at once, only the bad one is inflated, and the good one does not fail', async () => {
     const host = lab.hooksHost;
+    // The earlier flush emptied the caches: let both resolvers cache the current answer first.
+    for (const r of [lab.badResolver, lab.goodResolver]) expect((await lookupVia(r, host)).addresses).toEqual(['127.0.0.2']);
     await lab.migrate(host, '127.0.0.4');
     const b = await dnsDrift.run(conf(lab, { hosts: [host], resolver: lab.badResolver }), makeTestContext({ probe: 'dns' }));
     expect(verdictsOf(b, host)).toEqual(['ttl_inflated', 'drift']);

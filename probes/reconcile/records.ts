@@ -67,16 +67,16 @@ export async function fetchHttpJson(src: HttpJson, sinceMs: number, untilMs: num
   for (const [k, v] of Object.entries(src.headers)) headers[k.toLowerCase()] = typeof v === 'string' ? v : v.reveal();
   const max = 32 * 1024 * 1024;
   const r = await httpRequest({ url, method: 'GET', headers, resolver: o.resolver, connectTimeoutMs: o.timeoutMs, responseTimeoutMs: o.timeoutMs, signal: o.signal, maxBodyBytes: max + 1 });
-  if (!r.ok) throw new RecordsError(`records source ${src.name}: ${r.failure?.message ?? 'request failed'}`);
-  if ((r.body?.length ?? 0) > max) throw new RecordsError(`records source ${src.name}: response larger than 32 MiB; narrow the window`);
+  if (!r.ok) throw new RecordsError(`${r.failure?.message ?? 'request failed'}`);
+  if ((r.body?.length ?? 0) > max) throw new RecordsError(`response larger than 32 MiB; narrow the window`);
   let doc: unknown;
   try {
     doc = JSON.parse(r.body ?? '');
   } catch {
-    throw new RecordsError(`records source ${src.name}: response is not JSON (HTTP ${r.status})`);
+    throw new RecordsError(`response is not JSON (HTTP ${r.status})`);
   }
   const items = at(doc, src.itemsPath);
-  if (!Array.isArray(items)) throw new RecordsError(`records source ${src.name}: no array at itemsPath "${src.itemsPath}"`);
+  if (!Array.isArray(items)) throw new RecordsError(`no array at itemsPath "${src.itemsPath}"`);
   const f = src.fields;
   const paths = { id: f.id, amount: f.amount, currency: f.currency, time: f.time };
   return normalise(items, (row, key) => (paths[key] ? at(row, paths[key]!) : undefined));
@@ -108,7 +108,7 @@ export async function fetchPostgres(src: Postgres, sinceMs: number, untilMs: num
     await client.query('COMMIT');
     return normalise(res.rows, (row, key) => (row as Record<string, unknown>)[key]);
   } catch (e) {
-    throw new RecordsError(`records source ${src.name} (postgres ${src.host}:${src.port}/${src.database} as ${src.user}): ${(e as Error).message}`);
+    throw new RecordsError(`postgres ${src.host}:${src.port}/${src.database} as ${src.user}: ${(e as Error).message}`);
   } finally {
     o.signal.removeEventListener('abort', onAbort);
     await client.end().catch(() => undefined);

@@ -84,12 +84,12 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
 
     type Seen = { invoiceId?: string; type?: string };
     const inspected = new Map<string, Seen>();
-    const state = new Map<string, { success?: Delivery; failures: Delivery[] }>(hooks.map((h) => [h.id, { failures: [] }]));
+    const state = new Map<string, { success?: Delivery; final?: boolean; failures: Array<Delivery & { type?: string }> }>(hooks.map((h) => [h.id, { failures: [] }]));
     const pause = Math.min(2000, Math.max(50, Math.floor(p.within / 30)));
     for (let round = 0; round < 10_000 && !ctx.signal.aborted; round++) {
       for (const h of hooks) {
         const st = state.get(h.id)!;
-        if (st.success) continue;
+        if (st.success || st.final) continue;
         const list = await client.listDeliveries(h.id, 50, o);
         for (const d of list) {
           if (before.get(h.id)!.has(d.id)) continue;
@@ -104,12 +104,18 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
             }
             inspected.set(d.id, seen);
           }
-          if (seen.invoiceId !== inv.id || seen.type !== PAID_EVENT) continue;
-          if (d.status === 'HttpSuccess') st.success = st.success && st.success.timestamp <= d.timestamp ? st.success : d;
-          else if (!st.failures.some((f) => f.id === d.id)) st.failures.push(d);
+          if (seen.invoiceId !== inv.id) continue;
+          // Failures of any of this invoice's events count: the queue is in order, so a failing
+          // InvoiceCreated holds the InvoiceSettled behind it (reference §4).
+          if (d.status !== 'HttpSuccess') {
+            if (!st.failures.some((f) => f.id === d.id)) st.failures.push({ ...d, type: seen.type });
+            // BTCPay (2.3.4+) does not retry a 4xx other than 408/429: no point waiting out the deadline.
+            const code = d.httpCode ?? 0;
+            if (seen.type === PAID_EVENT && d.status === 'HttpError' && code >= 400 && code < 500 && code !== 408 && code !== 429) st.final = true;
+          } else if (seen.type === PAID_EVENT) st.success = st.success && st.success.timestamp <= d.timestamp ? st.success : d;
         }
       }
-      if ([...state.values()].every((s) => s.success)) break;
+      if ([...state.values()].every((s) => s.success || s.final)) break;
       const left = p.within - (performance.now() - started);
       if (left <= 0) break;
       await sleep(Math.min(pause, left), ctx.signal);
@@ -145,11 +151,11 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
         }
       } else if (lastFailure) {
         out.failureClass = classifyDelivery(lastFailure);
-        out.message = `BTCPay's delivery of ${PAID_EVENT} for synthetic invoice ${inv.id} failed ${st.failures.length} time(s) within ${(p.within / 1000).toFixed(0)}s; last: ${lastFailure.status}${lastFailure.httpCode ? ` HTTP ${lastFailure.httpCode}` : ''}${lastFailure.errorMessage ? ` (${lastFailure.errorMessage})` : ''}`;
+        out.message = `BTCPay did not deliver ${PAID_EVENT} for synthetic invoice ${inv.id} within ${(p.within / 1000).toFixed(1)}s; ${st.failures.length} failed attempt(s) for this invoice's events, last: ${lastFailure.type ?? 'event'} ${lastFailure.status}${lastFailure.httpCode ? ` HTTP ${lastFailure.httpCode}` : ''}${lastFailure.errorMessage ? ` (${lastFailure.errorMessage})` : ''}`;
         out.details.lastDeliveryId = lastFailure.id;
       } else {
         out.failureClass = 'not_delivered';
-        out.message = `BTCPay sent no ${PAID_EVENT} delivery for synthetic invoice ${inv.id} within ${(p.within / 1000).toFixed(0)}s (queue backlog behind a failing endpoint, or the event was lost)`;
+        out.message = `BTCPay sent no ${PAID_EVENT} delivery for synthetic invoice ${inv.id} within ${(p.within / 1000).toFixed(1)}s (queue backlog behind a failing endpoint, or the event was lost)`;
       }
       if (out.failureClass) out.details.failureClass = out.failureClass;
       if (out.message) out.details.error = clean(out.message);

@@ -136,6 +136,8 @@ export async function securityChecks(
   nowMs: number,
   confirm: ConfirmOpts | undefined,
   t: TransportOpts,
+  /** The main delivery was not confirmed: the duplicate check could not tell anything. */
+  confirmBroken = false,
 ): Promise<SecurityOutcome[]> {
   const out: SecurityOutcome[] = [];
 
@@ -173,6 +175,10 @@ export async function securityChecks(
     );
   }
 
+  if (confirm && confirmBroken) {
+    out.push({ check: 'duplicate', result: 'skipped', sentence: 'the receipt URL did not confirm the main delivery, so it cannot show double processing either' });
+    return out;
+  }
   if (!confirm) {
     out.push({ check: 'duplicate', result: 'skipped', sentence: 'needs confirm.url to see how often a delivery was processed' });
     return out;

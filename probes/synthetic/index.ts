@@ -4,8 +4,9 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
 import { duration, secretRef, configRelative } from '../../src/config/schema-helpers.ts';
+import { scrub } from '../../src/config/secret.ts';
 import { resolverSchema } from '../../src/config/schema.ts';
-import { SIGNING_SCHEMES } from '../../src/signing/index.ts';
+import { SIGNING_SCHEMES, standardWebhooksKey } from '../../src/signing/index.ts';
 import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
 import { buildEvent, signedHeaders } from './events.ts';
 import { confirmDelivery, post, securityChecks, type SecurityOutcome, type TransportOpts } from './direct.ts';
@@ -138,7 +139,7 @@ async function runDirect(probe: Probe, ctx: ProbeContext): Promise<TargetOutcome
         if (!c.ok) Object.assign(out, { ok: false, failureClass: 'not_confirmed', message: c.message });
       }
       if (res.ok && probe.security) {
-        out.security = await securityChecks(target, signing.scheme, signing.secret.reveal(), ctx.now(), confirm, t);
+        out.security = await securityChecks(target, signing.scheme, signing.secret.reveal(), ctx.now(), confirm, t, out.failureClass === 'not_confirmed');
         out.details.security = out.security;
       }
       out.details.phasesSeconds = Object.fromEntries(Object.entries(out.phases).map(([k, v]) => [k, Number((v ?? 0).toFixed(4))]));
@@ -178,6 +179,8 @@ export const synthetic = defineProbe({
     if (probe.mode === 'direct') {
       if (!probe.targets?.length) errs.push({ key: 'targets', message: 'direct mode needs targets: the receiver URLs (primary and backups)' });
       if (!probe.signing) errs.push({ key: 'signing', message: 'direct mode needs signing: { scheme, secret }' });
+      else if (probe.signing.scheme === 'standard-webhooks' && !standardWebhooksKey(probe.signing.secret.reveal()))
+        errs.push({ key: 'signing.secret', message: `standard-webhooks secrets are whsec_ followed by base64 (${probe.signing.secret.toString()} is not)` });
     } else {
       const src = probe.source ? config.sources[probe.source] : undefined;
       if (!probe.source) errs.push({ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' });
@@ -191,14 +194,28 @@ export const synthetic = defineProbe({
     const p = probe as Probe;
     const nowStart = ctx.now();
     let outcomes: TargetOutcome[];
+    // When a run cannot even start (BTCPay unreachable, bad key), the targets it watched must not
+    // keep reporting success from an earlier run.
+    const known = (ctx.state.get('targets') as string[] | undefined) ?? [];
+    const abort = (result: ProbeResult): ProbeResult => {
+      for (const target of known) ctx.metrics.set('synthetic_success', { target }, 0);
+      return result;
+    };
     if (p.mode === 'btcpay') {
       const r = await runBtcpayMode(p, ctx);
-      if ('result' in r) return r.result;
+      if ('result' in r) return abort(r.result);
       outcomes = r.outcomes;
     } else {
-      if (!p.targets?.length || !p.signing) return { ok: false, reason: 'direct mode needs targets and signing', cause: 'Configuration error.' };
-      outcomes = await runDirect(p, ctx);
+      if (!p.targets?.length || !p.signing) return abort({ ok: false, reason: 'direct mode needs targets and signing', cause: 'Configuration error.' });
+      try {
+        outcomes = await runDirect(p, ctx);
+      } catch (e) {
+        // Only a programming or configuration error gets here (e.g. an unusable secret); never its value.
+        const msg = scrub(e instanceof Error ? e.message : String(e), [p.signing.secret, ...ctx.config.secrets]);
+        return abort({ ok: false, reason: `synthetic run failed: ${msg}`, cause: 'Check the signing configuration.' });
+      }
     }
+    ctx.state.set('targets', outcomes.map((o) => o.target));
     record(ctx, outcomes, ctx.now());
     const res = summarize(outcomes);
     ctx.log.debug({ targets: outcomes.length, ok: res.ok, startedAt: nowStart }, 'synthetic run finished');

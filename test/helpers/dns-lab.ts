@@ -17,7 +17,7 @@
  * With `{ disagreeing: true }` a second nsd (`lab.secondAuthoritative`) serves a copy of both zones in
  * which hooks points at 127.0.0.9 instead: a migration done on one server only. The unbounds ask only
  * the first nsd. Use `{ records: { 'hooks.pay.test': '127.0.0.5' } }` to start with other addresses.
- * Requires root-free loopback only; two labs may run at once (distinct ports and control sockets).
+ * Loopback only, no root needed; two labs may run at once (distinct ports and control sockets).
  * Pitfalls encoded here: local-zone "test." nodefault, do-not-query-localhost: no, RD=0 to unbound is
  * REFUSED (query resolvers with RD=1), cache-max-ttl must be raised with cache-min-ttl.
  */

@@ -156,6 +156,8 @@ export function decodeResponse(buf: Buffer): DecodeResult {
     } catch (e) {
       return { ok: false, reason: `malformed: ${e instanceof Error ? e.message : String(e)}` };
     }
+    // Both parsers must agree on where the message ends; if not, some rdata was read past its rdlength.
+    if (dnsPacket.decode.bytes !== buf.length) return { ok: false, reason: 'record data inconsistent with rdlength' };
     const q = p.questions?.[0];
     if (!q || typeof q.name !== 'string') return { ok: false, reason: 'missing question' };
     const answers = (p.answers ?? []) as Answer[];

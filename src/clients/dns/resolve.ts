@@ -51,6 +51,8 @@ export function followAnswer(r: DnsResponse, name: string, type: AddressType): {
 function dangling(r: DnsResponse, name: string, type: AddressType) {
   const f = followAnswer(r, name, type);
   if (f.addresses.length || f.chain.length === 1) return f;
+  // A SOA in the authority section means the server followed the chain to a NODATA/NXDOMAIN itself.
+  if (r.authorities.some((a) => a.type === 'SOA')) return f;
   // Chain ends in a CNAME whose target the server did not include (another zone).
   return { ...f, dangling: f.chain[f.chain.length - 1] };
 }
@@ -257,7 +259,11 @@ export async function resolveAuthoritative(host: string, opts: AuthOptions = {})
   const ttls: number[] = [];
   let answered = 0;
   let nx = 0;
-  for (const type of types) {
+  // Types in parallel (each a CNAME walk of its own); results merged in type order below.
+  const perType = await Promise.all(types.map(async (type) => {
+    const asked: AuthoritativeAnswer['asked'] = [];
+    const errors: string[] = [];
+    const disagreements: AuthoritativeAnswer['disagreements'] = [];
     const queue = [normName(host)];
     const seen = new Set<string>();
     while (queue.length && seen.size < MAX_CHAIN) {
@@ -273,7 +279,7 @@ export async function resolveAuthoritative(host: string, opts: AuthOptions = {})
           zone = z.zone;
         } catch (e) {
           if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
-          out.errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+          errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
           continue;
         }
       }
@@ -296,17 +302,17 @@ export async function resolveAuthoritative(host: string, opts: AuthOptions = {})
           }
         }),
       );
-      out.asked.push({ name, type, zone, servers: answers });
+      asked.push({ name, type, zone, servers: answers });
       const good = answers.filter((a) => !a.error && (a.rcode === 'NOERROR' || a.rcode === 'NXDOMAIN'));
-      for (const a of answers) if (a.error) out.errors.push(a.error);
-      for (const a of answers) if (!a.error && !good.includes(a)) out.errors.push(`${a.server} answered ${a.rcode} for ${name}`);
+      for (const a of answers) if (a.error) errors.push(a.error);
+      for (const a of answers) if (!a.error && !good.includes(a)) errors.push(`${a.server} answered ${a.rcode} for ${name}`);
       if (!good.length) continue;
       answered++;
       if (good.every((a) => a.rcode === 'NXDOMAIN')) nx++;
       // Compare what each answering server says: addresses, or the CNAME target, or NXDOMAIN.
       const view = (a: AuthServerAnswer): string[] | string => (a.rcode !== 'NOERROR' ? a.rcode : a.dangling ? `CNAME ${a.dangling}` : a.addresses.length ? [...a.addresses].sort() : 'NODATA');
       if (new Set(good.map((a) => JSON.stringify(view(a)))).size > 1) {
-        out.disagreements.push({ name, type, answers: Object.fromEntries(good.map((a) => [a.server, view(a)])) });
+        disagreements.push({ name, type, answers: Object.fromEntries(good.map((a) => [a.server, view(a)])) });
       }
       for (const a of good) {
         for (const ip of a.addresses) addresses.add(ip);
@@ -314,6 +320,12 @@ export async function resolveAuthoritative(host: string, opts: AuthOptions = {})
         if (a.dangling) queue.push(a.dangling);
       }
     }
+    return { asked, errors, disagreements };
+  }));
+  for (const t of perType) {
+    out.asked.push(...t.asked);
+    out.errors.push(...t.errors);
+    out.disagreements.push(...t.disagreements);
   }
   out.addresses = [...addresses];
   out.ttl = ttls.length ? Math.max(...ttls) : undefined;

@@ -128,7 +128,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
           const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => fmtHostPort(a, port)).join(', ')})` : '';
           throw new PhaseError(lastErr?.cls ?? 'connect_refused', (lastErr?.message ?? `cannot connect to ${host}`) + tried);
         }
-        const where = fmtHostPort(result.address!, port);
+        const where = fmtWhere(result.address!, port, host);
         phases.connect = since();
 
         if (https) {
@@ -147,12 +147,12 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
             });
             const timer = setTimeout(() => {
               s.destroy();
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} (${host}) timed out after ${connectTimeoutMs}ms`));
+              reject(new PhaseError('tls_error', `TLS handshake with ${where} timed out after ${connectTimeoutMs}ms`));
             }, connectTimeoutMs);
             const onAbort = () => {
               clearTimeout(timer);
               s.destroy();
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} (${host}) aborted`));
+              reject(new PhaseError('tls_error', `TLS handshake with ${where} aborted`));
             };
             ac.signal.addEventListener('abort', onAbort, { once: true });
             s.once('secureConnect', () => {
@@ -163,7 +163,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
             s.once('error', (e) => {
               clearTimeout(timer);
               ac.signal.removeEventListener('abort', onAbort);
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} (${host}) failed: ${errCode(e) ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim()));
+              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim()));
             });
           });
           phases.tls = since();
@@ -245,8 +245,13 @@ function fmtHostPort(address: string, port: number): string {
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** "127.0.0.2:8443 (hooks.example.com)", or just the address when the URL already was one. */
+function fmtWhere(address: string, port: number, host: string): string {
+  return host === address ? fmtHostPort(address, port) : `${fmtHostPort(address, port)} (${host})`;
+}
+
 function connectOnce(address: string, port: number, host: string, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
-  const where = fmtHostPort(address, port);
+  const where = fmtWhere(address, port, host);
   return new Promise<Socket>((resolve, reject) => {
     const s = netConnect({ host: address, port });
     const done = () => {
@@ -256,12 +261,12 @@ function connectOnce(address: string, port: number, host: string, timeoutMs: num
     const timer = setTimeout(() => {
       done();
       s.destroy();
-      reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) timed out after ${timeoutMs}ms`));
+      reject(new PhaseError('connect_timeout', `connect to ${where} timed out after ${timeoutMs}ms`));
     }, timeoutMs);
     const onAbort = () => {
       done();
       s.destroy();
-      reject(new PhaseError('connect_timeout', `connect to ${where} (${host}) aborted`));
+      reject(new PhaseError('connect_timeout', `connect to ${where} aborted`));
     };
     signal.addEventListener('abort', onAbort, { once: true });
     s.once('connect', () => {
@@ -271,7 +276,7 @@ function connectOnce(address: string, port: number, host: string, timeoutMs: num
     s.once('error', (e) => {
       done();
       const code = errCode(e);
-      reject(new PhaseError(code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused', `connect to ${where} (${host}) failed: ${code ?? e.message}`));
+      reject(new PhaseError(code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused', `connect to ${where} failed: ${code ?? e.message}`));
     });
   });
 }

@@ -25,7 +25,7 @@
 // InvoiceCreated, InvoiceProcessing, InvoiceSettled), settleInvoice, expireInvoice, expirePaidLate, restart()
 // (drops queues and pending retries, like a BTCPay restart), pruneDeliveriesOlderThan, seedDeliveries (bulk
 // history for benchmarks), idle() (wait for queues to drain), fault() (garbage / truncated / huge / slow /
-// status / reset responses per path), setNow/advance when no `now` was passed, and `apiRequests` (a counter).
+// status / reset / body responses per path), setNow/advance when no `now` was passed, and `apiRequests` (a counter).
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns';
@@ -107,11 +107,13 @@ export interface FakeInvoice {
   receipt: Record<string, unknown>;
 }
 
-export type FaultKind = 'garbage' | 'truncated' | 'huge' | 'slow' | 'status' | 'reset';
+export type FaultKind = 'garbage' | 'truncated' | 'huge' | 'slow' | 'status' | 'reset' | 'body';
 export interface Fault {
   kind: FaultKind;
-  /** For 'status' (default 500). */
+  /** For 'status' (default 500) and 'body' (default 200). */
   status?: number;
+  /** For 'body': this exact response body (application/json), e.g. valid JSON of the wrong shape. */
+  body?: string;
   /** For 'slow': wait this long before answering normally (default 30 s). */
   delayMs?: number;
   /** For 'huge': bytes to stream at most (default 64 MiB). */
@@ -156,6 +158,8 @@ export class FakeBtcpay {
   url = '';
   /** Greenfield requests served (any path), for call-count assertions and benchmarks. */
   apiRequests = 0;
+  /** Response body bytes sent by the API. */
+  apiBytes = 0;
   readonly webhooks = new Map<string, FakeWebhook>();
   readonly invoices = new Map<string, FakeInvoice>();
   readonly #payments = new Map<string, { method: string; payments: FakePayment[] }>();
@@ -578,10 +582,12 @@ export class FakeBtcpay {
       if (fault?.kind === 'reset') return void req.socket.destroy();
       if (fault?.kind === 'garbage') return send(res, 200, '<html><body>502 Bad Gateway (but 200)</body></html>', 'text/html');
       if (fault?.kind === 'status') return send(res, fault.status ?? 500, fault.status === 429 ? '' : '<html>upstream error</html>', 'text/html');
+      if (fault?.kind === 'body') return send(res, fault.status ?? 200, fault.body ?? '', 'application/json; charset=utf-8');
       if (fault?.kind === 'huge') return void (await streamHuge(res, fault.bytes ?? 64 * 1024 * 1024));
       const [status, payload] = this.#route(req.method ?? 'GET', url, req.headers.authorization, body);
       let text = typeof payload === 'string' && payload.startsWith('\u0000raw:') ? payload.slice(5) : payload === undefined ? '' : JSON.stringify(payload);
       if (fault?.kind === 'truncated') text = text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+      this.apiBytes += Buffer.byteLength(text);
       send(res, status, text, 'application/json; charset=utf-8');
     } catch (e) {
       send(res, 500, JSON.stringify({ code: 'generic-error', message: (e as Error).message }), 'application/json');

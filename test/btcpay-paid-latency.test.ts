@@ -1,0 +1,136 @@
+// paid_latency against the fake BTCPay: pairing paid invoices with their first successful delivery, events
+// BTCPay never attempted (disabled webhook, queue lost in a restart), paid-late invoices, labels, bad data.
+import { afterEach, describe, expect, it } from 'vitest';
+import { paidLatency, median } from '../probes/paid-latency/index.ts';
+import { expectGolden } from './helpers/golden.ts';
+import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+/** Observation count of the paid_to_delivered_seconds histogram for one method. */
+async function observed(h: Harness, method: string, probe = 'btcpay'): Promise<number | undefined> {
+  const m = await h.registry.registry.getSingleMetric('hookwatch_paid_to_delivered_seconds')?.get();
+  return m?.values.find((v) => (v as { metricName?: string }).metricName === 'hookwatch_paid_to_delivered_seconds_count' && v.labels.method === method && v.labels.probe === probe)?.value;
+}
+
+const parse = (own: Record<string, unknown> = {}, thresholds: Record<string, number> = {}) =>
+  probeEntry('paid_latency', paidLatency.schema.parse({ source: 'btcpay', ...own }), thresholds);
+
+describe('paid_latency', () => {
+  it('pairs paid invoices with their first successful delivery, per payment method family, observed once', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    let ctx = h.ctx({ state });
+    expect((await paidLatency.run(probe, ctx)).ok).toBe(true);
+    const a = h.fake.createInvoice({ amount: 10, paymentMethod: 'chain' });
+    const b = h.fake.createInvoice({ amount: 10, paymentMethod: 'lightning' });
+    h.advance(5000);
+    h.fake.settleInvoice(a.id);
+    h.fake.settleInvoice(b.id);
+    await h.fake.idle();
+    h.advance(60_000);
+    const r = await paidLatency.run(probe, (ctx = h.ctx({ state })));
+    expect(r.ok).toBe(true);
+    expect(r.details).toMatchObject({ paidEvents: 2, delivered: 2, medianSeconds: 0, undelivered: [] });
+    expect(await observed(h, 'chain')).toBe(1);
+    expect(await observed(h, 'lightning')).toBe(1);
+    expect(await ctx.metricValue('undelivered_paid_events')).toBe(0);
+    // Polls and a restart do not observe the same event again.
+    h.advance(60_000);
+    await paidLatency.run(probe, h.ctx({ state }));
+    await paidLatency.run(probe, (ctx = h.ctx({ state: new Map() })));
+    expect(await observed(h, 'chain')).toBe(1);
+    const text = await h.registry.registry.metrics();
+    expect(text).not.toContain(a.id);
+    expect(text).not.toContain(h.key);
+    expectGolden('paid_latency', text);
+  });
+
+  it('counts a paid event BTCPay never attempted (disabled webhook) at its growing age, with the invoice id in details', async () => {
+    h = await startHarness({ webhook: { url: 'x', enabled: false, specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    const inv = h.fake.createInvoice({ amount: 0 }); // settles at once, but the webhook is disabled: no record
+    await h.fake.idle();
+    h.advance(60_000);
+    let ctx = h.ctx({ state });
+    const early = await paidLatency.run(probe, ctx);
+    expect(early.ok).toBe(true);
+    expect(await ctx.metricValue('undelivered_paid_events')).toBe(1);
+    h.advance(10 * 60_000);
+    const r = await paidLatency.run(probe, (ctx = h.ctx({ state })));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/undelivered/);
+    expect(r.cause).toMatch(/disabled/);
+    const und = (r.details as { undelivered: Array<{ invoiceId: string; ageSeconds: number; lastAttempt: unknown }> }).undelivered;
+    expect(und[0]).toMatchObject({ invoiceId: inv.id, lastAttempt: expect.stringMatching(/never attempted/) });
+    expect(und[0]!.ageSeconds).toBeGreaterThanOrEqual(600);
+    expect(await ctx.metricValue('oldest_undelivered_paid_event_age_seconds')).toBeGreaterThanOrEqual(600);
+    expect(await ctx.metricValue('paid_to_delivered_median_seconds')).toBeGreaterThanOrEqual(600);
+  });
+
+  it('counts events lost with the in-memory queue in a BTCPay restart', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    await h.rx.setMode({ kind: 'hang' });
+    const a = h.fake.createInvoice({ amount: 0 });
+    const b = h.fake.createInvoice({ amount: 0 }); // queued behind a's hanging delivery
+    await new Promise((r) => setTimeout(r, 50));
+    h.fake.restart(); // a's pending retries and b's queued event vanish
+    await h.rx.heal();
+    await h.fake.idle(5000);
+    h.advance(6 * 60_000);
+    const r = await paidLatency.run(probe, h.ctx({ state }));
+    expect(r.ok).toBe(false);
+    const ids = (r.details as { undelivered: Array<{ invoiceId: string }> }).undelivered.map((u) => u.invoiceId).sort();
+    expect(ids).toEqual([a.id, b.id].sort());
+  });
+
+  it('treats Expired + PaidLate invoices as paid (delivered through InvoicePaidAfterExpiration)', async () => {
+    h = await startHarness();
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    const inv = h.fake.createInvoice({ amount: 5, paymentMethod: 'lightning' });
+    h.fake.expirePaidLate(inv.id);
+    await h.fake.idle();
+    const ctx = h.ctx({ state });
+    const r = await paidLatency.run(probe, ctx);
+    expect(r.details).toMatchObject({ paidEvents: 1, delivered: 1 });
+    expect(await observed(h, 'lightning')).toBe(1);
+    const off = await paidLatency.run(parse({ includePaidLate: false }), h.ctx());
+    expect(off.details).toMatchObject({ paidEvents: 0 });
+  });
+
+  it('bad upstream data fails the run with a reason; the next run recovers', async () => {
+    h = await startHarness();
+    h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle();
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    for (const fault of [{ kind: 'garbage' as const }, { kind: 'truncated' as const }, { kind: 'body' as const, body: '[{"id":1}]' }]) {
+      h.fake.fault('/invoices', { ...fault, times: 1 });
+      const bad = await paidLatency.run(probe, h.ctx({ state }));
+      expect(bad.ok).toBe(false);
+      expect(bad.reason).toMatch(/malformed/);
+      expect((await paidLatency.run(probe, h.ctx({ state }))).ok).toBe(true);
+    }
+  });
+
+  it('median helper', () => {
+    expect(median([])).toBeUndefined();
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 2, 3])).toBe(2.5);
+  });
+});
