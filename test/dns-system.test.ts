@@ -8,19 +8,22 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { findBinary } from './helpers/daemons.ts';
+import { findBinary, REQUIRE_DAEMONS } from './helpers/daemons.ts';
 
 const pexec = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
 
 function cannotUnshare(): string | undefined {
-  if (!findBinary('unshare') || !findBinary('ip')) return 'SKIPPED: needs unshare and ip (util-linux, iproute2)';
+  if (!findBinary('unshare') || !findBinary('ip')) {
+    if (REQUIRE_DAEMONS) throw new Error('unshare and ip are required (util-linux, iproute2)');
+    return 'SKIPPED: needs unshare and ip (util-linux, iproute2)';
+  }
   try {
     execFileSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', 'ip link set lo up'], { stdio: 'ignore', timeout: 5000 });
     return undefined;
   } catch {
-    // A capability, not a package: CI without namespace rights skips loudly rather than failing.
     const reason = 'SKIPPED: cannot create network/mount namespaces here (needs root or user namespaces)';
+    if (REQUIRE_DAEMONS) throw new Error(`${reason}; HOOKWATCH_REQUIRE_DAEMONS=1 forbids skipping`);
     console.warn(`\n*** ${reason} ***\n`);
     return reason;
   }

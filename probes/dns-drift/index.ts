@@ -247,6 +247,8 @@ export const dnsDrift = defineProbe({
 
     const resolver = probe.resolver ?? ctx.config.global.resolver ?? 'system';
     const graceS = probe.grace !== undefined ? probe.grace / 1000 : (probe.thresholds.grace_seconds ?? GRACE_DEFAULT_SECONDS);
+    // The `grace:` shorthand wins over thresholds.grace_seconds; export what is in effect so the rules see it.
+    ctx.metrics.set('probe_threshold', { type: probe.type, threshold: 'grace_seconds' }, graceS);
     let rejected = 0;
     const reports: HostReport[] = [];
     // A handful of hosts at a time: each host costs ~4 queries per side.
