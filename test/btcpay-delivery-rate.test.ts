@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { failureReason } from '../src/clients/btcpay/deliveries.ts';
 import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, until, type Harness } from './fakes/btcpay/harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -117,7 +117,7 @@ describe('delivery_rate', () => {
     await deliveryRate.run(probe, h.ctx({ state }));
     await h.rx.setMode({ kind: 'status', status: 500 });
     h.fake.createInvoice({ amount: 0 }); // 3 events; the first blocks the others in its retry loop
-    await new Promise((r) => setTimeout(r, 30)); // let the first attempts fail
+    await until(() => h!.fake.deliveries(h!.webhookId).length > 0); // the first attempt failed and was written
     h.advance(120_000);
     const mid = await deliveryRate.run(probe, h.ctx({ state }));
     expect((mid.details as { attempts: number }).attempts).toBeGreaterThan(0);

@@ -5,8 +5,15 @@ import { createHmac } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { request } from 'undici';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startFakeBtcpay, RETRY_SCHEDULE_MS, type FakeBtcpay } from './fakes/btcpay/index.ts';
 import { startReceiver, type TestReceiver } from './fakes/btcpay/receiver.ts';
+import { bin, missingBinaries } from './helpers/daemons.ts';
 
 let fake: FakeBtcpay;
 let rx: TestReceiver;
@@ -206,7 +213,8 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
 
   it('in-order queue: a retrying delivery blocks later events, which then land with old timestamps and a deliveryTime gap', async () => {
     let clock = Date.UTC(2026, 0, 1);
-    const f2 = await startFakeBtcpay({ timeScale: 0.0005, now: () => clock });
+    // Retry waits of 20 ms, 120 ms, then 1.2 s: the loop is still running when the clock moves and we heal.
+    const f2 = await startFakeBtcpay({ timeScale: 0.002, now: () => clock });
     try {
       await rx.setMode({ kind: 'status', status: 500 });
       const w = f2.createWebhook({ url: rx.url, specificEvents: ['InvoiceSettled'] });
@@ -312,6 +320,37 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     } finally {
       await f2.close();
       dns.close();
+    }
+  });
+});
+
+describe.skipIf(missingBinaries('openssl'))('TLS (§4)', () => {
+  it('skips certificate validation for loopback URLs only; elsewhere a bad certificate is a Failed row with the .NET TLS text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookwatch-tls-'));
+    execFileSync(bin('openssl'), ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=self-signed.invalid', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    const srv = createHttpsServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (_q, res) => res.end('ok'));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as AddressInfo).port;
+    const dns: Socket = createSocket('udp4');
+    dns.on('message', (msg, rinfo) => {
+      const q = dnsPacket.decode(msg);
+      const name = q.questions?.[0]?.name ?? '';
+      dns.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED, questions: q.questions, answers: [{ type: 'A', name, ttl: 60, data: '127.0.0.1' }] }), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
+    const f2 = await startFakeBtcpay({ resolver: `127.0.0.1:${dns.address().port}` });
+    try {
+      const loop = f2.createWebhook({ url: `https://127.0.0.1:${port}/hook`, specificEvents: ['InvoiceSettled'] });
+      const named = f2.createWebhook({ url: `https://receiver.test:${port}/hook`, specificEvents: ['InvoiceSettled'], automaticRedelivery: false });
+      f2.createInvoice({ amount: 0 });
+      await f2.idle();
+      expect(f2.deliveries(loop.id)[0]).toMatchObject({ status: 'HttpSuccess' });
+      expect(f2.deliveries(named.id)[0]).toMatchObject({ status: 'Failed', errorMessage: expect.stringMatching(/SSL connection could not be established/) });
+    } finally {
+      await f2.close();
+      srv.close();
+      dns.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

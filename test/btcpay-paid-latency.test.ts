@@ -128,6 +128,28 @@ describe('paid_latency', () => {
     }
   });
 
+  it('after a restart, invoices paid before the delivery log it read are not reported undelivered', async () => {
+    h = await startHarness();
+    h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle();
+    h.advance(3 * 3600_000); // delivered three hours ago: beyond the 75 min re-read depth
+    const r = await paidLatency.run(parse(), h.ctx());
+    expect(r.ok).toBe(true);
+    expect(r.details).toMatchObject({ paidEvents: 0 });
+  });
+
+  it('with no webhook subscribed to the paid events, every paid invoice is undelivered', async () => {
+    h = await startHarness({ webhook: { url: 'http://127.0.0.1:9/x', specificEvents: ['InvoiceCreated'] } });
+    const state = new Map<string, unknown>();
+    await paidLatency.run(parse(), h.ctx({ state }));
+    h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle();
+    h.advance(10 * 60_000);
+    const r = await paidLatency.run(parse(), h.ctx({ state }));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/no webhook is subscribed to InvoiceSettled/);
+  });
+
   it('median helper', () => {
     expect(median([])).toBeUndefined();
     expect(median([3, 1, 2])).toBe(2);

@@ -72,7 +72,7 @@ describe('synthetic, btcpay mode', () => {
     const hook = fake.createWebhook({ url: rx.webhookUrl, secret: SECRET + '-old' });
     try {
       const ctx = makeTestContext({ probe: 'synth-btcpay', sources: sources() });
-      const r = await synthetic.run(probe({ within: '1500ms' }), ctx);
+      const r = await synthetic.run(probe({ within: '3s' }), ctx);
       expect(r.ok).toBe(false);
       expect(await ctx.metricValue('synthetic_failure_class', { target: rx.webhookUrl, class: 'http_status' })).toBe(1);
       expect(r.reason).toMatch(/HttpError HTTP 401/);
@@ -89,7 +89,7 @@ describe('synthetic, btcpay mode', () => {
     const bad = fake.createWebhook({ url: down.webhookUrl, secret: SECRET });
     try {
       const ctx = makeTestContext({ probe: 'synth-btcpay', sources: sources() });
-      const r = await synthetic.run(probe({ within: '1500ms', targets: [down.webhookUrl] }), ctx);
+      const r = await synthetic.run(probe({ within: '3s', targets: [down.webhookUrl] }), ctx);
       expect(r.ok).toBe(false);
       expect((r.details?.targets as unknown[]).length).toBe(1);
       expect(await ctx.metricValue('synthetic_failure_class', { target: down.webhookUrl, class: 'connect_refused' })).toBe(1);

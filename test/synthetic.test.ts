@@ -249,4 +249,17 @@ describe('config', () => {
     expect(errs2).toEqual([{ key: 'source', message: 'no source named "nope"' }]);
     expect(synthetic.defaultIntervalMs).toBe(3_600_000);
   });
+
+  it('a standard-webhooks secret that is not whsec_<base64> is a config error, and a run with it never throws', async () => {
+    secretEnv.env = { BAD: 'not base64 at all!' };
+    const own = synthetic.schema.parse({ targets: ['http://127.0.0.1:1/x'], signing: { scheme: 'standard-webhooks', secret: { env: 'BAD' } } });
+    const p = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, ...own };
+    const cfg = { file: 'x', global: { intervalMs: 1, timeoutMs: 1, resolver: 'system' }, sources: {}, secrets: [], probes: [] };
+    const errs = synthetic.validate!(p, cfg);
+    expect(errs).toEqual([{ key: 'signing.secret', message: 'standard-webhooks secrets are whsec_ followed by base64 (<secret env:BAD> is not)' }]);
+    const ctx = makeTestContext({ probe: 's' });
+    const r = await synthetic.run(p, ctx);
+    expect(r.ok).toBe(false);
+    expect(JSON.stringify(r)).not.toContain('not base64 at all!');
+  });
 });

@@ -112,7 +112,8 @@ export const deliveryRate = defineProbe({
         }
       }
 
-      const inWindow = tracker.since(nowSec - windowSec);
+      const hookIds = new Set(hooks.map((h) => h.id));
+      const inWindow = tracker.since(nowSec - windowSec).filter((d) => hookIds.has(d.webhookId)); // deleted webhooks drop out
       const attempts = inWindow.length;
       const successes = inWindow.filter((d) => d.status === 'HttpSuccess').length;
       const events = new Map<string, boolean>();
@@ -149,7 +150,7 @@ export const deliveryRate = defineProbe({
         eventsDelivered: eventOk,
         eventRatio: eventRatio ?? null,
         belowObjective: attemptRatio !== undefined && attemptRatio < objective,
-        volumeGuard: attempts < minDeliveries ? `fewer than ${minDeliveries} deliveries in the window: ratio not judged` : undefined,
+        ...(attempts < minDeliveries ? { volumeGuard: `fewer than ${minDeliveries} deliveries in the window: ratio not judged` } : {}),
         backlogSeconds: backlog,
         failureReasons: reasons,
         recentFailures: failuresInWindow.slice(-10).reverse().map((d) => failureView(d)),
@@ -194,7 +195,8 @@ function syntheticHosts(ctx: ProbeContext): Set<string> | undefined {
   for (const p of syn)
     for (const t of Array.isArray(p.targets) ? (p.targets as unknown[]) : []) {
       try {
-        hosts.add(new URL(String(t)).hostname.toLowerCase());
+        const url = typeof t === 'object' && t !== null && 'url' in t ? String((t as { url: unknown }).url) : String(t);
+        hosts.add(new URL(url).hostname.toLowerCase());
       } catch {
         /* the synthetic probe reports its own bad targets */
       }

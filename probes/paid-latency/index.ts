@@ -13,6 +13,7 @@ const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
 /** Types that announce a late payment on an expired invoice (status stays Expired, additionalStatus PaidLate). */
 const PAID_LATE_EVENTS = ['InvoicePaidAfterExpiration', 'InvoiceReceivedPayment'];
+const NO_WEBHOOK = '(no webhook subscribed)';
 const PROCESSING_EVENTS = ['InvoiceProcessing', 'InvoiceReceivedPayment', 'InvoicePaymentSettled'];
 
 type Method = 'chain' | 'lightning';
@@ -90,10 +91,14 @@ export const paidLatency = defineProbe({
       );
 
       // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
+      const horizonSec = Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000);
+      st.coverageSec ??= nowSec - Math.max(windowSec + 300, horizonSec);
+      // No webhook for the paid events at all: every paid invoice is undelivered, against a placeholder.
+      const targets = hooks.length ? hooks.map((h) => h.id) : [NO_WEBHOOK];
       const poll = await st.tracker.poll(
         client,
         hooks.map((h) => h.id),
-        { nowSec, windowSec: windowSec + 300, horizonSec: Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000), signal },
+        { nowSec, windowSec: windowSec + 300, horizonSec, signal },
       );
       const byInvoice = new Map<string, TrackedDelivery[]>();
       for (const d of st.tracker.rows.values()) {
@@ -120,9 +125,12 @@ export const paidLatency = defineProbe({
         }
         if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
         const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
-        for (const h of hooks) {
-          const key = `${inv.id}|${h.id}`;
-          const ok = rows.filter((d) => d.webhookId === h.id && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
+        // Paid before the delivery log this process has read: a success may exist that we never saw, so
+        // out of scope rather than a false "undelivered" after every restart.
+        if (paidSec < st.coverageSec! && !rows.length && ![...st.delivered.keys()].some((k) => k.startsWith(`${inv.id}|`))) continue;
+        for (const wid of targets) {
+          const key = `${inv.id}|${wid}`;
+          const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
           let done = st.delivered.get(key);
           if (!done && ok) {
             done = { sec: ok.deliveryTime, id: ok.id };
@@ -130,7 +138,7 @@ export const paidLatency = defineProbe({
             // Observe once per event and webhook; a restart's first poll rebuilds without observing again.
             if (!baseline) ctx.metrics.observe('paid_to_delivered_seconds', { method: meta.method }, Math.max(0, done.sec - paidSec));
           }
-          const ev: PaidEvent = { invoiceId: inv.id, webhookId: h.id, status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status, method: meta.method, paidSec };
+          const ev: PaidEvent = { invoiceId: inv.id, webhookId: wid, status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status, method: meta.method, paidSec };
           if (done) ((ev.deliveredSec = done.sec), (ev.deliveryId = done.id));
           events.push(ev);
         }
@@ -181,6 +189,8 @@ export const paidLatency = defineProbe({
       };
       if (!problems.length) return { ok: true, details };
       const disabled = hooks.filter((h) => !h.enabled);
+      if (!hooks.length)
+        return { ok: false, reason: `${problems.join('; ')}; no webhook is subscribed to ${paidEvents.join(', ')}`, cause: 'No webhook of the store receives the paid events: create or fix one (Store settings > Webhooks).', details };
       const neverTried = undelivered.filter((e) => !lastFailure(e)).length;
       const cause = disabled.length
         ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record. Re-enable it, then run hookwatch redeliver (events never attempted need a manual resend from the invoice page).`
@@ -201,6 +211,8 @@ interface PaidState {
   tracker: DeliveryTracker;
   permissionsOk: boolean;
   lastPollSec?: number;
+  /** Oldest row time the first poll of this state read: older paid events cannot be judged. */
+  coverageSec?: number;
   meta: Map<string, InvoiceMeta>;
   /** When an invoice was first seen paid, and the poll before that (it became paid after it). */
   firstSeen: Map<string, { sec: number; afterPoll?: number }>;

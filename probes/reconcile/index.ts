@@ -170,7 +170,7 @@ export const reconcile = defineProbe({
 
     missing.sort((a, b) => Number(b.ageSeconds) - Number(a.ageSeconds));
     const details: Record<string, unknown> = {
-      window: { since: iso(sinceMs), until: iso(untilMs), graceUntil: iso(nowMs) },
+      window: { since: iso(sinceMs), dueUntil: iso(untilMs), now: iso(nowMs) },
       paidInvoices: paid.length,
       records: records.length,
       recordsWithoutId: skipped,

@@ -1,6 +1,6 @@
 // A real PostgreSQL (Debian's binaries) on a free loopback port in a temp dir, with a password-auth
 // role for the code under test. PostgreSQL refuses to run as root, so as root the server runs as
-// `nobody` through runuser, in a directory it owns.
+// `nobody` (spawn's uid/gid), in a directory it owns.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, chownSync, chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -49,25 +49,45 @@ export async function startPostgres(opts: { database?: string; user?: string; pa
   const data = join(dir, 'data');
   const adminPassword = 'admin-' + Math.random().toString(36).slice(2);
   writeFileSync(join(dir, 'pw'), adminPassword + '\n');
+  // As root, run initdb and postgres directly with nobody's uid/gid (no su/runuser wrapper in
+  // between, so our signals reach postgres itself and stop() really stops it).
+  let ids: { uid: number; gid: number } | undefined;
   if (asRoot) {
-    const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    const nogroup = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim());
-    chownSync(dir, nobody, nogroup);
-    chownSync(join(dir, 'pw'), nobody, nogroup);
+    ids = {
+      uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim()),
+      gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim()),
+    };
+    chownSync(dir, ids.uid, ids.gid);
+    chownSync(join(dir, 'pw'), ids.uid, ids.gid);
   }
   chmodSync(dir, 0o700);
-  const wrap = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'nobody', '--', cmd, ...args]] : [cmd, args]);
+  const as = { ...(ids ?? {}), env: { ...process.env, HOME: dir } };
 
-  const [ic, ia] = wrap(initdb, ['-D', data, '-U', 'postgres', '--pwfile', join(dir, 'pw'), '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync', '--locale=C.UTF-8']);
-  execFileSync(ic, ia, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, timeout: 60_000 });
+  execFileSync(initdb, ['-D', data, '-U', 'postgres', '--pwfile', join(dir, 'pw'), '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync', '--locale=C.UTF-8'], {
+    ...as,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: dir,
+    timeout: 60_000,
+  });
 
   const port = await freePort();
-  const [pc, pa] = wrap(postgres, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20']);
-  const proc: ChildProcess = spawn(pc, pa, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
+  const proc: ChildProcess = spawn(postgres, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'], {
+    ...as,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: dir,
+  });
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   let exited = false;
-  proc.once('exit', () => (exited = true));
+  // If the test process dies without afterAll, do not leave a postgres behind.
+  const onExit = () => {
+    if (!exited) proc.kill('SIGKILL');
+  };
+  process.once('exit', onExit);
+  proc.once('exit', () => {
+    exited = true;
+    process.removeListener('exit', onExit);
+  });
 
   const admin = { host: '127.0.0.1', port, user: 'postgres', password: adminPassword };
   let ready = false;

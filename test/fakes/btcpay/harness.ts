@@ -60,3 +60,12 @@ export async function startHarness(o: { fake?: FakeBtcpayOptions; webhook?: Para
 export function probeEntry<T extends Record<string, unknown>>(type: string, own: T, thresholds: Record<string, number> = {}): ProbeBase & T {
   return { name: 'btcpay', type, intervalMs: 60_000, timeoutMs: 20_000, thresholds, ...own };
 }
+
+/** Wait (bounded) until a condition holds; for states reached by the fake's background sender. */
+export async function until(f: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`condition not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

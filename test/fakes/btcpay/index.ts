@@ -171,6 +171,7 @@ export class FakeBtcpay {
   readonly #timers = new Set<{ t: NodeJS.Timeout; done: (ok: boolean) => void }>();
   readonly #faults: Array<{ match: string | RegExp; fault: Fault; left: number }> = [];
   readonly #agent: Agent;
+  readonly #loopbackAgent: Agent;
   readonly #opts: FakeBtcpayOptions;
   readonly #server: Server;
   #generation = 0;
@@ -183,11 +184,9 @@ export class FakeBtcpay {
     this.#opts = opts;
     this.storeId = opts.storeId ?? base58Id();
     const resolver = opts.resolver ? makeResolver(opts.resolver) : undefined;
-    this.#agent = new Agent({
-      connect: resolver ? { lookup: resolver } : {},
-      // Loopback receivers in tests may use self-signed certificates (BTCPay skips validation for loopback too).
-      ...{},
-    });
+    this.#agent = new Agent({ connect: resolver ? { lookup: resolver } : {} });
+    // BTCPay skips TLS certificate validation for loopback URLs (§4); everything else is validated.
+    this.#loopbackAgent = new Agent({ connect: { ...(resolver ? { lookup: resolver } : {}), rejectUnauthorized: false } });
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
 
@@ -210,6 +209,7 @@ export class FakeBtcpay {
     this.#server.closeAllConnections();
     await new Promise<void>((ok) => this.#server.close(() => ok()));
     await this.#agent.close().catch(() => undefined);
+    await this.#loopbackAgent.close().catch(() => undefined);
   }
 
   /** Like a BTCPay restart: in-memory queues and pending retries are lost without a trace (§4). */
@@ -517,7 +517,7 @@ export class FakeBtcpay {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` },
           body: bytes,
-          dispatcher: this.#agent,
+          dispatcher: isLoopbackUrl(w.url) ? this.#loopbackAgent : this.#agent,
           signal: AbortSignal.timeout(this.#opts.deliveryTimeoutMs ?? 100_000),
         });
         await res.body.dump().catch(() => undefined);
@@ -806,6 +806,15 @@ export class FakeBtcpay {
         additionalData: {}, payments: rec.payments,
       },
     ];
+  }
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^127\./.test(h);
+  } catch {
+    return false;
   }
 }
 
