@@ -172,7 +172,7 @@ export const synthetic = defineProbe({
   schema,
   defaultIntervalMs: 3_600_000,
   thresholds: {
-    stale_after_seconds: { default: 7200, help: 'Alert when the last passing synthetic webhook is older than this (default 2 x the 1h interval).' },
+    stale_after_seconds: { default: (p) => (2 * p.intervalMs) / 1000, help: 'Alert when the last passing synthetic webhook is older than this (default: twice the interval).' },
   },
   validate(probe, config) {
     const errs: Array<{ key: string; message: string }> = [];

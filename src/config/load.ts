@@ -252,7 +252,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
       if (intervalMs <= 0) issues.push({ file, ...position([...base, 'interval']), path: formatPath([...base, 'interval']), message: 'interval must be greater than 0' });
       if (timeoutMs <= 0) issues.push({ file, ...position([...base, 'timeout']), path: formatPath([...base, 'timeout']), message: 'timeout must be greater than 0' });
       const thresholds: Record<string, number> = {};
-      for (const [k, def] of Object.entries(kind.thresholds ?? {})) thresholds[k] = def.default;
+      for (const [k, def] of Object.entries(kind.thresholds ?? {})) thresholds[k] = typeof def.default === 'function' ? def.default({ intervalMs }) : def.default;
       for (const [k, v] of Object.entries((p.thresholds as Record<string, number | undefined>) ?? {})) if (v !== undefined) thresholds[k] = v;
       const { interval: _i, timeout: _t, thresholds: _th, ...own } = p;
       probes.push({ ...own, name: p.name as string, type: kind.type, intervalMs, timeoutMs, thresholds } as ProbeBase & Record<string, unknown>);

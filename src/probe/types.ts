@@ -89,7 +89,7 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   /** zod object schema of the kind's own keys (not name/type/interval/timeout/thresholds). Strict. */
   schema: C;
   /** Threshold keys this kind understands, with defaults in base units. */
-  thresholds?: Record<string, { default: number; help: string }>;
+  thresholds?: Record<string, { default: number | ((probe: { intervalMs: number }) => number); help: string }>;
   /** Default interval for this kind when neither probe nor global sets one (e.g. synthetic: 1h). */
   defaultIntervalMs?: number;
   /** Extra cross-field checks after parsing (e.g. that `source` names a btcpay source). Return error messages keyed by key. */
