@@ -12,6 +12,7 @@ import { RunLogStore } from './scheduler/run-log.ts';
 import { Agent } from './agent.ts';
 import { loadWebConfig } from './server/listen.ts';
 import { runView } from './server/status.ts';
+import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
 
 const out = (s: string) => writeSync(1, s.endsWith('\n') ? s : s + '\n');
@@ -139,7 +140,7 @@ program
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
-    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
     process.exitCode = code;
   });
 
@@ -152,22 +153,6 @@ program
     const { runDemo } = await import('./demo/run.ts');
     await runDemo({ listenAddress: o['web.listenAddress']!, durationMs: o.duration ? parseDuration(o.duration) : undefined, out });
   });
-
-export function formatText(views: ReturnType<typeof runView>[]): string {
-  const lines: string[] = [];
-  for (const v of views) {
-    lines.push(`${v.ok ? 'PASS' : 'FAIL'}  ${v.name} (${v.type})  ${v.durationSeconds?.toFixed(3) ?? '?'}s`);
-    if (v.reason) lines.push(`      reason: ${v.reason}`);
-    if (v.cause) lines.push(`      likely cause: ${v.cause}`);
-    for (const [k, val] of Object.entries(v.details ?? {})) {
-      const text = typeof val === 'string' ? val : JSON.stringify(val);
-      lines.push(`      ${k}: ${text.length > 400 ? text.slice(0, 400) + '…' : text}`);
-    }
-  }
-  const failed = views.filter((v) => !v.ok).length;
-  lines.push(`${views.length - failed} passed, ${failed} failed`);
-  return lines.join('\n');
-}
 
 try {
   await program.parseAsync(process.argv);

@@ -34,7 +34,7 @@ export function explainApiError(e: unknown): { reason: string; cause: string } {
     http: 'BTCPay returned an error status; check its logs.',
     malformed: 'BTCPay (or a proxy in front of it) returned something that is not the Greenfield API response: check the source url and any proxy.',
     too_large: 'The response exceeded the size limit; the store may be very busy, or a proxy returned something else.',
-    permission: 'The API key lacks a permission or is invalid: create a key with btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store.',
+    permission: 'The API key lacks a permission or is invalid (BTCPay may also answer 403 for an id that does not exist): create a key with btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
     not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
     pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
   };
