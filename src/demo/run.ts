@@ -19,7 +19,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OLD_IP = '127.0.0.2';
 const NEW_IP = '127.0.0.3';
 
-export async function runDemo(opts: { listenAddress: string; durationMs?: number; out: (s: string) => void }): Promise<void> {
+export async function runDemo(opts: { listenAddress: string; durationMs?: number; summaryEveryMs?: number; out: (s: string) => void }): Promise<void> {
   const { out } = opts;
   const { startFakeBtcpay } = await import('../../test/fakes/btcpay/index.ts');
   const { startFakeDns } = await import('../../test/fakes/dns-server.ts');
@@ -109,7 +109,7 @@ export async function runDemo(opts: { listenAddress: string; durationMs?: number
     out(`\n--- ${new Date().toISOString()} ---`);
     out(formatText(views, { details: false }));
   };
-  const ticker = setInterval(summary, 10_000);
+  const ticker = setInterval(summary, opts.summaryEveryMs ?? 10_000);
 
   await new Promise<void>((resolve) => {
     let done = false;
