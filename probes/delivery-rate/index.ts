@@ -15,6 +15,7 @@ import {
   type FailureReason,
   type TrackedDelivery,
 } from '../../src/clients/btcpay/deliveries.ts';
+import { checkSourceType } from '../../src/config/source-check.ts';
 
 export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
 type Check = (typeof MISCONFIG_CHECKS)[number];
@@ -50,10 +51,7 @@ export const deliveryRate = defineProbe({
     objective: { default: 0.99, help: 'SLO target of the success ratio, for burn-rate rules' },
   },
   validate(probe, config) {
-    const s = config.sources[probe.source];
-    if (!s) return [{ key: 'source', message: `source "${probe.source}" is not defined` }];
-    if (s.type !== 'btcpay') return [{ key: 'source', message: `source "${probe.source}" is of type ${s.type}, expected btcpay` }];
-    return [];
+    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
   },
   async run(probe, ctx) {
     const th = (k: string, d: number) => probe.thresholds?.[k] ?? d;

@@ -8,6 +8,7 @@ import { btcpaySource, clientFromSource, explainApiError, POLICIES } from '../..
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
+import { checkSourceType } from '../../src/config/source-check.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
@@ -48,10 +49,7 @@ export const paidLatency = defineProbe({
     max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
   },
   validate(probe, config) {
-    const s = config.sources[probe.source];
-    if (!s) return [{ key: 'source', message: `source "${probe.source}" is not defined` }];
-    if (s.type !== 'btcpay') return [{ key: 'source', message: `source "${probe.source}" is of type ${s.type}, expected btcpay` }];
-    return [];
+    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
   },
   async run(probe, ctx) {
     const maxMedian = probe.thresholds?.max_median_seconds ?? 300;

@@ -9,6 +9,7 @@ import { scrub, type Secret } from '../../src/config/secret.ts';
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { fetchHttpJson, fetchPostgres, RecordsError, type InternalRecord, type RecordsResult } from './records.ts';
+import { checkSourceType } from '../../src/config/source-check.ts';
 
 const schema = z.strictObject({
   /** A btcpay source: the sender. */
@@ -56,12 +57,8 @@ export const reconcile = defineProbe({
   },
   validate(probe, config) {
     const errs: Array<{ key: string; message: string }> = [];
-    const s = config.sources[probe.source];
-    if (!s) errs.push({ key: 'source', message: `no source named "${probe.source}"` });
-    else if (s.type !== 'btcpay') errs.push({ key: 'source', message: `source "${probe.source}" is of type ${s.type}; reconcile needs a btcpay source` });
-    const r = config.sources[probe.records];
-    if (!r) errs.push({ key: 'records', message: `no source named "${probe.records}"` });
-    else if (r.type !== 'http-json' && r.type !== 'postgres') errs.push({ key: 'records', message: `source "${probe.records}" is of type ${r.type}; records must be http-json or postgres` });
+    errs.push(...checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'reconcile'));
+    errs.push(...checkSourceType(config.sources, probe.records, 'records', ['http-json', 'postgres'], 'records'));
     if (probe.grace >= probe.window) errs.push({ key: 'grace', message: 'grace must be shorter than window' });
     return errs;
   },

@@ -3,19 +3,9 @@
 // flag) so the internal system can record the receipt without fulfilling anything.
 import { randomBytes } from 'node:crypto';
 import { sign, type SigningScheme } from '../../src/signing/index.ts';
+import { base58Id } from '../../src/clients/btcpay/ids.ts';
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
-/** base58 of 16 random bytes, the shape of BTCPay's delivery and webhook ids. */
-export function base58Id(bytes = 16): string {
-  let n = BigInt('0x' + randomBytes(bytes).toString('hex'));
-  let out = '';
-  while (n > 0n) {
-    out = B58[Number(n % 58n)] + out;
-    n /= 58n;
-  }
-  return out || '1';
-}
+export { base58Id };
 
 export interface SyntheticEvent {
   /** What the receipt URL is keyed by: BTCPay deliveryId, Stripe event id, Standard Webhooks webhook-id. */

@@ -11,6 +11,7 @@ import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
 import { buildEvent, signedHeaders } from './events.ts';
 import { confirmDelivery, post, securityChecks, type SecurityOutcome, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
+import { checkSourceType } from '../../src/config/source-check.ts';
 
 /** The transport classes plus the two that only an end-to-end check can see. */
 export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
@@ -182,10 +183,8 @@ export const synthetic = defineProbe({
       else if (probe.signing.scheme === 'standard-webhooks' && !standardWebhooksKey(probe.signing.secret.reveal()))
         errs.push({ key: 'signing.secret', message: `standard-webhooks secrets are whsec_ followed by base64 (${probe.signing.secret.toString()} is not)` });
     } else {
-      const src = probe.source ? config.sources[probe.source] : undefined;
       if (!probe.source) errs.push({ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' });
-      else if (!src) errs.push({ key: 'source', message: `no source named "${probe.source}"` });
-      else if (src.type !== 'btcpay') errs.push({ key: 'source', message: `source "${probe.source}" is of type ${src.type}, btcpay mode needs a btcpay source` });
+      errs.push(...checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'btcpay mode'));
       if (probe.security) errs.push({ key: 'security', message: 'security checks need direct mode (hookwatch must sign the probing requests itself)' });
     }
     return errs;

@@ -33,6 +33,7 @@ import { lookup as systemLookup } from 'node:dns';
 import { isIP, type AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { hasPermission, POLICIES } from '../../../src/clients/btcpay/permissions.ts';
+import { base58Id } from '../../../src/clients/btcpay/ids.ts';
 
 export const FAKE_BTCPAY_VERSION = '2.4.1';
 /** Automatic retry waits after attempt 1..8 (§4). */
@@ -128,17 +129,7 @@ interface Queue {
   running: boolean;
 }
 
-const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-/** base58 of 16 random bytes, like BTCPay's ids (~22 chars). */
-export function base58Id(bytes = 16): string {
-  let n = BigInt('0x' + randomBytes(bytes).toString('hex'));
-  let s = '';
-  while (n > 0n) {
-    s = B58[Number(n % 58n)] + s;
-    n /= 58n;
-  }
-  return s.padStart(22, '1');
-}
+export { base58Id };
 
 const STATUS_ALIASES: Record<string, FakeInvoice['status']> = {
   new: 'New', paid: 'Processing', processing: 'Processing', complete: 'Settled', confirmed: 'Settled',
