@@ -161,7 +161,9 @@ try {
     err(e.message);
     process.exitCode = e.code;
   } else if (e instanceof CommanderError) {
-    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
+    // Contract: `check` answers only 0 (valid) or 1 (invalid); other commands use 2 for usage errors.
+    const usage = process.argv[2] === 'check' ? 1 : 2;
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : usage;
   } else {
     err(`hookwatch: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = 2;

@@ -53,6 +53,8 @@ describe('hookwatch check', () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('bad.yaml:14:5: probes[0].intervl: unknown key "intervl" (did you mean "interval"?)');
     expect(r2.stderr + r2.stdout).not.toContain(SECRET);
+    // check answers 0 or 1 only, even for a usage error
+    expect((await runCli(['check'])).code).toBe(1);
   });
 });
 
@@ -175,6 +177,25 @@ describe('hookwatch run', () => {
 
   it('shuts down on SIGTERM within 5 s', async () => {
     const { code, ms } = await agent.stop('SIGTERM');
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(5000);
+  });
+});
+
+describe('shutdown with a hung probe in flight', () => {
+  it('SIGINT stops the agent within 5 s while a run waits on a server that never answers', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const hang = createServer(() => {
+      /* never answers */
+    });
+    hang.on('connection', (s) => sockets.push(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
+    const f = write('hang.yaml', `probes:\n  - name: stuck\n    type: http\n    url: http://127.0.0.1:${(hang.address() as { port: number }).port}/\n    interval: 1m\n    timeout: 50s\n`);
+    const a = await startAgent(f);
+    await waitFor(() => sockets.length > 0, { what: 'the probe to connect' });
+    const { code, ms } = await a.stop('SIGINT');
+    for (const s of sockets) s.destroy();
+    hang.close();
     expect(code).toBe(0);
     expect(ms).toBeLessThan(5000);
   });

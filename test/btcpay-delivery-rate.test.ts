@@ -55,6 +55,60 @@ describe('delivery_rate', () => {
     expectGolden('delivery_rate', await h.registry.registry.metrics());
   });
 
+  it('a poll that fails while reading request bodies loses no delivery: the next clean poll counts every row the fake wrote', async () => {
+    h = await startHarness();
+    const probe = parse({ window: '15m' });
+    const state = new Map<string, unknown>();
+    await deliveryRate.run(probe, h.ctx({ state })); // baseline, nothing yet
+    await settleMany(h, 3); // 9 new rows
+    h.advance(30_000);
+    const rows = h.fake.deliveries(h.webhookId);
+    expect(rows).toHaveLength(9);
+    // Only the oldest row's body fails (500 on every attempt): the poll dies after the others were read.
+    const oldest = [...rows].sort((a, b) => a.timestamp - b.timestamp)[0]!;
+    h.fake.fault(`/deliveries/${oldest.id}/request`, { kind: 'status', status: 500 });
+    let ctx = h.ctx({ state });
+    const bad = await deliveryRate.run(probe, ctx);
+    expect(bad.ok).toBe(false);
+    expect(bad.reason).toMatch(/HTTP 500/);
+    h.fake.clearFaults();
+    h.advance(30_000);
+    const good = await deliveryRate.run(probe, (ctx = h.ctx({ state })));
+    expect(good.ok).toBe(true);
+    expect(good.details).toMatchObject({ attempts: 9, events: 9, poll: { baseline: false, newRows: 9 } });
+    // Bodies read by the failed poll are not read again.
+    expect((good.details as { poll: { bodyCalls: number } }).poll.bodyCalls).toBeLessThan(9);
+    expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(rows.length);
+    h.advance(30_000);
+    await deliveryRate.run(probe, (ctx = h.ctx({ state })));
+    expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(rows.length);
+  }, 20_000);
+
+  it('a poll aborted (probe timeout) while reading bodies loses no delivery either', async () => {
+    h = await startHarness();
+    const probe = parse({ window: '15m' });
+    const state = new Map<string, unknown>();
+    await deliveryRate.run(probe, h.ctx({ state }));
+    await settleMany(h, 2); // 6 new rows
+    h.advance(30_000);
+    h.fake.fault('/request', { kind: 'slow', delayMs: 5000 });
+    const ac = new AbortController();
+    const aborted = h.ctx({ state });
+    Object.assign(aborted, { signal: ac.signal });
+    const timer = setTimeout(() => ac.abort(), 300);
+    const bad = await deliveryRate.run(probe, aborted);
+    clearTimeout(timer);
+    expect(bad.ok).toBe(false);
+    expect(bad.reason).toMatch(/timeout/);
+    h.fake.clearFaults();
+    h.advance(30_000);
+    const ctx = h.ctx({ state });
+    const good = await deliveryRate.run(probe, ctx);
+    expect(good.ok).toBe(true);
+    expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(h.fake.deliveries(h.webhookId).length);
+    expect(h.fake.deliveries(h.webhookId)).toHaveLength(6);
+  }, 20_000);
+
   it('classifies failures into a fixed reason set and fails below min_success_ratio', async () => {
     h = await startHarness({ webhook: { url: 'placeholder' } });
     h.fake.updateWebhook(h.webhookId, { url: h.rx.url, automaticRedelivery: false });

@@ -108,3 +108,31 @@ describe('malformed configs', () => {
     expect(() => loadConfigFile(join(dir, 'nope.yaml'), { kinds: PROBE_KINDS })).toThrow(/cannot read config file \(ENOENT\)/);
   });
 });
+
+describe('review fixes: config', () => {
+  it('refuses an inline credential header but allows plain headers', () => {
+    const base = `sources:\n  internal:\n    type: http-json\n    url: http://127.0.0.1:1/p\n    headers:\n`;
+    expect(() => loadConfigText(base + `      Authorization: "Bearer ${SECRET}"\nprobes: []\n`, { kinds: PROBE_KINDS, file: 'h.yaml', env })).toThrow(/header Authorization carries a credential/);
+    try {
+      loadConfigText(base + `      X-Api-Token: "${SECRET}"\nprobes: []\n`, { kinds: PROBE_KINDS, file: 'h.yaml', env });
+    } catch (e) {
+      expect((e as Error).message).toContain('h.yaml:6:');
+      expect((e as Error).message).not.toContain(SECRET);
+    }
+    const ok = loadConfigText(base + `      Accept: application/json\n      Authorization: { env: BTCPAY_KEY }\nprobes: []\n`, { kinds: PROBE_KINDS, file: 'h.yaml', env });
+    expect(ok.sources.internal!.type).toBe('http-json');
+  });
+
+  it('refuses a resolver given as a name', () => {
+    expect(() => loadConfigText('global:\n  resolver: dns.example.com:53\nprobes: []\n', { kinds: PROBE_KINDS, file: 'r.yaml' })).toThrow(/r.yaml:2:13: global.resolver: .*IP:PORT/);
+    expect(loadConfigText('global:\n  resolver: "[::1]:53"\nprobes: []\n', { kinds: PROBE_KINDS, file: 'r.yaml' }).global.resolver).toBe('[::1]:53');
+  });
+
+  it('gives synthetic probes a run timeout that outlasts their own deadlines, and refuses a shorter one', () => {
+    const syn = (extra: string) => `probes:\n  - name: s\n    type: synthetic\n    targets: [http://127.0.0.1:1/w]\n    signing: { scheme: btcpay, secret: { env: WEBHOOK_SECRET } }\n    confirm: { url: "http://127.0.0.1:1/r/{deliveryId}", within: 30s }\n${extra}`;
+    const c = loadConfigText(syn(''), { kinds: PROBE_KINDS, file: 's.yaml', env });
+    // connect 5 s + response 10 s + confirm 30 s, plus 5 s margin
+    expect(c.probes[0]!.timeoutMs).toBe(50_000);
+    expect(() => loadConfigText(syn('    timeout: 10s\n'), { kinds: PROBE_KINDS, file: 's.yaml', env })).toThrow(/s.yaml:\d+:\d+: probes\[0\].timeout: timeout 10s is shorter than this probe's own deadlines \(45s/);
+  });
+});

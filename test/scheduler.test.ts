@@ -34,7 +34,13 @@ const slow = defineProbe({ type: 'slow', schema: z.strictObject({}), async run()
 const aborting = defineProbe({ type: 'aborting', schema: z.strictObject({}), run(_p, ctx) {
   return new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason as Error)));
 } });
-const kinds = [fast, hang, slow, aborting] as ProbeKind[];
+// Records a series after a delay: stands for a run still in flight when a reload removes its probe.
+const late = defineProbe({ type: 'late', schema: z.strictObject({}), async run(_p, ctx) {
+  await sleep(200);
+  ctx.metrics.set('undelivered_paid_events', {}, 7);
+  return { ok: true, details: { upstream: 'auth failed for key sk_live_leaky_0123' } };
+} });
+const kinds = [fast, hang, slow, aborting, late] as ProbeKind[];
 
 function config(probes: Array<{ name: string; type: string; intervalMs: number; timeoutMs: number }>): LoadedConfig {
   return {
@@ -120,5 +126,24 @@ describe('scheduler', () => {
     await scheduler.stop(500);
     expect(Date.now() - t0).toBeLessThan(2000);
     scheduler = undefined;
+  });
+
+  it('a run that outlives its probe (removed by reload) writes no series back', async () => {
+    const registry = new MetricRegistry({ processMetrics: false });
+    scheduler = new Scheduler({ registry, log: quietLog(), kinds });
+    scheduler.apply(config([{ name: 'gone', type: 'late', intervalMs: 60_000, timeoutMs: 1000 }]));
+    const run = scheduler.runOnce('gone');
+    scheduler.apply(config([]));
+    await run;
+    expect(await registry.exposition()).not.toContain('probe="gone"');
+  });
+
+  it('scrubs secret values from result details', async () => {
+    const { Secret } = await import('../src/config/secret.ts');
+    scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds });
+    scheduler.apply({ ...config([{ name: 'l', type: 'late', intervalMs: 60_000, timeoutMs: 1000 }]), secrets: [new Secret('sk_live_leaky_0123', 'env:KEY')] });
+    const rec = await scheduler.runOnce('l');
+    expect(JSON.stringify(rec.result)).not.toContain('sk_live_leaky_0123');
+    expect(rec.result.details!.upstream).toBe('auth failed for key <secret env:KEY>');
   });
 });

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
-import { duration, hostPort } from '../../src/config/schema-helpers.ts';
+import { duration } from '../../src/config/schema-helpers.ts';
 import {
   parseServer,
   resolveAuthoritative,
@@ -16,7 +16,6 @@ import {
   type AddressType,
   type AuthoritativeAnswer,
   type RecursiveAnswer,
-  type Server,
 } from '../../src/clients/dns/index.ts';
 
 export const GRACE_DEFAULT_SECONDS = 60;
@@ -27,20 +26,38 @@ export const THRESHOLDS = {
   },
 };
 
-const ipPort = () => hostPort().refine((s) => net.isIP(parseServerSafe(s)?.host ?? '') !== 0, 'expected IP:PORT (an address, not a name), e.g. 127.0.0.53:53 or [::1]:53');
-function parseServerSafe(s: string): Server | undefined {
-  try {
-    return parseServer(s);
-  } catch {
-    return undefined;
+// The DNS client sends raw queries to an address, so a resolver or authoritative server is named by
+// IP:PORT only: a host name there would itself need a resolver to find it.
+const IP_PORT_HELP = 'expected IP:PORT, e.g. 127.0.0.53:53 or [::1]:53 (IPv6 in brackets)';
+function ipPortProblem(s: string): string | undefined {
+  const m = /^\[([^\]]*)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]*):(\d{1,5})$/.exec(s);
+  if (!m) {
+    if (net.isIP(s)) return `"${s}" has no port: ${IP_PORT_HELP}`;
+    if (net.isIPv6(s.replace(/:\d{1,5}$/, ''))) return `"${s}": put an IPv6 address in brackets, e.g. [::1]:53`;
+    return `"${s}" is not ${IP_PORT_HELP}`;
   }
+  const [, host, port] = m as unknown as [string, string, string];
+  const bracketed = s.startsWith('[');
+  if (bracketed ? !net.isIPv6(host) : !net.isIPv4(host)) {
+    return /[a-z]/i.test(host) && !bracketed
+      ? `"${s}": host names are not accepted here, only addresses (the DNS client queries an IP directly and cannot resolve the resolver's own name); ${IP_PORT_HELP}`
+      : `"${s}": "${host}" is not an ${bracketed ? 'IPv6' : 'IPv4'} address; ${IP_PORT_HELP}`;
+  }
+  if (Number(port) < 1 || Number(port) > 65535) return `"${s}": port ${port} is out of range 1-65535`;
+  return undefined;
 }
+const ipPort = (orSystem = false) =>
+  z.string().superRefine((s, c) => {
+    if (orSystem && s === 'system') return;
+    const problem = ipPortProblem(s);
+    if (problem) c.addIssue({ code: 'custom', message: orSystem ? `${problem} (or "system" for getaddrinfo)` : problem });
+  });
 
 const schema = z.strictObject({
   /** Hosts to check; default: the hosts of every synthetic probe's targets. */
   hosts: z.array(z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'expected a host name such as hooks.example.com')).min(1).optional(),
   /** 'system' (getaddrinfo, what the sending process sees) or a recursive resolver's IP:PORT; default global.resolver. */
-  resolver: z.union([z.literal('system'), ipPort()]).optional(),
+  resolver: ipPort(true).optional(),
   /** 'auto' (find the zone's NS via the resolver) or a fixed list of authoritative IP:PORT. */
   authoritative: z.union([z.literal('auto'), z.array(ipPort()).min(1)]).default('auto'),
   /** Shorthand for thresholds.grace_seconds; when set it wins. */
@@ -54,9 +71,22 @@ const METRICS = [
   { name: 'dns_authoritative_disagreement', type: 'gauge' as const, help: "1 when the host's authoritative servers serve different answers.", labelNames: ['host'] },
   { name: 'dns_resolver_failure', type: 'gauge' as const, help: '1 when the resolver fails (SERVFAIL, NXDOMAIN, timeout) while the authoritative servers answer.', labelNames: ['host'] },
   { name: 'dns_drift_stale', type: 'gauge' as const, help: '1 when the current drift has outlasted the authoritative TTL plus the grace.', labelNames: ['host'] },
+  { name: 'dns_authoritative_failure', type: 'gauge' as const, help: "1 when no authoritative server answered for the host, so its drift/TTL verdicts are unknown (and not exported).", labelNames: ['host'] },
   { name: 'dns_rejected_packets_total', type: 'counter' as const, help: 'DNS packets rejected by the client (spoofed, mismatched or malformed).', labelNames: [] },
 ];
-const HOST_METRICS = ['dns_drift', 'dns_drift_duration_seconds', 'dns_resolver_ttl_seconds', 'dns_authoritative_ttl_seconds', 'dns_ttl_inflated', 'dns_lookup_duration_seconds', 'dns_authoritative_disagreement', 'dns_resolver_failure', 'dns_drift_stale'];
+// Series that judge the resolver against the authority: unknown when the authority cannot be asked.
+const VERDICT_METRICS = ['dns_drift', 'dns_drift_duration_seconds', 'dns_drift_stale', 'dns_authoritative_ttl_seconds', 'dns_ttl_inflated', 'dns_authoritative_disagreement', 'dns_resolver_failure'];
+const HOST_METRICS = [...VERDICT_METRICS, 'dns_resolver_ttl_seconds', 'dns_lookup_duration_seconds', 'dns_authoritative_failure'];
+
+/**
+ * The host could not be judged this run: drop its verdict series rather than leave the last run's
+ * values (e.g. "no drift") looking current, and raise dns_authoritative_failure. The drift start in
+ * ctx.state is kept, so a drift that outlives the outage keeps its true duration.
+ */
+function markUnknown(ctx: ProbeContext, host: string): void {
+  for (const m of VERDICT_METRICS) ctx.metrics.clear(m, (l) => l.host !== host);
+  ctx.metrics.set('dns_authoritative_failure', { host }, 1);
+}
 
 export const FLUSH_HELP =
   "Flush the sender's DNS cache: systemd-resolved `resolvectl flush-caches`; unbound `unbound-control flush_zone <zone>` (or `flush <host>`); dnsmasq `pkill -HUP dnsmasq` (SIGHUP clears its cache); nscd `nscd -i hosts`.";
@@ -134,19 +164,21 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
     authoritative: summarizeAuth(auth),
   };
 
+  if (res.maxTtl !== undefined) ctx.metrics.set('dns_resolver_ttl_seconds', { host }, res.maxTtl);
+  else ctx.metrics.clear('dns_resolver_ttl_seconds', (l) => l.host !== host);
+
   if (auth.rcode === 'FAILED') {
+    markUnknown(ctx, host);
     verdicts.push('authoritative_failure');
     sentences.push(`${host}: no authoritative server gave an answer (${auth.errors.slice(0, 3).join('; ') || 'no servers found'}), so the resolver's answer cannot be judged.`);
     fixes.add('Check that the authoritative servers are reachable from this agent, or list them with `authoritative: ["IP:PORT"]` (split horizon).');
-    ctx.metrics.set('dns_resolver_failure', { host }, 0);
     return { host, ok: false, verdicts, sentences, fixes: [...fixes], details };
   }
+  ctx.metrics.set('dns_authoritative_failure', { host }, 0);
 
   // TTLs: the authoritative TTL bounds how long a correct cache may lag a change.
   if (auth.ttl !== undefined) ctx.metrics.set('dns_authoritative_ttl_seconds', { host }, auth.ttl);
   else ctx.metrics.clear('dns_authoritative_ttl_seconds', (l) => l.host !== host);
-  if (res.maxTtl !== undefined) ctx.metrics.set('dns_resolver_ttl_seconds', { host }, res.maxTtl);
-  else ctx.metrics.clear('dns_resolver_ttl_seconds', (l) => l.host !== host);
 
   const inflated = res.maxTtl !== undefined && auth.ttl !== undefined && res.maxTtl > auth.ttl;
   ctx.metrics.set('dns_ttl_inflated', { host }, inflated ? 1 : 0);
@@ -259,6 +291,7 @@ export const dnsDrift = defineProbe({
           reports.push(await checkHost(h, probe, resolver, graceS, ctx, () => rejected++));
         } catch (e) {
           if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
+          markUnknown(ctx, h);
           reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
         }
       }

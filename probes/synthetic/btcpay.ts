@@ -133,10 +133,10 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
       const st = state.get(h.id)!;
       const lastFailure = st.failures.sort((a, b) => a.timestamp - b.timestamp).at(-1);
       const out: TargetOutcome = {
-        target: h.url,
+        target: publicUrl(h.url),
         ok: !!st.success,
         phases: {},
-        details: { target: h.url, webhookId: h.id, invoiceId: inv.id, orderId, failedAttempts: st.failures.length },
+        details: { target: publicUrl(h.url), webhookId: h.id, invoiceId: inv.id, orderId, failedAttempts: st.failures.length },
       };
       if (st.success) {
         // BTCPay's own clock: invoice creation to the successful attempt being sent.
@@ -172,5 +172,18 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
     if (invoiceId) {
       await client.archiveInvoice(invoiceId, {}).catch((e: unknown) => ctx.log.warn({ invoiceId, err: clean(e) }, 'could not archive the synthetic invoice'));
     }
+  }
+}
+
+/**
+ * The webhook URL comes from BTCPay, not from our config, and may carry a token in its query or
+ * userinfo: keep scheme, host, port and path only, for the label and the details.
+ */
+export function publicUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    return `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    return '<invalid url>';
   }
 }

@@ -48,6 +48,13 @@ const schema = z.strictObject({
   within: duration().default(120_000),
 });
 
+/** Worst case of one run: targets go in parallel; security checks send three more requests per target. */
+function neededMs(p: z.infer<typeof schema>): number {
+  const oneSend = p.connectTimeout + p.responseTimeout + (p.confirm?.within ?? 0);
+  if (p.mode === 'btcpay') return p.within + (p.confirm?.within ?? 0) + p.responseTimeout;
+  return p.security ? oneSend * 4 : oneSend;
+}
+
 type Probe = z.infer<typeof schema> & { name: string; intervalMs: number; timeoutMs: number; thresholds: Record<string, number> };
 
 export interface TargetOutcome {
@@ -175,8 +182,13 @@ export const synthetic = defineProbe({
   thresholds: {
     stale_after_seconds: { default: (p) => (2 * p.intervalMs) / 1000, help: 'Alert when the last passing synthetic webhook is older than this (default: twice the interval).' },
   },
+  // The run must outlast the probe's own deadlines, or a slow receiver reads as "probe timed out"
+  // instead of the precise not_confirmed / not_delivered verdict.
+  defaultTimeoutMs: (p) => neededMs(p) + 5_000,
   validate(probe, config) {
     const errs: Array<{ key: string; message: string }> = [];
+    if (probe.timeoutMs < neededMs(probe))
+      errs.push({ key: 'timeout', message: `timeout ${probe.timeoutMs / 1000}s is shorter than this probe's own deadlines (${neededMs(probe) / 1000}s: connect + response${probe.confirm ? ' + confirm.within' : ''}${probe.mode === 'btcpay' ? ' + within' : ''}${probe.security ? ', times the security checks' : ''}); raise it or omit it` });
     if (probe.mode === 'direct') {
       if (!probe.targets?.length) errs.push({ key: 'targets', message: 'direct mode needs targets: the receiver URLs (primary and backups)' });
       if (!probe.signing) errs.push({ key: 'signing', message: 'direct mode needs signing: { scheme, secret }' });

@@ -248,7 +248,8 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
         }
       }
       const intervalMs = (p.interval as number | undefined) ?? kind.defaultIntervalMs ?? global?.interval ?? 60_000;
-      const timeoutMs = (p.timeout as number | undefined) ?? Math.min(global?.timeout ?? 10_000, intervalMs);
+      const timeoutMs =
+        (p.timeout as number | undefined) ?? kind.defaultTimeoutMs?.({ ...p, intervalMs } as never) ?? Math.min(global?.timeout ?? 10_000, intervalMs);
       if (intervalMs <= 0) issues.push({ file, ...position([...base, 'interval']), path: formatPath([...base, 'interval']), message: 'interval must be greater than 0' });
       if (timeoutMs <= 0) issues.push({ file, ...position([...base, 'timeout']), path: formatPath([...base, 'timeout']), message: 'timeout must be greater than 0' });
       const thresholds: Record<string, number> = {};

@@ -1,5 +1,6 @@
 // zod building blocks shared by the core schema and probe kinds' schemas.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
@@ -60,8 +61,12 @@ export const secretRef = () =>
     })
     .meta({ description: 'Secret reference: { file: PATH } or { env: NAME }' });
 
+/** An IP address and port ("127.0.0.53:53", "[::1]:53"): resolvers are addressed by IP, never by name. */
 export const hostPort = () =>
-  z.string().regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.53:53 or [::1]:53');
+  z.string().refine((s) => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
+    return !!m && isIP(m[1] ?? m[2] ?? '') !== 0 && Number(m[3]) > 0 && Number(m[3]) < 65536;
+  }, 'expected IP:PORT (an address, not a name), e.g. 127.0.0.53:53 or [::1]:53');
 
 /** Resolve a path written in the config relative to the config file's folder. */
 export function configRelative(p: string): string {

@@ -16,6 +16,8 @@ export const globalSchema = z.strictObject({
   resolver: resolverSchema().default('system'),
 });
 
+const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key|secret|password|auth/i;
+
 const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' });
 
 export const sourceSchema = z.discriminatedUnion(
@@ -31,7 +33,16 @@ export const sourceSchema = z.discriminatedUnion(
     z.strictObject({
       type: z.literal('http-json'),
       url: z.string().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds'),
-      headers: z.record(z.string(), z.union([z.string(), secretRef()])).default({}),
+      // Plain strings are fine for Accept and friends; anything credential-like must be a secret reference.
+      headers: z
+        .record(z.string(), z.union([z.string(), secretRef()]))
+        .superRefine((h, ctx) => {
+          for (const [k, v] of Object.entries(h)) {
+            if (typeof v === 'string' && SENSITIVE_HEADER.test(k))
+              ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
+          }
+        })
+        .default({}),
       itemsPath: z.string().default(''),
       fields: z
         .strictObject({ id: z.string().default('invoiceId'), amount: z.string().optional(), currency: z.string().optional(), time: z.string().optional() })

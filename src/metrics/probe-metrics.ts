@@ -9,6 +9,8 @@ export class ProbeMetrics {
   constructor(
     readonly registry: MetricRegistry,
     readonly probe: string,
+    /** False once the probe is gone: writes are then dropped instead of resurrecting its series. */
+    readonly active: () => boolean = () => true,
   ) {}
 
   define(def: MetricDef): void {
@@ -29,12 +31,14 @@ export class ProbeMetrics {
   }
 
   set(name: string, labels: Labels, value: number): void {
+    if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
     (m as import('prom-client').Gauge).set(this.#labels(name, labels), value);
   }
 
   inc(name: string, labels: Labels, by = 1): void {
+    if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'counter') throw new Error(`${name} is not a counter`);
     (m as import('prom-client').Counter).inc(this.#labels(name, labels), by);
@@ -46,6 +50,7 @@ export class ProbeMetrics {
   }
 
   observe(name: string, labels: Labels, value: number): void {
+    if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
     (m as import('prom-client').Histogram).observe(this.#labels(name, labels), value);

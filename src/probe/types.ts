@@ -90,6 +90,11 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   schema: C;
   /** Threshold keys this kind understands, with defaults in base units. */
   thresholds?: Record<string, { default: number | ((probe: { intervalMs: number }) => number); help: string }>;
+  /**
+   * Default run timeout when the probe sets none, for kinds whose own deadlines (e.g. "BTCPay must
+   * deliver within 2m") outlast the global timeout. Takes the parsed probe (own keys + intervalMs).
+   */
+  defaultTimeoutMs?: (probe: z.infer<C> & { intervalMs: number }) => number;
   /** Default interval for this kind when neither probe nor global sets one (e.g. synthetic: 1h). */
   defaultIntervalMs?: number;
   /** Extra cross-field checks after parsing (e.g. that `source` names a btcpay source). Return error messages keyed by key. */

@@ -80,6 +80,13 @@ export class Scheduler {
       const state = (this.#kept.get(p.name) as Map<string, unknown> | undefined) ?? new Map();
       this.#kept.delete(p.name);
       const e: Entry = { probe: p, kind, state, stop: new AbortController(), runs: 0, skipped: 0, last: this.#lastKept.get(p.name) };
+      // A run of the replaced entry may still be settling; it shares this state, so wait for it.
+      const prev = this.#keptRunning.get(p.name);
+      if (prev) {
+        e.running = prev;
+        prev.then(() => { if (e.running === prev) e.running = undefined; }, () => { if (e.running === prev) e.running = undefined; });
+      }
+      this.#keptRunning.delete(p.name);
       this.#lastKept.delete(p.name);
       this.#entries.set(p.name, e);
       this.#exportStatic(e);
@@ -87,10 +94,12 @@ export class Scheduler {
     }
     this.#kept.clear();
     this.#lastKept.clear();
+    this.#keptRunning.clear();
   }
 
   readonly #kept = new Map<string, Map<string, unknown>>();
   readonly #lastKept = new Map<string, RunRecord | undefined>();
+  readonly #keptRunning = new Map<string, Promise<unknown>>();
 
   #remove(name: string, keepState: boolean): void {
     const e = this.#entries.get(name);
@@ -100,6 +109,7 @@ export class Scheduler {
     if (keepState) {
       this.#kept.set(name, e.state);
       this.#lastKept.set(name, e.last);
+      if (e.running) this.#keptRunning.set(name, e.running);
     }
     this.#entries.delete(name);
     this.opts.registry.removeSeries(name);
@@ -156,7 +166,8 @@ export class Scheduler {
     const ctx: ProbeContext = {
       signal,
       log,
-      metrics: new ProbeMetrics(this.opts.registry, probe.name),
+      // A run outliving its probe (removed or changed by a reload) must not write series back.
+      metrics: new ProbeMetrics(this.opts.registry, probe.name, () => this.#entries.get(name) === e),
       now: this.#now,
       state: e.state,
       config,
@@ -204,6 +215,11 @@ export class Scheduler {
     // Upstream error text can echo request details; never let a secret through.
     if (result.reason) result.reason = scrub(result.reason, config.secrets);
     if (result.cause) result.cause = scrub(result.cause, config.secrets);
+    if (result.details) {
+      const text = JSON.stringify(result.details);
+      const clean = scrub(text, config.secrets);
+      if (clean !== text) result.details = JSON.parse(clean) as Record<string, unknown>;
+    }
     const durationSeconds = (performance.now() - t0) / 1000;
     const finishedAt = this.#now();
     const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };

@@ -1,14 +1,15 @@
 // Incremental reading of BTCPay's delivery log, shared by the delivery_rate and paid_latency probes.
 //
-// The list endpoint has only `count` (newest first by row timestamp, no cursor; reference §3), every retry is
+// The list endpoint has only `count` (newest first by row timestamp, no cursor; docs/btcpay-greenfield.md §3), every retry is
 // its own row, and the event behind a row is only in its stored request body (one /request call per row).
 // A row is written AFTER its attempt but keeps the timestamp of its creation, so an event that waited in the
-// per-webhook queue behind a retry loop appears later *below* rows we have already seen (§4). Hence:
+// per-webhook queue behind a retry loop appears later *below* rows we have already seen (docs/btcpay-greenfield.md §4). Hence:
 //  - healthy store: read down to the previous poll minus a short slack; cost ~ new rows;
 //  - first poll (restart), or while the log shows failures or queueing: read down to the backlog horizon
 //    (default 75 min, one full retry cycle plus margin), so late rows are found;
 //  - count grows geometrically until the page reaches the cutoff, bounded by maxRows;
-//  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such).
+//  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such);
+//  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
 import { BtcpayError, type BtcpayClient } from './client.ts';
 import type { Delivery } from './schemas.ts';
 
@@ -70,6 +71,8 @@ export class DeliveryTracker {
   #lastPollSec?: number;
   #unhealthyUntil = 0;
   readonly #pageHint = new Map<string, number>();
+  /** Bodies read during a poll that then failed, by row id: reused when the row is staged again. */
+  readonly #stagedInfo = new Map<string, { info: NonNullable<TrackedDelivery['info']>; timestamp: number }>();
 
   get baselined(): boolean {
     return this.#lastPollSec !== undefined;
@@ -85,6 +88,11 @@ export class DeliveryTracker {
     const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
     const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0 };
 
+    // New rows are staged and only committed to `rows` once the whole poll (lists and bodies) succeeded: a
+    // poll that fails or is aborted half-way must leave them "new" for the next poll, or they would never be
+    // counted. Bodies already read for staged rows are kept aside so a retry does not read them again.
+    const staged = new Map<string, TrackedDelivery>();
+    const hints = new Map<string, number>();
     for (const wid of webhookIds) {
       let count = Math.min(maxRows, this.#pageHint.get(wid) ?? MIN_PAGE * 2);
       let rows: Delivery[];
@@ -104,7 +112,7 @@ export class DeliveryTracker {
       for (const d of rows) {
         if (d.timestamp < cutoff) continue;
         inRange++;
-        if (this.rows.has(d.id)) continue;
+        if (this.rows.has(d.id) || staged.has(d.id)) continue;
         const t: TrackedDelivery = {
           id: d.id,
           webhookId: wid,
@@ -114,31 +122,42 @@ export class DeliveryTracker {
           httpCode: d.httpCode ?? null,
           errorMessage: d.errorMessage ?? null,
         };
-        this.rows.set(d.id, t);
+        const known = this.#stagedInfo.get(d.id);
+        if (known) t.info = known.info;
+        staged.set(d.id, t); this.rows.set(d.id, t);
         res.fresh.push(t);
       }
       // Next time start with a page that likely reaches the cutoff in one call.
-      this.#pageHint.set(wid, Math.min(maxRows, Math.max(MIN_PAGE, Math.ceil(inRange * 1.5) + 16)));
+      hints.set(wid, Math.min(maxRows, Math.max(MIN_PAGE, Math.ceil(inRange * 1.5) + 16)));
     }
     res.fresh.sort((a, b) => a.timestamp - b.timestamp);
 
+    if (o.bodies !== false) {
+      const todo = [...this.rows.values(), ...staged.values()].filter((r) => r.info === undefined && r.timestamp >= o.nowSec - o.windowSec - slack);
+      todo.sort((a, b) => b.timestamp - a.timestamp);
+      const limit = o.maxBodyFetches ?? 2000;
+      const batch = todo.slice(0, limit);
+      res.pendingBodies = todo.length - batch.length;
+      try {
+        res.bodyCalls = await fetchBodies(client, batch, o.concurrency ?? 8, o.signal);
+      } catch (e) {
+        for (const t of staged.values()) if (t.info !== undefined) this.#stagedInfo.set(t.id, { info: t.info, timestamp: t.timestamp });
+        throw e;
+      }
+    }
+
+    // Commit: the poll succeeded.
+    for (const [id, t] of staged) this.rows.set(id, t);
+    for (const [wid, n] of hints) this.#pageHint.set(wid, n);
     // A failure or a queue wait means later events may sit in the queue: read deep for a while.
     for (const t of res.fresh) {
       if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > 60) this.#unhealthyUntil = o.nowSec + horizon;
     }
 
-    if (o.bodies !== false) {
-      const todo = [...this.rows.values()].filter((r) => r.info === undefined && r.timestamp >= o.nowSec - o.windowSec - slack);
-      todo.sort((a, b) => b.timestamp - a.timestamp);
-      const limit = o.maxBodyFetches ?? 2000;
-      const batch = todo.slice(0, limit);
-      res.pendingBodies = todo.length - batch.length;
-      res.bodyCalls = await fetchBodies(client, batch, o.concurrency ?? 8, o.signal);
-    }
-
     // Forget rows no cutoff can reach any more.
     const forget = deepFloor - slack;
     for (const [id, r] of this.rows) if (r.timestamp < forget) this.rows.delete(id);
+    for (const [id, r] of this.#stagedInfo) if (r.timestamp < forget || this.rows.has(id)) this.#stagedInfo.delete(id);
     this.#lastPollSec = o.nowSec;
     return res;
   }

@@ -131,21 +131,103 @@ export function systemNameservers(file = '/etc/resolv.conf'): Server[] {
   }
 }
 
-/** getaddrinfo, as the sending process sees it (/etc/hosts, nsswitch, the system resolver). */
-export async function systemLookup(host: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<{ addresses: string[]; error?: string; code?: string }> {
+/** getaddrinfo as dns.promises.lookup({ all: true }) returns it; injectable for tests. */
+export type SystemLookupFn = (host: string) => Promise<Array<{ address: string; family?: number }>>;
+const defaultLookup: SystemLookupFn = (host) => dnsp.lookup(host, { all: true, verbatim: true });
+
+/**
+ * Caps concurrent getaddrinfo calls. dns.lookup runs on libuv's threadpool (4 threads, shared with fs,
+ * crypto and zlib for the whole agent) and cannot be cancelled: a hung resolver would otherwise pin
+ * every thread. A slot stays taken until the underlying lookup really ends, even after its caller gave
+ * up, so the cap counts threads actually busy. Waiters beyond `maxQueue` are refused at once.
+ */
+export class LookupLimiter {
+  #running = 0;
+  readonly #waiting: Array<{ grant: () => void }> = [];
+  constructor(
+    readonly max = 2,
+    readonly maxQueue = 16,
+  ) {}
+
+  get running(): number {
+    return this.#running;
+  }
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves with a release function once a slot is free; rejects with `signal.reason` if it fires first. */
+  acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const release = () => {
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        this.#running--;
+        this.#waiting.shift()?.grant();
+      };
+    };
+    if (this.#running < this.max) {
+      this.#running++;
+      return Promise.resolve(release());
+    }
+    if (this.#waiting.length >= this.maxQueue) {
+      return Promise.reject(Object.assign(new Error(`too many system lookups pending (${this.#running} running, ${this.#waiting.length} queued): getaddrinfo seems to hang`), { code: 'EBUSY' }));
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiting.indexOf(w);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const w = {
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#running++;
+          resolve(release());
+        },
+      };
+      this.#waiting.push(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+/** The agent-wide cap: two threads for lookups leaves two for everything else on the threadpool. */
+export const systemLookupLimiter = new LookupLimiter(2, 16);
+
+/**
+ * getaddrinfo, as the sending process sees it (/etc/hosts, nsswitch, the system resolver). The caller's
+ * signal and timeout (which counts the wait for a slot) return at once even though the lookup itself
+ * cannot be stopped; it keeps its slot until it ends.
+ */
+export async function systemLookup(
+  host: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal; lookup?: SystemLookupFn; limiter?: LookupLimiter } = {},
+): Promise<{ addresses: string[]; error?: string; code?: string }> {
   const timeoutMs = opts.timeoutMs ?? 5000;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
+  const limiter = opts.limiter ?? systemLookupLimiter;
+  const lookup = opts.lookup ?? defaultLookup;
+  const giveUp = new AbortController();
+  let started = false;
+  const timer = setTimeout(() => {
+    const what = started ? `getaddrinfo for ${host} took longer than ${timeoutMs} ms` : `getaddrinfo for ${host} did not start within ${timeoutMs} ms: ${limiter.running} system lookups still running (getaddrinfo hangs?)`;
+    giveUp.abort(Object.assign(new Error(what), { code: 'TIMEOUT' }));
+  }, timeoutMs);
+  const onAbort = () => giveUp.abort(Object.assign(new Error('aborted'), { code: 'ABORTED' }));
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await Promise.race([
-      dnsp.lookup(host, { all: true, verbatim: true }),
-      new Promise<never>((_, rej) => {
-        timer = setTimeout(() => rej(Object.assign(new Error(`getaddrinfo for ${host} took longer than ${timeoutMs} ms`), { code: 'TIMEOUT' })), timeoutMs);
-        onAbort = () => rej(Object.assign(new Error('aborted'), { code: 'ABORTED' }));
-        if (opts.signal?.aborted) onAbort();
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
+    const release = await limiter.acquire(giveUp.signal);
+    started = true;
+    const running = (async () => lookup(host))().finally(release);
+    running.catch(() => undefined); // it may fail after we gave up
+    const gaveUp = new Promise<never>((_, rej) => {
+      if (giveUp.signal.aborted) rej(giveUp.signal.reason);
+      giveUp.signal.addEventListener('abort', () => rej(giveUp.signal.reason), { once: true });
+    });
+    const res = await Promise.race([running, gaveUp]);
     return { addresses: [...new Set(res.map((r) => r.address))] };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'ERROR';
@@ -153,7 +235,7 @@ export async function systemLookup(host: string, opts: { timeoutMs?: number; sig
     return { addresses: [], error: e instanceof Error ? e.message : String(e), code };
   } finally {
     clearTimeout(timer);
-    if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 }
 
