@@ -124,7 +124,7 @@ export class DeliveryTracker {
         };
         const known = this.#stagedInfo.get(d.id);
         if (known) t.info = known.info;
-        staged.set(d.id, t); this.rows.set(d.id, t);
+        staged.set(d.id, t);
         res.fresh.push(t);
       }
       // Next time start with a page that likely reaches the cutoff in one call.
