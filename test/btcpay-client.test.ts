@@ -102,6 +102,15 @@ describe('endpoints', () => {
       expect(await c.listInvoices({ status: 'settled', take: 5 })).toHaveLength(5);
       expect(() => c.listInvoices({ startDate: 1.5 })).toThrow(RangeError);
       expect(await failure(c.listAllInvoices({}, { pageSize: 10, maxPages: 3 }))).toMatchObject({ kind: 'too_large' });
+      // A store bigger than the cap: the newest invoices and a clear truncation flag, not a failure.
+      const capped = new BtcpayClient({ url: f2.url, apiKey: Secret.literal(k), storeId: f2.storeId, maxInvoicePages: 2 });
+      const part = await capped.listInvoicesBounded({}, { pageSize: 100 });
+      expect(part).toMatchObject({ truncated: true, pages: 2, pageSize: 100 });
+      expect(part.invoices.map((i) => i.id)).toEqual(all.slice(0, 200).map((i) => i.id));
+      expect(await failure(capped.listAllInvoices({}, { pageSize: 100 }))).toMatchObject({ kind: 'too_large', message: expect.stringMatching(/2 pages of 100.*maxInvoicePages/) });
+      expect(await c.listInvoicesBounded({}, { pageSize: 100 })).toMatchObject({ truncated: false, pages: 3 });
+      // The default cap is well above the old 200 pages.
+      expect(await c.listInvoicesBounded({}, { pageSize: 1 })).toMatchObject({ truncated: false, pages: 251 });
       f2.settleInvoice(made.id);
       const pms = await c.invoicePaymentMethods(made.id);
       expect(pms[0]!.payments).toHaveLength(1);

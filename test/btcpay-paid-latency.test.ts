@@ -150,6 +150,58 @@ describe('paid_latency', () => {
     expect(r.reason).toMatch(/no webhook is subscribed to InvoiceSettled/);
   });
 
+  it('a poll that fails while reading delivery bodies observes every delivered event on the next clean poll', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    for (let i = 0; i < 3; i++) h.fake.createInvoice({ amount: 0, paymentMethod: 'chain' });
+    await h.fake.idle();
+    h.advance(30_000);
+    const rows = h.fake.deliveries(h.webhookId);
+    expect(rows).toHaveLength(3);
+    h.fake.fault(`/deliveries/${rows[0]!.id}/request`, { kind: 'status', status: 500 });
+    const bad = await paidLatency.run(probe, h.ctx({ state }));
+    expect(bad.ok).toBe(false);
+    h.fake.clearFaults();
+    h.advance(30_000);
+    const good = await paidLatency.run(probe, h.ctx({ state }));
+    expect(good.details).toMatchObject({ paidEvents: 3, delivered: 3 });
+    expect(await observed(h, 'chain')).toBe(rows.length);
+  }, 20_000);
+
+  it('reads payment methods of many new invoices with bounded concurrency, and stops on abort', async () => {
+    h = await startHarness();
+    for (let i = 0; i < 30; i++) h.fake.settleInvoice(h.fake.createInvoice({ amount: 10 }).id);
+    await h.fake.idle();
+    const probe = parse();
+    // Each payment-methods call takes 100 ms at the fake, so parallel calls overlap there.
+    h.fake.fault('payment-methods', { kind: 'slow', delayMs: 100 });
+    const first = await paidLatency.run(probe, h.ctx());
+    expect(first.details).toMatchObject({ paidEvents: 30, poll: { paymentMethodCalls: 30 } });
+    const peak = h.fake.maxInFlight.get('payment-methods')!;
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(8);
+
+    h.fake.clearFaults();
+    h.fake.fault('payment-methods', { kind: 'slow', delayMs: 10_000 });
+    const ac = new AbortController();
+    const ctx = h.ctx();
+    Object.assign(ctx, { signal: ac.signal });
+    const pm = () => h!.fake.requestsBySegment.get('payment-methods') ?? 0;
+    const before = pm();
+    // Abort (as the probe timeout would) once the payment-method calls are under way.
+    const timer = setInterval(() => pm() > before && ac.abort(), 5);
+    const aborted = await paidLatency.run(probe, ctx);
+    clearInterval(timer);
+    expect(aborted.ok).toBe(false);
+    expect(aborted.reason).toMatch(/timeout/);
+    // No call started after the abort: one batch of 8 at most, not all 30.
+    expect(pm() - before).toBeLessThanOrEqual(8);
+    expect(pm() - before).toBeGreaterThan(0);
+  }, 30_000);
+
   it('median helper', () => {
     expect(median([])).toBeUndefined();
     expect(median([3, 1, 2])).toBe(2);

@@ -166,6 +166,72 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     }
   });
 
+  it('reports a resolver failure when the resolver says NXDOMAIN while the authoritative servers answer (cached negative answer)', async () => {
+    const ctx = ctxFor();
+    const conf = probeConf({ resolver: good.address, authoritative: [auth.address] });
+    // Before the record exists both sides say NXDOMAIN: the name is missing, not a resolver fault.
+    auth.set('hooks.pay.test', 'A', []);
+    const before = await runAt(T0, conf, ctx);
+    expect(hostOf(before).verdicts).toEqual(['nxdomain']);
+    expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(0);
+
+    // The record is added; the resolver still holds the negative answer (SOA minimum 30 s).
+    auth.set('hooks.pay.test', 'A', ['127.0.0.2'], 3600);
+    const r = await runAt(T0 + 10_000, conf, ctx);
+    expect(r.ok).toBe(false);
+    expect(hostOf(r).verdicts).toEqual(['resolver_failure']);
+    expect(r.reason).toMatch(/resolver 127\.0\.0\.1:\d+ answered NXDOMAIN while the authoritative servers serve 127\.0\.0\.2/);
+    expect(r.cause).toMatch(/cached negative answer clears with a flush/);
+    expect((hostOf(r) as unknown as { resolver: { rcode: string } }).resolver.rcode).toBe('NXDOMAIN');
+    expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(1);
+    expect(await ctx.metricValue('dns_drift', { host: 'hooks.pay.test' })).toBe(0);
+
+    // Once the negative TTL runs out the resolver follows and the verdict clears.
+    const after = await runAt(T0 + 40_000, conf, ctx);
+    expect(hostOf(after).verdicts).toEqual(['ok']);
+    expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(0);
+  });
+
+  it('an authoritative outage drops the host\'s verdict series instead of exporting the last ones, and keeps the drift start', async () => {
+    const ctx = ctxFor();
+    const conf = probeConf({ hosts: ['hooks.pay.test', 'other.pay.test'], resolver: bad.address, authoritative: [auth.address], recordTypes: ['A'] });
+    auth.set('other.pay.test', 'A', ['127.0.0.5'], 3600);
+    await runAt(T0, conf, ctx);
+    auth.set('hooks.pay.test', 'A', ['127.0.0.3']);
+    await runAt(T0 + 60_000, conf, ctx);
+    const h = { host: 'hooks.pay.test' };
+    expect(await ctx.metricValue('dns_drift', h)).toBe(1);
+    expect(await ctx.metricValue('dns_authoritative_failure', h)).toBe(0);
+
+    // The authority stops answering for hooks.pay.test only (SERVFAIL, no AA).
+    auth.respond = (q) => (q.questions![0]!.name.toLowerCase() === 'hooks.pay.test' ? reply(q, { rcode: 2 }) : undefined);
+    try {
+      const r = await runAt(T0 + 120_000, conf, ctx);
+      expect(hostOf(r).verdicts).toEqual(['authoritative_failure']);
+      for (const m of ['dns_drift', 'dns_drift_duration_seconds', 'dns_drift_stale', 'dns_ttl_inflated', 'dns_authoritative_ttl_seconds', 'dns_authoritative_disagreement', 'dns_resolver_failure']) {
+        expect(await ctx.metricValue(m, h), m).toBeUndefined();
+      }
+      expect(await ctx.metricValue('dns_authoritative_failure', h)).toBe(1);
+      // What the resolver hands out is still measured; the other host is judged as usual.
+      expect(await ctx.metricValue('dns_resolver_ttl_seconds', h)).toBeGreaterThan(0);
+      expect(await ctx.metricValue('dns_ttl_inflated', { host: 'other.pay.test' })).toBe(1);
+      expect(await ctx.metricValue('dns_drift', { host: 'other.pay.test' })).toBe(0);
+      expect(await ctx.metricValue('dns_authoritative_failure', { host: 'other.pay.test' })).toBe(0);
+      const exposition = await ctx.registry.registry.metrics();
+      expect(exposition).not.toMatch(/hookwatch_dns_drift\{[^}]*host="hooks\.pay\.test"/);
+      expect(ctx.state.get('drift_since:hooks.pay.test')).toBe(T0 + 60_000);
+    } finally {
+      auth.respond = undefined;
+      auth.set('other.pay.test', 'A', []);
+    }
+
+    // The authority is back: the verdicts return, the drift's duration counts from its real start.
+    await runAt(T0 + 180_000, conf, ctx);
+    expect(await ctx.metricValue('dns_authoritative_failure', h)).toBe(0);
+    expect(await ctx.metricValue('dns_drift', h)).toBe(1);
+    expect(await ctx.metricValue('dns_drift_duration_seconds', h)).toBe(120);
+  });
+
   it('fails clearly when no authoritative server answers, without touching drift state', async () => {
     const silent = dgram.createSocket('udp4');
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
@@ -212,12 +278,32 @@ describe('dns_drift configuration', () => {
     expect(p({ resolver: 'system' }).success).toBe(true);
     expect(p({ resolver: '127.0.0.53:53', authoritative: ['[::1]:5300', '127.0.0.1:53'] }).success).toBe(true);
     expect(p({ resolver: 'dns.example.com:53' }).success).toBe(false);
+    expect(p({ resolver: '[::1]:53', authoritative: ['[2001:db8::53]:5353'] }).success).toBe(true);
     expect(p({ authoritative: 'sometimes' }).success).toBe(false);
     expect(p({ grace: 'soon' }).success).toBe(false);
     expect(p({ hostz: ['a'] }).success).toBe(false);
     expect(p({ recordTypes: ['MX'] }).success).toBe(false);
     expect(dnsDrift.thresholds!.grace_seconds!.default).toBe(60);
     expect(FLUSH_HELP).toMatch(/systemd-resolved.*unbound.*dnsmasq.*nscd/);
+  });
+
+  it('accepts only IP:PORT for resolver and authoritative, and says why a host name is refused', () => {
+    const msgs = (o: unknown) => {
+      const r = dnsDrift.schema.safeParse(o);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(msgs({ resolver: 'dns.example.com:53' })).toEqual([expect.stringMatching(/^resolver: "dns\.example\.com:53": host names are not accepted here, only addresses .*e\.g\. 127\.0\.0\.53:53 or \[::1\]:53.*or "system"/)]);
+    expect(msgs({ resolver: 'localhost:53' })).toEqual([expect.stringMatching(/host names are not accepted/)]);
+    expect(msgs({ authoritative: ['127.0.0.1:53', 'ns1.pay.test:53'] })).toEqual([expect.stringMatching(/^authoritative\.1: "ns1\.pay\.test:53": host names are not accepted/)]);
+    expect(msgs({ authoritative: ['ns1.pay.test:53'] })[0]).not.toMatch(/system/);
+    expect(msgs({ resolver: '::1:53' })).toEqual([expect.stringMatching(/IPv6 address not in brackets: write it as \[ADDRESS\]:PORT, e\.g\. \[::1\]:53/)]);
+    expect(msgs({ resolver: 'fe80::1' })).toEqual([expect.stringMatching(/has no port/)]);
+    expect(msgs({ resolver: '127.0.0.53' })).toEqual([expect.stringMatching(/has no port/)]);
+    expect(msgs({ resolver: '[127.0.0.1]:53' })).toEqual([expect.stringMatching(/not an IPv6 address/)]);
+    expect(msgs({ resolver: '300.1.1.1:53' })).toEqual([expect.stringMatching(/not an IPv4 address/)]);
+    expect(msgs({ resolver: '127.0.0.1:70000' })).toEqual([expect.stringMatching(/port 70000 is out of range/)]);
+    expect(msgs({ resolver: 'system', authoritative: ['[::1]:53', '127.0.0.1:5300'] })).toEqual([]);
+    expect(msgs({ authoritative: 'auto' })).toEqual([]);
   });
 
   it('drops the series of a host that left the list', async () => {

@@ -32,6 +32,7 @@ const IP_PORT_HELP = 'expected IP:PORT, e.g. 127.0.0.53:53 or [::1]:53 (IPv6 in 
 function ipPortProblem(s: string): string | undefined {
   const m = /^\[([^\]]*)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]*):(\d{1,5})$/.exec(s);
   if (!m) {
+    if (net.isIPv6(s)) return `"${s}" has no port, or is an IPv6 address not in brackets: write it as [ADDRESS]:PORT, e.g. [::1]:53`;
     if (net.isIP(s)) return `"${s}" has no port: ${IP_PORT_HELP}`;
     if (net.isIPv6(s.replace(/:\d{1,5}$/, ''))) return `"${s}": put an IPv6 address in brackets, e.g. [::1]:53`;
     return `"${s}" is not ${IP_PORT_HELP}`;

@@ -84,9 +84,11 @@ export const paidLatency = defineProbe({
 
       // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
       const statuses = ['Settled', ...(paidEvents.some((e) => PROCESSING_EVENTS.includes(e)) ? ['Processing'] : []), ...(probe.includePaidLate === false ? [] : ['Expired'])];
-      const invoices = (await client.listAllInvoices({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal })).filter(
-        (i) => i.status !== 'Expired' || i.additionalStatus === 'PaidLate',
-      );
+      // Bounded read, newest first: on a store past the page cap the oldest invoices are left out (and said so)
+      // rather than failing every poll for good.
+      const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal });
+      if (listed.truncated) ctx.log.warn({ pages: listed.pages, pageSize: listed.pageSize }, 'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged');
+      const invoices = listed.invoices.filter((i) => i.status !== 'Expired' || i.additionalStatus === 'PaidLate');
 
       // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
       const horizonSec = Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000);
@@ -111,21 +113,20 @@ export const paidLatency = defineProbe({
 
       // 3. Pair every (paid invoice, webhook) with its first successful delivery of a paid event type.
       const events: PaidEvent[] = [];
-      let metaCalls = 0;
+      // Payment methods once per invoice (cached); the first poll after a start may need hundreds: in parallel, bounded.
+      const metaCalls = await fetchMeta(client, st, invoices.filter((i) => !st.meta.has(i.id)), META_CONCURRENCY, signal);
+      // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
+      const pairedInvoices = new Set<string>();
+      for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
       for (const inv of invoices) {
         const types = inv.status === 'Expired' ? [...paidEvents, ...PAID_LATE_EVENTS] : paidEvents;
         const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
-        let meta = st.meta.get(inv.id);
-        if (!meta) {
-          meta = await invoiceMeta(client, inv, signal);
-          metaCalls++;
-          st.meta.set(inv.id, meta);
-        }
+        const meta = st.meta.get(inv.id)!;
         if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
         const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
         // Paid before the delivery log this process has read: a success may exist that we never saw, so
         // out of scope rather than a false "undelivered" after every restart.
-        if (paidSec < st.coverageSec! && !rows.length && ![...st.delivered.keys()].some((k) => k.startsWith(`${inv.id}|`))) continue;
+        if (paidSec < st.coverageSec! && !rows.length && !pairedInvoices.has(inv.id)) continue;
         for (const wid of targets) {
           const key = `${inv.id}|${wid}`;
           const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
@@ -183,7 +184,7 @@ export const paidLatency = defineProbe({
           .slice(0, 5)
           .map((e) => ({ invoiceId: e.invoiceId, webhookId: e.webhookId, seconds: e.deliveredSec! - e.paidSec, deliveryId: e.deliveryId })),
         webhooks: hooks.map((h) => ({ id: h.id, enabled: h.enabled })),
-        poll: { baseline, invoices: invoices.length, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, paymentMethodCalls: metaCalls, truncated: poll.truncated },
+        poll: { baseline, invoices: invoices.length, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, paymentMethodCalls: metaCalls, truncated: poll.truncated, invoicesTruncated: listed.truncated },
       };
       if (!problems.length) return { ok: true, details };
       const disabled = hooks.filter((h) => !h.enabled);
@@ -236,6 +237,31 @@ function family(pmId: string | null | undefined): Method {
   return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';
 }
 
+/** Payment-method calls in flight at once on a poll that needs many (first poll after a start). */
+const META_CONCURRENCY = 8;
+
+/** Fill st.meta for `todo` with at most `concurrency` calls at once; stops at the first failure or abort. */
+async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], concurrency: number, signal: AbortSignal): Promise<number> {
+  let next = 0;
+  let calls = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < todo.length && failure === undefined && !signal.aborted) {
+      const inv = todo[next++]!;
+      calls++;
+      try {
+        st.meta.set(inv.id, await invoiceMeta(client, inv, signal));
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
+  if (failure !== undefined) throw failure;
+  if (signal.aborted && todo.some((i) => !st.meta.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
+  return calls;
+}
+
 async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
   const pms = await client.invoicePaymentMethods(inv.id, { signal });
   const paid = pms.filter((p) => p.payments.length > 0);
@@ -245,7 +271,7 @@ async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSign
 }
 
 /**
- * When the invoice became paid. The invoice has no paid-at field (reference §7), so: the event's own
+ * When the invoice became paid. The invoice has no paid-at field (docs/btcpay-greenfield.md §7), so: the event's own
  * timestamp from any delivery body of a paid event; else, for an invoice that turned paid between two polls,
  * no earlier than the previous poll; else the last payment's receipt time, or creation for zero amounts.
  */

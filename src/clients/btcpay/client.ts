@@ -1,5 +1,5 @@
 // Typed BTCPay Greenfield client over undici. Store-scoped paths only (they work on every server
-// version, reference §0). Every call has a timeout, a response-size cap, zod validation, and retries
+// version, docs/btcpay-greenfield.md §1). Every call has a timeout, a response-size cap, zod validation, and retries
 // with backoff for network errors, 429 and 5xx only. Errors are BtcpayError with a small `kind`, and
 // their messages never carry the API key (it only ever goes into the Authorization header).
 import { request, type Dispatcher } from 'undici';
@@ -47,6 +47,8 @@ export interface BtcpayClientOptions {
   retries?: number;
   /** First backoff delay; doubles per retry. Default 250 ms. */
   retryMinTimeoutMs?: number;
+  /** Page cap of listAllInvoices/listInvoicesBounded (pages of `pageSize`, default 100). Default 1000. */
+  maxInvoicePages?: number;
   dispatcher?: Dispatcher;
 }
 
@@ -81,6 +83,7 @@ export class BtcpayClient {
   readonly #maxBytes: number;
   readonly #retries: number;
   readonly #minTimeout: number;
+  readonly #maxInvoicePages: number;
   readonly #dispatcher?: Dispatcher;
 
   constructor(opts: BtcpayClientOptions) {
@@ -91,6 +94,7 @@ export class BtcpayClient {
     this.#maxBytes = opts.maxResponseBytes ?? 32 * 1024 * 1024;
     this.#retries = opts.retries ?? 2;
     this.#minTimeout = opts.retryMinTimeoutMs ?? 250;
+    this.#maxInvoicePages = opts.maxInvoicePages ?? 1000;
     this.#dispatcher = opts.dispatcher;
   }
 
@@ -159,19 +163,35 @@ export class BtcpayClient {
     return this.#json('GET', `${this.#store}/invoices${qs ? `?${qs}` : ''}`, z.array(InvoiceSchema), o);
   }
 
-  /** Page with skip/take until a short page. Bounded: throws after maxPages so a misbehaving server cannot loop us. */
-  async listAllInvoices(q: Omit<InvoiceQuery, 'skip' | 'take'> = {}, o: CallOpts & { pageSize?: number; maxPages?: number } = {}) {
+  /**
+   * Page with skip/take until a short page, at most maxPages pages (default: the client's maxInvoicePages), so a
+   * misbehaving server cannot loop us. Invoices come newest first, so a truncated result holds the newest ones;
+   * `truncated` says the store had more than the cap and the oldest were not read.
+   */
+  async listInvoicesBounded(
+    q: Omit<InvoiceQuery, 'skip' | 'take'> = {},
+    o: CallOpts & { pageSize?: number; maxPages?: number } = {},
+  ): Promise<{ invoices: z.infer<typeof InvoiceSchema>[]; truncated: boolean; pages: number; pageSize: number }> {
     const take = o.pageSize ?? 100;
-    const maxPages = o.maxPages ?? 200;
+    const maxPages = o.maxPages ?? this.#maxInvoicePages;
     const out: z.infer<typeof InvoiceSchema>[] = [];
     const seen = new Set<string>();
     for (let page = 0; page < maxPages; page++) {
       const rows = await this.listInvoices({ ...q, skip: page * take, take }, o);
       // New invoices shift pages while we read (newest first): dedupe by id.
       for (const r of rows) if (!seen.has(r.id)) (seen.add(r.id), out.push(r));
-      if (rows.length < take) return out;
+      if (rows.length < take) return { invoices: out, truncated: false, pages: page + 1, pageSize: take };
     }
-    throw new BtcpayError(`invoice list did not end within ${maxPages} pages of ${take}`, 'too_large');
+    return { invoices: out, truncated: true, pages: maxPages, pageSize: take };
+  }
+
+  /** Every invoice of the query, or BtcpayError 'too_large' past the page cap (callers needing all or nothing). */
+  async listAllInvoices(q: Omit<InvoiceQuery, 'skip' | 'take'> = {}, o: CallOpts & { pageSize?: number; maxPages?: number } = {}) {
+    const r = await this.listInvoicesBounded(q, o);
+    if (r.truncated) {
+      throw new BtcpayError(`invoice list did not end within ${r.pages} pages of ${r.pageSize} (raise maxInvoicePages or shorten the period)`, 'too_large');
+    }
+    return r.invoices;
   }
 
   getInvoice(id: string, o: CallOpts = {}) {

@@ -151,6 +151,11 @@ export class FakeBtcpay {
   apiRequests = 0;
   /** Response body bytes sent by the API. */
   apiBytes = 0;
+  /** Most requests in flight at once, by the path's last segment (e.g. 'payment-methods'), for concurrency bounds. */
+  readonly maxInFlight = new Map<string, number>();
+  /** Requests served, by the path's last segment. */
+  readonly requestsBySegment = new Map<string, number>();
+  readonly #inFlight = new Map<string, number>();
   readonly webhooks = new Map<string, FakeWebhook>();
   readonly invoices = new Map<string, FakeInvoice>();
   readonly #payments = new Map<string, { method: string; payments: FakePayment[] }>();
@@ -561,6 +566,12 @@ export class FakeBtcpay {
     this.apiRequests++;
     const url = new URL(req.url ?? '/', 'http://fake');
     const fault = this.#takeFault(url.pathname + url.search);
+    const seg = url.pathname.replace(/\/+$/, '').split('/').pop() ?? '';
+    const n = (this.#inFlight.get(seg) ?? 0) + 1;
+    this.#inFlight.set(seg, n);
+    this.requestsBySegment.set(seg, (this.requestsBySegment.get(seg) ?? 0) + 1);
+    if (n > (this.maxInFlight.get(seg) ?? 0)) this.maxInFlight.set(seg, n);
+    res.once('close', () => this.#inFlight.set(seg, (this.#inFlight.get(seg) ?? 1) - 1));
     try {
       const body = await readBody(req);
       if (fault?.kind === 'slow') {
