@@ -6,9 +6,26 @@ set -euo pipefail
 pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -eq 0 ]; then echo "test deps: all present"; exit 0; fi
-SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "test deps: installed ${missing[*]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test deps: all Debian packages present"
+else
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "test deps: installed ${missing[*]}"
+fi
+
+# helm (for test/helm-*.test.ts) is not packaged in Debian: build it once from the Go module proxy
+# into a cache dir (the tests look there too). Needs Go; takes a few minutes the first time.
+HELM_VERSION=v3.16.4
+TOOLS_DIR="${HOOKWATCH_TOOLS_DIR:-$HOME/.cache/hookwatch/bin}"
+if command -v helm >/dev/null 2>&1 || [ -x "$TOOLS_DIR/helm" ]; then
+  echo "test deps: helm present"
+elif command -v go >/dev/null 2>&1; then
+  mkdir -p "$TOOLS_DIR"
+  GOBIN="$TOOLS_DIR" GOFLAGS=-mod=mod go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+  echo "test deps: built helm ${HELM_VERSION} into $TOOLS_DIR"
+else
+  echo "test deps: helm missing and no Go toolchain to build it; helm chart tests will skip (or fail under HOOKWATCH_REQUIRE_DAEMONS=1)" >&2
+fi

@@ -1,5 +1,5 @@
-// Contract tests pinning the fake BTCPay to ../shared/reference/btcpay-greenfield.md: one per endpoint and per
-// trap. They talk raw HTTP (undici) so they test the wire format, not our client's reading of it.
+// Contract tests pinning the fake BTCPay to docs/btcpay-greenfield.md (the §N in test names are its sections):
+// one per endpoint and per trap. They talk raw HTTP (undici) so they test the wire format, not our client's reading of it.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';

@@ -1,10 +1,16 @@
 // `hookwatch redeliver` semantics against the fake: dry run by default, one resend per failed paid event,
 // never again once it succeeded, pruned deliveries reported, events never attempted listed, no key in output.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
 import { formatRedeliverReport, planRedelivery } from '../src/clients/btcpay/redeliver.ts';
 import { runRedeliverCommand } from '../src/clients/btcpay/redeliver-command.ts';
 import { startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { startFakeBtcpay } from './fakes/btcpay/index.ts';
+import { startReceiver } from './fakes/btcpay/receiver.ts';
+import { runCli } from './helpers/agent-process.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -72,6 +78,36 @@ describe('planRedelivery', () => {
     expect(formatRedeliverReport(r)).toMatch(/PRUNED[\s\S]*never attempted/);
   });
 
+  it('a second apply while the first redelivery is still recent reports it pending and sends nothing', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'], automaticRedelivery: false } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const client = new BtcpayClient({ url: h.source.url, apiKey: h.source.apiKey, storeId: h.source.storeId });
+    await h.rx.setMode({ kind: 'status', status: 500 }); // the receiver stays broken throughout
+    const inv = h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle();
+    h.advance(60_000);
+    const first = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(first.items.map((i) => [i.invoiceId, i.action])).toEqual([[inv.id, 'redelivered']]);
+    await h.fake.idle();
+    const rowsAfterFirst = h.fake.deliveries(h.webhookId).length;
+    expect(rowsAfterFirst).toBe(2); // the first attempt and the failed redelivery
+
+    h.advance(2 * 60_000);
+    const second = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(second.items).toHaveLength(1);
+    expect(second.items[0]).toMatchObject({ invoiceId: inv.id, action: 'redelivery_pending', pendingDeliveryId: first.items[0]!.newDeliveryId, pendingAgeSeconds: 120 });
+    expect(formatRedeliverReport(second)).toMatch(/redelivery pending .*not sent again/);
+    await h.fake.idle();
+    expect(h.fake.deliveries(h.webhookId)).toHaveLength(rowsAfterFirst);
+
+    // Once the redelivery is old enough to be final, the event is sent again.
+    h.advance(15 * 60_000);
+    const third = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(third.items.map((i) => i.action)).toEqual(['redelivered']);
+    await h.fake.idle();
+    expect(h.fake.deliveries(h.webhookId)).toHaveLength(rowsAfterFirst + 1);
+  });
+
   it('runRedeliverCommand prints JSON or text and never the API key', async () => {
     h = await startHarness();
     const out: string[] = [];
@@ -84,4 +120,80 @@ describe('planRedelivery', () => {
     expect(out[1]).toMatch(/malformed/);
     expect(out.join('') + logLines.join('')).not.toContain(h.key);
   });
+});
+
+describe('hookwatch redeliver (the CLI as users run it)', () => {
+  it('dry run lists without sending, --apply sends once, exit codes for usage and upstream errors', async () => {
+    const fake = await startFakeBtcpay({ timeScale: 0.0005, deliveryTimeoutMs: 1000 });
+    const rx = await startReceiver();
+    const dir = mkdtempSync(join(tmpdir(), 'hw-redeliver-'));
+    try {
+      const key = fake.addApiKey([`btcpay.store.canmodifystoresettings:${fake.storeId}`], 'hookwatch');
+      const hook = fake.createWebhook({ url: rx.url, specificEvents: ['InvoiceSettled'], automaticRedelivery: false });
+      const cfg = join(dir, 'hookwatch.yaml');
+      writeFileSync(
+        cfg,
+        `sources:
+  shop:
+    type: btcpay
+    url: ${fake.url}
+    apiKey: { env: HW_REDELIVER_KEY }
+    storeId: ${fake.storeId}
+probes:
+  - name: shop-delivery
+    type: delivery_rate
+    source: shop
+    webhookId: ${hook.id}
+`,
+      );
+      const env = { HW_REDELIVER_KEY: key };
+      const cli = (...args: string[]) => runCli(['redeliver', '--config.file', cfg, '--probe', 'shop-delivery', ...args], { env, timeoutMs: 60_000 });
+
+      await rx.setMode({ kind: 'status', status: 500 });
+      const bad = [fake.createInvoice({ amount: 0 }), fake.createInvoice({ amount: 0 })];
+      await fake.idle();
+      await rx.heal();
+      rx.received.length = 0;
+
+      const dry = await cli('--since', '6h', '--format', 'json');
+      expect(dry.code).toBe(0);
+      const dryReport = JSON.parse(dry.stdout) as { applied: boolean; items: Array<{ invoiceId: string; action: string }> };
+      expect(dryReport.applied).toBe(false);
+      expect(dryReport.items.map((i) => i.invoiceId).sort()).toEqual(bad.map((b) => b.id).sort());
+      expect(dryReport.items.every((i) => i.action === 'would_redeliver')).toBe(true);
+      const dryText = await cli('--since', '6h');
+      expect(dryText.code).toBe(0);
+      expect(dryText.stdout).toMatch(/DRY RUN[\s\S]*would redeliver: InvoiceSettled invoice/);
+      await fake.idle();
+      expect(rx.received).toHaveLength(0);
+
+      const applied = await cli('--since', '6h', '--apply', '--format', 'json');
+      expect(applied.code).toBe(0);
+      expect((JSON.parse(applied.stdout) as { items: Array<{ action: string }> }).items.map((i) => i.action)).toEqual(['redelivered', 'redelivered']);
+      await fake.idle();
+      expect(rx.received.map((r) => r.body.invoiceId).sort()).toEqual(bad.map((b) => b.id).sort());
+
+      // Delivered now: a second apply sends nothing.
+      const again = await cli('--since', '6h', '--apply');
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/nothing to redeliver/);
+      await fake.idle();
+      expect(rx.received).toHaveLength(2);
+
+      // Usage errors exit 2; an upstream failure exits 1 with a reason.
+      expect((await runCli(['redeliver', '--config.file', cfg, '--probe', 'nope'], { env })).code).toBe(2);
+      expect((await cli('--since', 'soon')).code).toBe(2);
+      fake.fault('/webhooks', { kind: 'garbage' });
+      const broken = await cli('--since', '6h', '--apply');
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(/malformed/);
+
+      const all = [dry, dryText, applied, again, broken].map((r) => r.stdout + r.stderr).join('');
+      expect(all).not.toContain(key);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await fake.close();
+      await rx.stop();
+    }
+  }, 120_000);
 });

@@ -28,7 +28,7 @@ export const METRICS = {
   paid: { name: 'reconcile_paid_invoices', type: 'gauge' as const, help: 'Paid invoices at the sender in the window (the population compared).', labelNames: [] },
 };
 
-/** Money received: Settled (any additional status), or Expired+PaidLate (reference §7). */
+/** Money received: Settled (any additional status), or Expired+PaidLate (docs/btcpay-greenfield.md §7). */
 export function isPaid(inv: Pick<Invoice, 'status' | 'additionalStatus'>): boolean {
   return inv.status === 'Settled' || (inv.status === 'Expired' && inv.additionalStatus === 'PaidLate');
 }

@@ -1,5 +1,5 @@
 // btcpay mode: create a tagged zero-amount invoice through Greenfield (BTCPay settles it at once,
-// reference §6), so BTCPay itself sends real signed InvoiceSettled deliveries through its own
+// docs/btcpay-greenfield.md §6), so BTCPay itself sends real signed InvoiceSettled deliveries through its own
 // resolver and queue; watch each webhook's deliveries for that invoice, then archive the invoice.
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import { POLICIES } from '../../src/clients/btcpay/permissions.ts';
@@ -106,7 +106,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
           }
           if (seen.invoiceId !== inv.id) continue;
           // Failures of any of this invoice's events count: the queue is in order, so a failing
-          // InvoiceCreated holds the InvoiceSettled behind it (reference §4).
+          // InvoiceCreated holds the InvoiceSettled behind it (docs/btcpay-greenfield.md §4).
           if (d.status !== 'HttpSuccess') {
             if (!st.failures.some((f) => f.id === d.id)) st.failures.push({ ...d, type: seen.type });
             // BTCPay (2.3.4+) does not retry a 4xx other than 408/429: no point waiting out the deadline.

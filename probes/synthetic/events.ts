@@ -20,7 +20,7 @@ export function buildEvent(scheme: SigningScheme, nowMs: number, opts: { timesta
   const tag = `__test__${base58Id()}__test__`;
   if (scheme === 'btcpay') {
     const deliveryId = base58Id();
-    // Field order and 2-space indentation as BTCPay sends a first delivery (reference §5).
+    // Field order and 2-space indentation as BTCPay sends a first delivery (docs/btcpay-greenfield.md §5).
     const body = {
       manuallyMarked: false,
       overPaid: false,

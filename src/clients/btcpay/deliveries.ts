@@ -1,9 +1,10 @@
 // Incremental reading of BTCPay's delivery log, shared by the delivery_rate and paid_latency probes.
 //
-// The list endpoint has only `count` (newest first by row timestamp, no cursor; docs/btcpay-greenfield.md §3), every retry is
-// its own row, and the event behind a row is only in its stored request body (one /request call per row).
-// A row is written AFTER its attempt but keeps the timestamp of its creation, so an event that waited in the
-// per-webhook queue behind a retry loop appears later *below* rows we have already seen (docs/btcpay-greenfield.md §4). Hence:
+// The list endpoint has only `count` (newest first by row timestamp, no cursor; docs/btcpay-greenfield.md §3),
+// every retry is its own row, and the event behind a row is only in its stored request body (one /request call
+// per row). A row is written AFTER its attempt but keeps the timestamp of its creation, so an event that waited in
+// the per-webhook queue behind a retry loop appears later *below* rows we have already seen
+// (docs/btcpay-greenfield.md §4). Hence:
 //  - healthy store: read down to the previous poll minus a short slack; cost ~ new rows;
 //  - first poll (restart), or while the log shows failures or queueing: read down to the backlog horizon
 //    (default 75 min, one full retry cycle plus margin), so late rows are found;

@@ -1,6 +1,6 @@
 // BTCPay's permission model, shared by the client (start-up check) and the fake server (enforcement).
 // A permission is a policy, optionally scoped to one store as `policy:storeId`. Policies form a tree:
-// holding a parent grants its children (reference §8; BTCPay's AddPolicyDefinitions).
+// holding a parent grants its children (docs/btcpay-greenfield.md §8).
 
 export const POLICIES = {
   unrestricted: 'unrestricted',

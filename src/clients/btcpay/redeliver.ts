@@ -1,10 +1,16 @@
 // `hookwatch redeliver`: find paid events whose deliveries all failed and (with apply) ask BTCPay to send each
 // once more. Idempotent across runs: an event is grouped by originalDeliveryId (retries and redeliveries share
 // it), so once any delivery of it succeeded it is never re-sent. Pruned deliveries are reported, not retried.
+// An event with a retry or redelivery row younger than `pendingSeconds` is left alone ("redelivery pending"):
+// BTCPay is still working on it (automatic retries come every 10 min), and a second --apply run right after the
+// first must not send it again. A redelivery still waiting in BTCPay's in-memory queue has no row yet, so it
+// cannot be seen through the API (docs/btcpay-greenfield.md §4).
 import { BtcpayError, type BtcpayClient } from './client.ts';
 import { DeliveryTracker, eventKey, type TrackedDelivery } from './deliveries.ts';
 
 export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
+/** The 10-minute automatic retry interval plus a minute for the attempt itself. */
+export const DEFAULT_PENDING_SECONDS = 11 * 60;
 
 export interface RedeliverLog {
   info(obj: object, msg?: string): void;
@@ -20,14 +26,19 @@ export interface RedeliverItem {
   invoiceId?: string;
   attempts: number;
   lastError: string | null;
-  action: 'would_redeliver' | 'redelivered' | 'pruned' | 'error';
+  action: 'would_redeliver' | 'redelivered' | 'redelivery_pending' | 'pruned' | 'error';
   newDeliveryId?: string;
+  /** For redelivery_pending: the newest retry/redelivery row and its age. */
+  pendingDeliveryId?: string;
+  pendingAgeSeconds?: number;
   error?: string;
 }
 
 export interface RedeliverReport {
   applied: boolean;
   sinceSeconds: number;
+  /** A retry/redelivery row younger than this marks its event "redelivery pending". */
+  pendingSeconds: number;
   webhooks: string[];
   scannedDeliveries: number;
   /** Paid events of the period with at least one successful delivery: left alone. */
@@ -40,9 +51,10 @@ export interface RedeliverReport {
 
 export async function planRedelivery(
   client: BtcpayClient,
-  opts: { webhookId?: string; sinceMs: number; nowMs: number; apply: boolean; log: RedeliverLog; paidEvents?: string[]; signal?: AbortSignal },
+  opts: { webhookId?: string; sinceMs: number; nowMs: number; apply: boolean; log: RedeliverLog; paidEvents?: string[]; signal?: AbortSignal; pendingSeconds?: number },
 ): Promise<RedeliverReport> {
   const paid = opts.paidEvents ?? DEFAULT_REDELIVER_EVENTS;
+  const pendingSec = opts.pendingSeconds ?? DEFAULT_PENDING_SECONDS;
   const signal = opts.signal;
   const nowSec = Math.floor(opts.nowMs / 1000);
   const sinceSec = Math.ceil(opts.sinceMs / 1000);
@@ -51,7 +63,7 @@ export async function planRedelivery(
   // horizonSec = since: read the whole period once, bodies included.
   await tracker.poll(client, hooks, { nowSec, windowSec: sinceSec, horizonSec: sinceSec, maxRows: 200_000, maxBodyFetches: 100_000, ...(signal ? { signal } : {}) });
   const rows = tracker.since(nowSec - sinceSec);
-  const report: RedeliverReport = { applied: opts.apply, sinceSeconds: sinceSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0, items: [], neverAttempted: [], notes: [] };
+  const report: RedeliverReport = { applied: opts.apply, sinceSeconds: sinceSec, pendingSeconds: pendingSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0, items: [], neverAttempted: [], notes: [] };
 
   const groups = new Map<string, TrackedDelivery[]>();
   for (const r of rows) {
@@ -84,8 +96,16 @@ export async function planRedelivery(
       lastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
       action: pruned ? 'pruned' : 'would_redeliver',
     };
+    // A retry or redelivery of this event (any row but the first attempt) that is still recent: BTCPay is on it.
+    const followUps = info ? g.filter((r) => r.id !== info.originalDeliveryId || (typeof r.info === 'object' && r.info.isRedelivery)) : [];
+    const newest = followUps.reduce<TrackedDelivery | undefined>((m, r) => (!m || r.timestamp > m.timestamp ? r : m), undefined);
+    if (!pruned && newest && nowSec - newest.timestamp < pendingSec) {
+      item.action = 'redelivery_pending';
+      item.pendingDeliveryId = newest.id;
+      item.pendingAgeSeconds = Math.max(0, nowSec - newest.timestamp);
+    }
     report.items.push(item);
-    if (pruned || !opts.apply) continue;
+    if (pruned || item.action === 'redelivery_pending' || !opts.apply) continue;
     try {
       item.newDeliveryId = await client.redeliver(item.webhookId, item.deliveryId, { signal });
       item.action = 'redelivered';
@@ -102,7 +122,8 @@ export async function planRedelivery(
 
   // Paid invoices with no delivery at all (disabled webhook, lost queue): the API cannot redeliver them.
   try {
-    const invoices = await client.listAllInvoices({ status: ['Settled', 'Expired'], startDate: nowSec - sinceSec }, { signal });
+    const { invoices, truncated, pages, pageSize } = await client.listInvoicesBounded({ status: ['Settled', 'Expired'], startDate: nowSec - sinceSec }, { signal });
+    if (truncated) report.notes.push(`only the newest ${pages * pageSize} invoices were checked for events never attempted (page cap reached); use a shorter --since`);
     for (const inv of invoices) {
       if (inv.status === 'Expired' && inv.additionalStatus !== 'PaidLate') continue;
       if (!seenInvoices.has(inv.id)) report.neverAttempted.push(inv.id);
@@ -119,7 +140,13 @@ export function formatRedeliverReport(r: RedeliverReport): string {
   ];
   for (const i of r.items) {
     const what = `${i.type ?? '?'} invoice ${i.invoiceId ?? '?'} (webhook ${i.webhookId}, delivery ${i.deliveryId}, ${i.attempts} failed attempt(s), last: ${i.lastError ?? 'n/a'})`;
-    const verb = { would_redeliver: 'would redeliver', redelivered: `redelivered as ${i.newDeliveryId}`, pruned: 'PRUNED by BTCPay, cannot redeliver', error: `ERROR ${i.error}` }[i.action];
+    const verb = {
+      would_redeliver: 'would redeliver',
+      redelivered: `redelivered as ${i.newDeliveryId}`,
+      redelivery_pending: `redelivery pending (delivery ${i.pendingDeliveryId}, ${i.pendingAgeSeconds}s ago; BTCPay may still retry it), not sent again; run again in ${Math.max(0, r.pendingSeconds - (i.pendingAgeSeconds ?? 0))}s if it stays undelivered`,
+      pruned: 'PRUNED by BTCPay, cannot redeliver',
+      error: `ERROR ${i.error}`,
+    }[i.action];
     lines.push(`  ${verb}: ${what}`);
   }
   if (!r.items.length) lines.push('  nothing to redeliver');

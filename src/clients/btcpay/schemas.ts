@@ -1,4 +1,4 @@
-// zod shapes of the Greenfield responses the monitor reads (reference §2, §3, §7, §8). Objects are
+// zod shapes of the Greenfield responses the monitor reads (docs/btcpay-greenfield.md §2, §3, §7, §8). Objects are
 // loose: newer servers add fields, and a monitor must not break on them. Only what we use is required.
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 // A contract-faithful fake BTCPay Server (Greenfield API + webhook sender) for tests, the demo and
-// benchmarks. Facts come from ../shared/reference/btcpay-greenfield.md; the section numbers below refer to it.
+// benchmarks. Facts: docs/btcpay-greenfield.md; every §N below is a section of that file.
 //
 // API (store-scoped paths, `Authorization: token KEY`, permission model with `policy:storeId` scopes, §1, §8):
 //   GET  /api/v1/health  (anonymous)                   GET /api/v1/server/info   GET /api/v1/api-keys/current
