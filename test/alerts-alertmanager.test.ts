@@ -95,7 +95,7 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('alertmanager exampl
     for (const active of [alerts.drift, alerts.inflated, alerts.synthOther, alerts.deliveryOtherAgent]) expect(find(active).status.state, active.alertname).toBe('active');
 
     // Nothing suppressed ever reached a receiver; the ticket never reached the pager.
-    const delivered = sink.notifications.flatMap((n) => n.alerts.map((a) => ({ receiver: n.receiver, ...a.labels })));
+    const delivered = sink.notifications.flatMap((n) => n.alerts.map((a): Record<string, string> => ({ ...a.labels, receiver: n.receiver })));
     expect(delivered.filter((d) => d.alertname === 'HookwatchSyntheticWebhookFailing' && d.destination === 'shop.example.com')).toEqual([]);
     expect(delivered.filter((d) => d.alertname === 'HookwatchWebhookDeliverySuccessLow' && d.instance === common.instance)).toEqual([]);
     expect(delivered.filter((d) => d.alertname === 'HookwatchPaidEventUndelivered')).toEqual([]);

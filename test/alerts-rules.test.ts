@@ -17,7 +17,7 @@ const RULES_FILE = join(ALERTS_DIR, 'hookwatch.rules.yml');
 const TESTS_DIR = join(ALERTS_DIR, 'tests');
 const RUNBOOKS_DIR = join(ALERTS_DIR, 'runbooks');
 
-/** The alert names of the contract (../shared/ARCHITECTURE.md). */
+/** The alert names of the contract (see README: alerts). */
 const CONTRACT_ALERTS = [
   'HookwatchWebhookDeliverySuccessLow',
   'HookwatchPaidToDeliveredSlow',

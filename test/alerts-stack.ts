@@ -173,7 +173,11 @@ export async function amAlerts(amUrl: string): Promise<Array<{ labels: Record<st
   return (await r.json()) as Array<{ labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } }>;
 }
 
-/** The rules file with every `for:` shortened, for end-to-end tests that cannot wait minutes. */
-export function rulesWithShortFor(text: string, forValue = '2s'): string {
-  return text.replace(/^(\s+for:\s*)\S+$/gm, `$1${forValue}`);
+/**
+ * The rules file with every `for:` scaled down (default: minutes become seconds), for end-to-end tests
+ * that cannot wait minutes. Scaling, not flattening, keeps the production order in which alerts fire.
+ */
+export function rulesWithScaledFor(text: string, factor = 1 / 60): string {
+  const unit: Record<string, number> = { s: 1, m: 60, h: 3600 };
+  return text.replace(/^(\s+for:\s*)(\d+)([smh])\s*$/gm, (_all, pre: string, n: string, u: string) => `${pre}${Math.max(1, Math.round(Number(n) * unit[u]! * factor))}s`);
 }
