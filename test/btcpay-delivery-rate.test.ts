@@ -33,7 +33,7 @@ describe('delivery_rate', () => {
     const r1 = await deliveryRate.run(probe, ctx);
     expect(r1.ok).toBe(true);
     expect(r1.details).toMatchObject({ attempts: 12, successes: 12, events: 12, poll: { baseline: true } });
-    expect(await ctx.metricValue('webhook_delivery_success_ratio', { basis: 'attempt' })).toBe(1);
+    expect(await ctx.metricValue('webhook_delivery_success_ratio')).toBe(1);
     // History from before the start is in the ratio, not in the counters.
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(0);
 
@@ -124,7 +124,7 @@ describe('delivery_rate', () => {
     expect(r.cause).toMatch(/5xx/);
     expect(await ctx.metricValue('webhook_delivery_failures_total', { reason: 'http_5xx' })).toBe(9);
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'http_error' })).toBe(9);
-    expect(await ctx.metricValue('webhook_delivery_success_ratio', { basis: 'event' })).toBe(0);
+    expect(await ctx.metricValue('webhook_event_success_ratio')).toBe(0);
     // Volume guard: fewer deliveries than min_deliveries give no verdict on the ratio.
     const guarded = await deliveryRate.run(parse({ checks: [] }, { min_deliveries: 100 }), h.ctx({ state }));
     expect(guarded.ok).toBe(true);

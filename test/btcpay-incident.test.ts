@@ -54,7 +54,7 @@ describe('incident replay', () => {
     for (let i = 0; i < 5; i++) await minute();
     expect(r!.ok).toBe(true);
     expect(l!.ok).toBe(true);
-    expect(await ctxR().metricValue('webhook_delivery_success_ratio', { basis: 'attempt' })).toBe(1);
+    expect(await ctxR().metricValue('webhook_delivery_success_ratio')).toBe(1);
     expect(await ctxL().metricValue('paid_to_delivered_median_seconds')).toBe(0);
 
     // 2. Outage: the receiver stops listening; every attempt and retry is refused.
@@ -74,7 +74,7 @@ describe('incident replay', () => {
     expect(r!.ok).toBe(false);
     expect(r!.reason).toMatch(/success ratio 0\.000 < 0\.95/);
     expect(r!.cause).toMatch(/Nothing accepts connections/);
-    expect(await ctxR().metricValue('webhook_delivery_success_ratio', { basis: 'attempt' })).toBeLessThan(0.95);
+    expect(await ctxR().metricValue('webhook_delivery_success_ratio')).toBeLessThan(0.95);
     expect(await ctxR().metricValue('webhook_delivery_failures_total', { reason: 'refused' })).toBeGreaterThan(0);
     expect(l!.ok).toBe(false);
     expect(await ctxL().metricValue('paid_to_delivered_median_seconds')).toBeGreaterThan(300);
@@ -112,7 +112,7 @@ describe('incident replay', () => {
     l = await paidLatency.run(latency, ctxL());
     expect(await ctxL().metricValue('undelivered_paid_events')).toBe(0);
     expect(await ctxL().metricValue('oldest_undelivered_paid_event_age_seconds')).toBe(0);
-    expect(await ctxR().metricValue('webhook_delivery_success_ratio', { basis: 'event' })).toBe(1);
+    expect(await ctxR().metricValue('webhook_event_success_ratio')).toBe(1);
 
     // 4. Steady again for more than the windows: both probes pass.
     for (let i = 0; i < 14; i++) {

@@ -119,8 +119,9 @@ export const deliveryRate = defineProbe({
       const eventOk = [...events.values()].filter(Boolean).length;
       const attemptRatio = attempts ? successes / attempts : undefined;
       const eventRatio = events.size ? eventOk / events.size : undefined;
-      setOrClear(ctx, 'webhook_delivery_success_ratio', { basis: 'attempt' }, attemptRatio);
-      setOrClear(ctx, 'webhook_delivery_success_ratio', { basis: 'event' }, probe.perEvent === false ? undefined : eventRatio);
+      // One series per probe for the contract metric (per attempt); the per-event view has its own name.
+      setOrClear(ctx, 'webhook_delivery_success_ratio', {}, attemptRatio);
+      setOrClear(ctx, 'webhook_event_success_ratio', {}, probe.perEvent === false ? undefined : eventRatio);
       ctx.metrics.set('webhook_delivery_window_count', { basis: 'attempt' }, attempts);
       ctx.metrics.set('webhook_delivery_window_count', { basis: 'event' }, events.size);
       const backlog = inWindow.reduce((m, d) => Math.max(m, d.deliveryTime - d.timestamp), 0);
