@@ -71,7 +71,7 @@ probes:
     targets: ["${receiver.webhookUrl}", "http://127.0.0.1:9/webhook"]
     signing: { scheme: btcpay, secret: { env: HW_WEBHOOK_SECRET } }
     security: true
-  - { name: synthetic-btcpay, type: synthetic, mode: btcpay, source: btcpay, within: 3s, timeout: 8s, interval: 10s }
+  - { name: synthetic-btcpay, type: synthetic, mode: btcpay, source: btcpay, within: 3s, responseTimeout: 2s, timeout: 8s, interval: 10s }
   - { name: reconcile-db, type: reconcile, source: btcpay, records: db, grace: 0s }
   - { name: reconcile-db-wrong, type: reconcile, source: btcpay, records: db-wrong }
   - { name: reconcile-http, type: reconcile, source: btcpay, records: internal }

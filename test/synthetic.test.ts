@@ -241,7 +241,7 @@ describe('config', () => {
     expect(synthetic.schema.safeParse({ targets: ['http://x/'], signing: { scheme: 'btcpay', secret: 'inline' } }).success).toBe(false);
     expect(synthetic.schema.safeParse({ targets: ['ftp://x/'] }).success).toBe(false);
     expect(synthetic.schema.safeParse({ targets: ['http://x/'], confirm: { url: 'http://x/receipts' } }).success).toBe(false);
-    const base = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {} };
+    const base = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 600_000, thresholds: {} };
     const cfg = { file: 'x', global: { intervalMs: 1, timeoutMs: 1, resolver: 'system' }, sources: {}, secrets: [], probes: [] };
     const errs = synthetic.validate!({ ...base, ...synthetic.schema.parse({}) }, cfg);
     expect(errs.map((e) => e.key).sort()).toEqual(['signing', 'targets']);
@@ -253,7 +253,7 @@ describe('config', () => {
   it('a standard-webhooks secret that is not whsec_<base64> is a config error, and a run with it never throws', async () => {
     secretEnv.env = { BAD: 'not base64 at all!' };
     const own = synthetic.schema.parse({ targets: ['http://127.0.0.1:1/x'], signing: { scheme: 'standard-webhooks', secret: { env: 'BAD' } } });
-    const p = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, ...own };
+    const p = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 600_000, thresholds: {}, ...own };
     const cfg = { file: 'x', global: { intervalMs: 1, timeoutMs: 1, resolver: 'system' }, sources: {}, secrets: [], probes: [] };
     const errs = synthetic.validate!(p, cfg);
     expect(errs).toEqual([{ key: 'signing.secret', message: 'standard-webhooks secrets are whsec_ followed by base64 (<secret env:BAD> is not)' }]);

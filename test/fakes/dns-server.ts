@@ -67,6 +67,19 @@ abstract class FakeDnsServer {
   }
 
   protected async listen(host: string, port: number): Promise<void> {
+    // UDP and TCP must share a port; with port 0 the kernel's UDP pick may be taken on TCP, so retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#listenOnce(host, port);
+        return;
+      } catch (e) {
+        if (port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw e;
+        await new Promise<void>((r) => this.udp.close(() => r()));
+      }
+    }
+  }
+
+  async #listenOnce(host: string, port: number): Promise<void> {
     this.host = host;
     this.udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     this.udp.on('message', (msg, rinfo) => {
