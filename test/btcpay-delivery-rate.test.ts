@@ -246,4 +246,26 @@ describe('delivery_rate', () => {
     expect(all).not.toContain(h.key);
     expect(results[0]!.ok).toBe(false);
   });
+
+  it('exports one destination info series per distinct webhook host, and drops hosts no webhook uses any more', async () => {
+    h = await startHarness();
+    const probe = parse({ window: '15m' });
+    const state = new Map<string, unknown>();
+    const rxHost = new URL(h.rx.url).hostname.toLowerCase();
+    const a = h.fake.createWebhook({ url: 'https://Shop.Example.COM:8443/btcpay/a' });
+    const b = h.fake.createWebhook({ url: 'https://shop.example.com/btcpay/b' });
+    let ctx = h.ctx({ state });
+    await deliveryRate.run(probe, ctx);
+    expect(await ctx.metricValue('webhook_destination_info', { destination: rxHost })).toBe(1);
+    expect(await ctx.metricValue('webhook_destination_info', { destination: 'shop.example.com' })).toBe(1);
+    const series = (await h.registry.registry.getSingleMetric('hookwatch_webhook_destination_info')!.get()).values;
+    expect(series.map((v) => v.labels.destination).sort()).toEqual([rxHost, 'shop.example.com'].sort());
+
+    h.fake.deleteWebhook(a.id);
+    h.fake.deleteWebhook(b.id);
+    h.advance(60_000);
+    await deliveryRate.run(probe, (ctx = h.ctx({ state })));
+    expect(await ctx.metricValue('webhook_destination_info', { destination: 'shop.example.com' })).toBeUndefined();
+    expect(await ctx.metricValue('webhook_destination_info', { destination: rxHost })).toBe(1);
+  });
 });

@@ -207,4 +207,23 @@ describe('paid_latency', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
   });
+
+  it('exports the host of each webhook it pairs paid events with as destination info, and drops hosts that leave', async () => {
+    h = await startHarness({ webhook: { url: 'https://Shop.Example.com/btcpay', specificEvents: ['InvoiceSettled'] } });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    // Not subscribed to the paid events: not a destination of this probe.
+    h.fake.createWebhook({ url: 'https://crm.example.org/hook', specificEvents: ['InvoiceCreated'] });
+    const erp = h.fake.createWebhook({ url: 'https://erp.example.net:8443/hook', specificEvents: ['InvoiceSettled'] });
+    let ctx = h.ctx({ state });
+    await paidLatency.run(probe, ctx);
+    const hosts = async () => (await h!.registry.registry.getSingleMetric('hookwatch_webhook_destination_info')!.get()).values.filter((v) => v.value === 1).map((v) => v.labels.destination).sort();
+    expect(await hosts()).toEqual(['erp.example.net', 'shop.example.com']);
+
+    h.fake.deleteWebhook(erp.id);
+    h.advance(60_000);
+    await paidLatency.run(probe, (ctx = h.ctx({ state })));
+    expect(await hosts()).toEqual(['shop.example.com']);
+    expect(await ctx.metricValue('webhook_destination_info', { destination: 'shop.example.com' })).toBe(1);
+  });
 });

@@ -6,7 +6,7 @@
 // Fault: the receiver moves from 127.0.0.2 to 127.0.0.3 and its record is migrated; the inflating
 // resolver keeps serving the old address, so deliveries are refused. Expected: the pager gets
 // HookwatchDNSDrift naming the host; the delivery and probe alerts that follow from it fire in
-// Prometheus but stay suppressed in Alertmanager. Heal (flush the resolver): resolved notifications.
+// Prometheus (the delivery alert naming the same host as `destination`) but stay suppressed in Alertmanager. Heal (flush the resolver): resolved notifications.
 //
 // Test-only change to the rules: every `for:` is scaled from minutes to seconds (rulesWithScaledFor:
 // 1m -> 1s, 5m -> 5s), keeping the production order, so the figure measured here is detection + scrape +
@@ -161,14 +161,20 @@ describe.skipIf(missingBinaries('nsd', 'nsd-control', 'unbound', 'unbound-contro
       },
       { timeoutMs: 30_000, what: 'dependent alerts known to Alertmanager' },
     );
-    // The synthetic alert is silenced by the precise rule (same `destination` host), the delivery alert
-    // by the per-agent fallback (delivery metrics carry no destination yet).
+    // Both are silenced by the precise rule (same `destination` host): the synthetic alert derives it from
+    // its target URL, the delivery alert joins it from hookwatch_webhook_destination_info (the webhook's host).
     await waitFor(async () => (await promQuery(`ALERTS{alertname="HookwatchSyntheticWebhookFailing",alertstate="firing",destination="${host}"}`)).length > 0, {
       timeoutMs: 30_000,
       what: 'the synthetic alert firing in Prometheus',
     }).catch(async (e: Error) => {
       throw new Error(`${e.message}; synthetic series: ${JSON.stringify(await promQuery('{__name__=~"hookwatch_synthetic_.*|hookwatch_probe_success"}'))}; logs: ${agent.logs.filter((l) => l.includes('synthetic')).slice(-3).join('\n')}`);
     });
+    const delivery = (await amAlerts(am.url)).filter((a) => a.labels.alertname === 'HookwatchWebhookDeliverySuccessLow');
+    expect(delivery.length).toBeGreaterThan(0);
+    for (const d of delivery) {
+      expect(d.labels.destination, JSON.stringify(d.labels)).toBe(host);
+      expect(d.status.state).toBe('suppressed');
+    }
     const synth = (await amAlerts(am.url)).find((a) => a.labels.alertname === 'HookwatchSyntheticWebhookFailing');
     expect(synth?.labels.destination).toBe(host);
     expect(synth?.status.state).toBe('suppressed');
