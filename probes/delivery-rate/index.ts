@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
 import {
@@ -86,7 +86,7 @@ export const deliveryRate = defineProbe({
       }
 
       const hooks: Webhook[] = probe.webhookId ? [await client.getWebhook(probe.webhookId, opts)] : await client.listWebhooks(opts);
-      exportDestinations(ctx, hooks);
+      exportDestinations(ctx, hooks.map((h) => h.url));
       const misconfig = checkWebhooks(hooks, paidEvents, syntheticHosts(ctx));
       ctx.metrics.clear('webhook_misconfigured');
       for (const h of hooks) for (const c of MISCONFIG_CHECKS) ctx.metrics.set('webhook_misconfigured', { webhook: h.id, check: c }, misconfig.get(h.id)?.has(c) ? 1 : 0);
@@ -179,30 +179,10 @@ export const deliveryRate = defineProbe({
 function defineMetrics(ctx: ProbeContext): void {
   ctx.metrics.define({ name: 'webhook_delivery_backlog_seconds', type: 'gauge', help: 'Longest wait in the per-webhook queue (deliveryTime - timestamp) among deliveries in the window.', labelNames: [] });
   ctx.metrics.define({ name: 'webhook_delivery_window_count', type: 'gauge', help: 'Deliveries in the window, per attempt or per event; the volume guard of the success-ratio alert.', labelNames: ['basis'] });
-  // Same shape as in paid_latency: both probes export it, the alert rules join on it.
-  ctx.metrics.define({ name: 'webhook_destination_info', type: 'gauge', help: DESTINATION_INFO_HELP, labelNames: ['destination'] });
   ctx.metrics.define({ name: 'webhook_misconfigured', type: 'gauge', help: 'A webhook setting that silently stops or degrades deliveries (1 when set).', labelNames: ['webhook', 'check'] });
 }
 
-const DESTINATION_INFO_HELP = "Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.";
 
-/**
- * One info series per distinct webhook host (a handful per store); hosts no webhook uses any more are dropped.
- * An unparsable URL has no host to name, so it adds none.
- */
-function exportDestinations(ctx: ProbeContext, hooks: Webhook[]): void {
-  const hosts = new Set<string>();
-  for (const h of hooks) {
-    try {
-      const host = new URL(h.url).hostname.toLowerCase();
-      if (host) hosts.add(host);
-    } catch {
-      /* the url_host_unchecked check and details report it */
-    }
-  }
-  ctx.metrics.clear('webhook_destination_info', (l) => hosts.has(l.destination!));
-  for (const host of hosts) ctx.metrics.set('webhook_destination_info', { destination: host }, 1);
-}
 
 function setOrClear(ctx: ProbeContext, name: string, labels: Record<string, string>, v: number | undefined): void {
   if (v === undefined) ctx.metrics.clear(name, (l) => Object.entries(labels).some(([k, x]) => l[k] !== x));

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
@@ -81,7 +81,7 @@ export const paidLatency = defineProbe({
       const hooks = probe.webhookId
         ? [await client.getWebhook(probe.webhookId, { signal })]
         : (await client.listWebhooks({ signal })).filter((h) => subscribedToAny(h, paidEvents));
-      exportDestinations(ctx, hooks);
+      exportDestinations(ctx, hooks.map((h) => h.url));
 
       // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
       const statuses = ['Settled', ...(paidEvents.some((e) => PROCESSING_EVENTS.includes(e)) ? ['Processing'] : []), ...(probe.includePaidLate === false ? [] : ['Expired'])];
@@ -207,26 +207,7 @@ export const paidLatency = defineProbe({
   },
 });
 
-const DESTINATION_INFO_HELP = "Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.";
 
-/**
- * One info series per distinct host of the webhooks this probe pairs paid events with (a handful per store);
- * hosts no such webhook uses any more are dropped. Same shape as in delivery_rate.
- */
-function exportDestinations(ctx: ProbeContext, hooks: Webhook[]): void {
-  ctx.metrics.define({ name: 'webhook_destination_info', type: 'gauge', help: DESTINATION_INFO_HELP, labelNames: ['destination'] });
-  const hosts = new Set<string>();
-  for (const h of hooks) {
-    try {
-      const host = new URL(h.url).hostname.toLowerCase();
-      if (host) hosts.add(host);
-    } catch {
-      /* an unparsable URL names no host */
-    }
-  }
-  ctx.metrics.clear('webhook_destination_info', (l) => hosts.has(l.destination!));
-  for (const host of hosts) ctx.metrics.set('webhook_destination_info', { destination: host }, 1);
-}
 
 interface PaidState {
   tracker: DeliveryTracker;
