@@ -7,7 +7,7 @@ import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { scrub } from '../../src/config/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
 import { base58Id } from './events.ts';
-import { confirmDelivery, sleep, type TransportOpts } from './direct.ts';
+import { confirmDelivery, sleep, transportOpts, type TransportOpts } from './direct.ts';
 import type { SyntheticFailureClass, TargetOutcome } from './index.ts';
 
 export const REQUIRED_PERMISSIONS = [POLICIES.createInvoice, POLICIES.modifyWebhooks, POLICIES.modifyInvoices];
@@ -121,13 +121,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
       await sleep(Math.min(pause, left), ctx.signal);
     }
 
-    const t: TransportOpts = {
-      resolver: p.resolver ?? ctx.config.global.resolver,
-      caFile: p.caFile,
-      connectTimeoutMs: p.connectTimeout,
-      responseTimeoutMs: p.responseTimeout,
-      signal: ctx.signal,
-    };
+    const t: TransportOpts = transportOpts(p, ctx);
     const outcomes: TargetOutcome[] = [];
     for (const h of hooks) {
       const st = state.get(h.id)!;

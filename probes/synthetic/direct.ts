@@ -13,6 +13,20 @@ export interface TransportOpts {
   signal: AbortSignal;
 }
 
+/** How both modes reach receivers: the probe's resolver (else the global one), CA and timeouts. */
+export function transportOpts(
+  p: { resolver?: string; caFile?: string; connectTimeout: number; responseTimeout: number },
+  ctx: { config: { global: { resolver: string } }; signal: AbortSignal },
+): TransportOpts {
+  return {
+    resolver: p.resolver ?? ctx.config.global.resolver,
+    caFile: p.caFile,
+    connectTimeoutMs: p.connectTimeout,
+    responseTimeoutMs: p.responseTimeout,
+    signal: ctx.signal,
+  };
+}
+
 export interface ConfirmOpts {
   url: string;
   withinMs: number;

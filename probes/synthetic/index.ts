@@ -9,7 +9,7 @@ import { resolverSchema } from '../../src/config/schema.ts';
 import { SIGNING_SCHEMES, standardWebhooksKey } from '../../src/signing/index.ts';
 import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
 import { buildEvent, signedHeaders } from './events.ts';
-import { confirmDelivery, post, securityChecks, type SecurityOutcome, type TransportOpts } from './direct.ts';
+import { confirmDelivery, post, securityChecks, transportOpts, type SecurityOutcome, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
 
@@ -119,13 +119,7 @@ function record(ctx: ProbeContext, outcomes: TargetOutcome[], nowMs: number): vo
 
 async function runDirect(probe: Probe, ctx: ProbeContext): Promise<TargetOutcome[]> {
   const signing = probe.signing!;
-  const t: TransportOpts = {
-    resolver: probe.resolver ?? ctx.config.global.resolver,
-    caFile: probe.caFile,
-    connectTimeoutMs: probe.connectTimeout,
-    responseTimeoutMs: probe.responseTimeout,
-    signal: ctx.signal,
-  };
+  const t: TransportOpts = transportOpts(probe, ctx);
   const confirm = probe.confirm ? { url: probe.confirm.url, withinMs: probe.confirm.within } : undefined;
   return Promise.all(
     (probe.targets ?? []).map(async (target): Promise<TargetOutcome> => {
