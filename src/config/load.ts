@@ -4,7 +4,7 @@
 // probe's keys are checked against its own kind's schema.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import type { LoadedConfig, ProbeBase, ProbeKind, SourceConfig } from '../probe/types.ts';
 import { Secret, scrub } from './secret.ts';
@@ -59,7 +59,6 @@ export function loadConfigFile(file: string, opts: LoadOptions): LoadedConfig {
 
 /** Walk a zod schema along a path to list the keys valid at that object (for "did you mean"). */
 function keysAt(schema: z.ZodType, path: Path): string[] {
-  let cur: unknown = schema;
   const unwrap = (s: unknown): unknown[] => {
     const def = (s as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
     if (!def) return [];
@@ -79,7 +78,7 @@ function keysAt(schema: z.ZodType, path: Path): string[] {
         return [s];
     }
   };
-  let candidates = unwrap(cur);
+  let candidates = unwrap(schema);
   for (const p of path) {
     const next: unknown[] = [];
     for (const c of candidates) {
@@ -90,7 +89,6 @@ function keysAt(schema: z.ZodType, path: Path): string[] {
     }
     candidates = next;
   }
-  cur = undefined;
   const keys = new Set<string>();
   for (const c of candidates) {
     const def = (c as { _zod: { def: Record<string, unknown> } })._zod.def;
@@ -260,8 +258,9 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
     });
   }
 
-  if (issues.length === 0 && global) {
-    const partial = { file: opts.file, global: { intervalMs: global.interval, timeoutMs: global.timeout, resolver: global.resolver }, sources, probes, secrets };
+  const globalConfig = global && { intervalMs: global.interval, timeoutMs: global.timeout, resolver: global.resolver };
+  if (issues.length === 0 && globalConfig) {
+    const partial = { file: opts.file, global: globalConfig, sources, probes, secrets };
     probes.forEach((p, i) => {
       const kind = opts.kinds.find((k) => k.type === p.type)!;
       for (const v of kind.validate?.(p as never, partial) ?? []) {
@@ -277,7 +276,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
   }
   return {
     file: opts.file,
-    global: { intervalMs: global!.interval, timeoutMs: global!.timeout, resolver: global!.resolver },
+    global: globalConfig!,
     sources,
     probes,
     secrets,
@@ -303,5 +302,3 @@ function collectSecrets(v: unknown, out: Secret[], depth = 0): void {
   }
   for (const x of Array.isArray(v) ? v : Object.values(v)) collectSecrets(x, out, depth + 1);
 }
-
-export type { Document };

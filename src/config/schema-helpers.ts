@@ -1,7 +1,7 @@
 // zod building blocks shared by the core schema and probe kinds' schemas.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isAbsolute, resolve, dirname } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { Secret } from './secret.ts';
@@ -70,5 +70,5 @@ export const hostPort = () =>
 
 /** Resolve a path written in the config relative to the config file's folder. */
 export function configRelative(p: string): string {
-  return isAbsolute(p) ? p : resolve(dirname(secretEnv.baseDir + '/x'), p);
+  return isAbsolute(p) ? p : resolve(secretEnv.baseDir, p);
 }

@@ -66,51 +66,43 @@ export class Scheduler {
   /** Install a config: add new probes, drop removed ones, restart changed ones (keeping their state). */
   apply(config: LoadedConfig): void {
     const next = new Map(config.probes.map((p) => [p.name, p]));
+    // What a changed probe hands to its replacement: its state, its last verdict, its run in flight.
+    const carried = new Map<string, Pick<Entry, 'state' | 'last' | 'running'>>();
     for (const [name, e] of this.#entries) {
       const p = next.get(name);
-      if (!p || p.type !== e.probe.type || JSON.stringify(p) !== JSON.stringify(e.probe)) {
-        this.#remove(name, /* keepState */ p?.type === e.probe.type);
-      }
+      if (p && p.type === e.probe.type && JSON.stringify(p) === JSON.stringify(e.probe)) continue;
+      if (p?.type === e.probe.type) carried.set(name, { state: e.state, last: e.last, running: e.running });
+      this.#remove(name);
     }
     this.#config = config;
     for (const p of config.probes) {
       if (this.#entries.has(p.name)) continue;
       const kind = this.opts.kinds.find((k) => k.type === p.type);
       if (!kind) throw new Error(`no probe kind ${p.type}`);
-      const state = (this.#kept.get(p.name) as Map<string, unknown> | undefined) ?? new Map();
-      this.#kept.delete(p.name);
-      const e: Entry = { probe: p, kind, state, stop: new AbortController(), runs: 0, skipped: 0, last: this.#lastKept.get(p.name) };
+      const prev = carried.get(p.name);
+      const e: Entry = { probe: p, kind, state: prev?.state ?? new Map(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
       // A run of the replaced entry may still be settling; it shares this state, so wait for it.
-      const prev = this.#keptRunning.get(p.name);
-      if (prev) {
-        e.running = prev;
-        prev.then(() => { if (e.running === prev) e.running = undefined; }, () => { if (e.running === prev) e.running = undefined; });
-      }
-      this.#keptRunning.delete(p.name);
-      this.#lastKept.delete(p.name);
+      if (prev?.running) this.#track(e, prev.running);
       this.#entries.set(p.name, e);
       this.#exportStatic(e);
       if (this.#started) this.#schedule(e, this.#initialDelay(e));
     }
-    this.#kept.clear();
-    this.#lastKept.clear();
-    this.#keptRunning.clear();
   }
 
-  readonly #kept = new Map<string, Map<string, unknown>>();
-  readonly #lastKept = new Map<string, RunRecord | undefined>();
-  readonly #keptRunning = new Map<string, Promise<unknown>>();
+  /** Mark the entry busy until `run` settles, so no other run of it starts meanwhile. */
+  #track(e: Entry, run: Promise<unknown>): void {
+    e.running = run;
+    const done = () => {
+      if (e.running === run) e.running = undefined;
+    };
+    run.then(done, done);
+  }
 
-  #remove(name: string, keepState: boolean): void {
+  #remove(name: string): void {
     const e = this.#entries.get(name);
     if (!e) return;
     clearTimeout(e.timer);
     e.stop.abort(new Error('probe removed by reload'));
-    if (keepState) {
-      this.#kept.set(name, e.state);
-      this.#lastKept.set(name, e.last);
-      if (e.running) this.#keptRunning.set(name, e.running);
-    }
     this.#entries.delete(name);
     this.opts.registry.removeSeries(name);
   }
@@ -191,11 +183,7 @@ export class Scheduler {
     });
     // Via a microtask so a probe that throws synchronously is an ordinary failed run.
     const inflight = Promise.resolve().then(() => e.kind.run(probe as never, ctx));
-    e.running = inflight;
-    inflight.then(
-      () => { if (e.running === inflight) e.running = undefined; },
-      () => { if (e.running === inflight) e.running = undefined; },
-    );
+    this.#track(e, inflight);
     try {
       const r = await Promise.race([inflight, timedOut]);
       if (r === 'timeout') {
