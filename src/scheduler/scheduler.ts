@@ -11,6 +11,7 @@ import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
 import { scrub } from '../config/secret.ts';
 import { RunLogStore } from './run-log.ts';
+import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
 
 export interface RunRecord {
   runId: string;
@@ -24,6 +25,7 @@ export interface RunRecord {
 interface Entry {
   probe: ProbeBase & Record<string, unknown>;
   kind: ProbeKind;
+  print: ProbeFingerprint;
   state: Map<string, unknown>;
   timer?: NodeJS.Timeout;
   /** The probe's own run promise; set until it settles, even past the timeout (no overlap ever). */
@@ -63,15 +65,16 @@ export class Scheduler {
     return this.#config;
   }
 
-  /** Install a config: add new probes, drop removed ones, restart changed ones (keeping their state). */
+  /** Install a config: add new probes, drop removed ones, restart changed ones (keeping their state unless its sources or secrets changed). */
   apply(config: LoadedConfig): void {
-    const next = new Map(config.probes.map((p) => [p.name, p]));
+    const next = new Map(config.probes.map((p) => [p.name, { probe: p, print: fingerprint(p, config) }]));
     // What a changed probe hands to its replacement: its state, its last verdict, its run in flight.
-    const carried = new Map<string, Pick<Entry, 'state' | 'last' | 'running'>>();
+    // State earned against other sources or other secret values (a passed permission check) is dropped.
+    const carried = new Map<string, Pick<Entry, 'last' | 'running'> & { state?: Entry['state'] }>();
     for (const [name, e] of this.#entries) {
-      const p = next.get(name);
-      if (p && p.type === e.probe.type && JSON.stringify(p) === JSON.stringify(e.probe)) continue;
-      if (p?.type === e.probe.type) carried.set(name, { state: e.state, last: e.last, running: e.running });
+      const n = next.get(name);
+      if (n && n.probe.type === e.probe.type && n.print.all === e.print.all) continue;
+      if (n?.probe.type === e.probe.type) carried.set(name, { state: n.print.identity === e.print.identity ? e.state : undefined, last: e.last, running: e.running });
       this.#remove(name);
     }
     this.#config = config;
@@ -80,7 +83,8 @@ export class Scheduler {
       const kind = this.opts.kinds.find((k) => k.type === p.type);
       if (!kind) throw new Error(`no probe kind ${p.type}`);
       const prev = carried.get(p.name);
-      const e: Entry = { probe: p, kind, state: prev?.state ?? new Map(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
+      const print = next.get(p.name)!.print;
+      const e: Entry = { probe: p, print, kind, state: prev?.state ?? new Map(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
       // A run of the replaced entry may still be settling; it shares this state, so wait for it.
       if (prev?.running) this.#track(e, prev.running);
       this.#entries.set(p.name, e);
