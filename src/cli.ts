@@ -165,7 +165,8 @@ try {
     const usage = process.argv[2] === 'check' ? 1 : 2;
     process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : usage;
   } else {
-    err(`hookwatch: ${(e as Error).stack ?? String(e)}`);
+    // Never a stack trace (paths, and whatever the error text carries): the message, and exit 2.
+    err(`hookwatch: ${e instanceof Error ? e.message : String(e)}`);
     process.exitCode = 2;
   }
 }

@@ -9,9 +9,52 @@ import type { Logger } from 'pino';
 import type { LoadedConfig, ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
 import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
-import { scrub } from '../config/secret.ts';
+import { Scrubber } from './scrub.ts';
 import { RunLogStore } from './run-log.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
+
+/** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
+function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
+  if (r === null || typeof r !== 'object') return { ok: false, reason: `probe returned no result (${typeof r})` };
+  const raw = r as Record<string, unknown>;
+  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(typeof v === 'string' ? v : String(v)));
+  const out: ProbeResult = { ok: raw.ok === true };
+  const reason = text(raw.reason);
+  out.reason = reason ?? (out.ok ? undefined : 'probe failed without giving a reason');
+  if (out.reason === undefined) delete out.reason;
+  const cause = text(raw.cause);
+  if (cause !== undefined) out.cause = cause;
+  if (raw.details !== undefined) {
+    const d = scrubber.value(raw.details);
+    out.details = d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d };
+  }
+  for (const k of ['action', 'fix'] as const) {
+    const v = text(raw[k]);
+    if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
+/** The run's view of the registry: label values are scrubbed like everything else the probe emits. */
+class ScrubbedMetrics extends ProbeMetrics {
+  constructor(
+    registry: MetricRegistry,
+    probe: string,
+    active: () => boolean,
+    readonly scrubber: Scrubber,
+  ) {
+    super(registry, probe, active);
+  }
+  override set(name: string, labels: Record<string, string>, value: number): void {
+    super.set(name, this.scrubber.labels(labels), value);
+  }
+  override inc(name: string, labels: Record<string, string>, by = 1): void {
+    super.inc(name, this.scrubber.labels(labels), by);
+  }
+  override observe(name: string, labels: Record<string, string>, value: number): void {
+    super.observe(name, this.scrubber.labels(labels), value);
+  }
+}
 
 export interface RunRecord {
   runId: string;
@@ -159,11 +202,12 @@ export class Scheduler {
     const timeoutErr = new Error(`probe timed out after ${probe.timeoutMs / 1000}s`);
     const signal = AbortSignal.any([ctrl.signal, e.stop.signal]);
     const config = this.#config;
+    const scrubber = new Scrubber(config.secrets);
     const ctx: ProbeContext = {
       signal,
-      log,
+      log: scrubber.logger(log),
       // A run outliving its probe (removed or changed by a reload) must not write series back.
-      metrics: new ProbeMetrics(this.opts.registry, probe.name, () => this.#entries.get(name) === e),
+      metrics: new ScrubbedMetrics(this.opts.registry, probe.name, () => this.#entries.get(name) === e, scrubber),
       now: this.#now,
       state: e.state,
       config,
@@ -195,7 +239,7 @@ export class Scheduler {
         result = { ok: false, reason: timeoutErr.message, cause: 'The probe did not finish within its timeout: the upstream is slow or unreachable, or the timeout is too short for its work.' };
       } else {
         result = r;
-        outcome = r.ok ? 'success' : 'failure';
+        outcome = (r as ProbeResult | undefined)?.ok === true ? 'success' : 'failure';
       }
     } catch (err) {
       outcome = signal.aborted && signal.reason === timeoutErr ? 'timeout' : 'error';
@@ -204,28 +248,33 @@ export class Scheduler {
     } finally {
       clearTimeout(timer);
     }
-    // Upstream error text can echo request details; never let a secret through.
-    if (result.reason) result.reason = scrub(result.reason, config.secrets);
-    if (result.cause) result.cause = scrub(result.cause, config.secrets);
-    if (result.details) {
-      const text = JSON.stringify(result.details);
-      const clean = scrub(text, config.secrets);
-      if (clean !== text) result.details = JSON.parse(clean) as Record<string, unknown>;
+    // Upstream error text can echo request details; never let a secret through. Whatever goes wrong
+    // from here on, the run is still recorded, as a failure with a reason.
+    try {
+      result = finalResult(result, scrubber);
+      if (outcome === 'success' && !result.ok) outcome = 'failure';
+    } catch (err) {
+      outcome = 'error';
+      result = { ok: false, reason: `probe result could not be recorded: ${scrubber.text(err instanceof Error ? err.message : String(err))}` };
     }
     const durationSeconds = (performance.now() - t0) / 1000;
     const finishedAt = this.#now();
     const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };
     // A probe removed by a reload while running must not write its series back.
     if (this.#entries.get(name) === e) {
-      const m = ctx.metrics;
-      m.set('probe_success', { type: probe.type }, result.ok ? 1 : 0);
-      m.set('probe_duration_seconds', { type: probe.type }, durationSeconds);
-      m.set('probe_last_run_timestamp_seconds', { type: probe.type }, finishedAt / 1000);
-      m.inc('probe_runs_total', { type: probe.type, result: outcome });
       e.last = rec;
       e.runs++;
+      try {
+        const m = ctx.metrics;
+        m.set('probe_success', { type: probe.type }, result.ok ? 1 : 0);
+        m.set('probe_duration_seconds', { type: probe.type }, durationSeconds);
+        m.set('probe_last_run_timestamp_seconds', { type: probe.type }, finishedAt / 1000);
+        m.inc('probe_runs_total', { type: probe.type, result: outcome });
+      } catch (err) {
+        log.error({ error: scrubber.text(String(err)) }, 'cannot export the run\'s metrics');
+      }
     }
-    const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
+    const line = { ok: result.ok, outcome, duration_seconds: Number(rec.durationSeconds.toFixed(4)), reason: result.reason };
     if (result.ok) log.debug(line, 'probe run finished');
     else log.warn(line, 'probe run failed');
     return rec;
