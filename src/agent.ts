@@ -8,7 +8,7 @@ import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
-import { listen, type WebConfig } from './server/listen.ts';
+import { listen, WebSettings } from './server/listen.ts';
 
 export interface AgentOptions {
   configFile: string;
@@ -16,7 +16,12 @@ export interface AgentOptions {
   log: Logger;
   runLogs: RunLogStore;
   listenAddress?: string;
-  webConfig?: WebConfig;
+  /** exporter-toolkit web config file (TLS, basic auth); re-read on every reload. */
+  webConfigFile?: string;
+  /** Settings object instead of a file (tests: auth limits). */
+  web?: WebSettings;
+  /** Serve POST/PUT /-/reload (Prometheus' --web.enable-lifecycle); SIGHUP always reloads. */
+  enableLifecycle?: boolean;
   env?: NodeJS.ProcessEnv;
   registry?: MetricRegistry;
 }
@@ -25,8 +30,10 @@ export class Agent {
   readonly registry: MetricRegistry;
   readonly scheduler: Scheduler;
   server?: Server;
+  web?: WebSettings;
   ready = false;
   lastReloadError?: string;
+  #reloadPending = false;
 
   constructor(readonly opts: AgentOptions) {
     this.registry = opts.registry ?? new MetricRegistry();
@@ -37,25 +44,45 @@ export class Agent {
     return loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env });
   }
 
-  /** First load: a bad config is fatal (the caller exits). */
+  /** First load: a bad config (or web config) is fatal (the caller exits). */
   async start(): Promise<void> {
+    this.web = this.opts.web ?? new WebSettings(this.opts.webConfigFile);
     const config = this.load();
     this.scheduler.apply(config);
     this.registry.configReloadSuccess.set(1);
     this.registry.configReloadTimestamp.set(Date.now() / 1000);
     if (this.opts.listenAddress !== undefined) {
       const app = createApp(this);
-      this.server = await listen(app, this.opts.listenAddress, this.opts.webConfig);
+      this.server = await listen(app, this.opts.listenAddress, this.web);
     }
     this.scheduler.start();
     this.ready = true;
     this.opts.log.info({ probes: config.probes.length, file: this.opts.configFile }, 'hookwatch started');
+    if (this.#reloadPending) {
+      this.#reloadPending = false;
+      this.reload();
+    }
   }
 
-  /** Reload: validate the new file fully before touching anything; on error keep the old probes. */
+  /** What SIGHUP calls: reload now, or as soon as start-up is done when it is still under way. */
+  requestReload(): void {
+    if (this.ready) {
+      this.reload();
+      return;
+    }
+    this.#reloadPending = true;
+    this.opts.log.info('reload requested during start-up; it is applied once the agent has started');
+  }
+
+  /** Reload: validate the new files fully before touching anything; on error keep the old probes and web settings. */
   reload(): { ok: true; probes: number } | { ok: false; error: string } {
     try {
       const config = this.load();
+      try {
+        this.web?.reload();
+      } catch (e) {
+        throw new Error(`web config: ${(e as Error).message}`);
+      }
       this.scheduler.apply(config);
       this.registry.configReloadSuccess.set(1);
       this.registry.configReloadTimestamp.set(Date.now() / 1000);
@@ -84,6 +111,6 @@ export class Agent {
           this.server!.closeAllConnections?.();
         })
       : Promise.resolve();
-    await Promise.all([this.scheduler.stop(3000), closing]);
+    await Promise.all([this.scheduler.stop(3000), closing, this.web?.close()]);
   }
 }

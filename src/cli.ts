@@ -10,7 +10,6 @@ import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
 import { Agent } from './agent.ts';
-import { loadWebConfig } from './server/listen.ts';
 import { runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
@@ -54,21 +53,26 @@ logOptions(
     .description('run the agent: schedule probes and serve /metrics')
     .addOption(configOption())
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
-    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)'),
-).action(async (o: Record<string, string>) => {
+    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth); re-read on reload')
+    .option('--web.enable-lifecycle', 'serve POST /-/reload (SIGHUP always reloads)', false),
+).action(async (o: Record<string, string | boolean>) => {
   const runLogs = new RunLogStore();
-  const log = createLogger({ level: o['log.level'], format: o['log.format'] as LogFormat, sink: runLogs.sink });
-  const webConfig = o['web.config.file'] ? loadWebConfig(o['web.config.file']) : undefined;
-  const agent = new Agent({ configFile: o['config.file']!, kinds: PROBE_KINDS, log, runLogs, listenAddress: o['web.listenAddress'], webConfig });
-  try {
-    await agent.start();
-  } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(1, `config invalid, not starting:\n${e.message}`);
-    throw new ExitError(1, `cannot start: ${(e as Error).message}`);
-  }
-  const a = agent.address();
-  log.info({ address: a ? `${a.host}:${a.port}` : undefined }, 'listening');
-  process.on('SIGHUP', () => agent.reload());
+  const log = createLogger({ level: o['log.level'] as string, format: o['log.format'] as LogFormat, sink: runLogs.sink });
+  const agent = new Agent({
+    configFile: o['config.file'] as string,
+    kinds: PROBE_KINDS,
+    log,
+    runLogs,
+    listenAddress: o['web.listenAddress'] as string,
+    webConfigFile: o['web.config.file'] as string | undefined,
+    enableLifecycle: o['web.enableLifecycle'] === true,
+  });
+  // Before starting, so a SIGHUP during start-up (a config manager racing the start) never kills the
+  // process; one that came while the modules loaded (bin/hookwatch.js noted it) is applied too.
+  const early = (process as unknown as Record<symbol, unknown>)[Symbol.for('hookwatch.earlySighup')] === true;
+  process.removeAllListeners('SIGHUP');
+  process.on('SIGHUP', () => agent.requestReload());
+  if (early) agent.requestReload();
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;
@@ -80,6 +84,14 @@ logOptions(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await agent.start();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ExitError(1, `config invalid, not starting:\n${e.message}`);
+    throw new ExitError(1, `cannot start: ${(e as Error).message}`);
+  }
+  const a = agent.address();
+  log.info({ address: a ? `${a.host}:${a.port}` : undefined }, 'listening');
 });
 
 program

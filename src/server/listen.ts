@@ -1,10 +1,11 @@
 // Listening, with the exporter-toolkit web config (TLS + basic auth with bcrypt hashes), so the
-// agent can sit behind the same security settings as every other Prometheus exporter.
+// agent can sit behind the same security settings as every other Prometheus exporter. How wrong
+// passwords are kept from stalling the agent is in auth.ts.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttp, type Server, type RequestListener } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import bcrypt from 'bcryptjs';
+import { BasicAuth, BcryptWorker, type AuthLimits } from './auth.ts';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
@@ -37,22 +38,54 @@ export function loadWebConfig(file: string): WebConfig {
   };
 }
 
-/** Basic-auth check; bcrypt results are cached per header value so scrapes stay cheap. */
-export function basicAuth(users: Record<string, string>): (header: string | undefined) => boolean {
-  const cache = new Map<string, boolean>();
-  return (header) => {
-    if (!header?.startsWith('Basic ')) return false;
-    const hit = cache.get(header);
-    if (hit !== undefined) return hit;
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    const user = i >= 0 ? decoded.slice(0, i) : decoded;
-    const hash = users[user];
-    const ok = hash !== undefined && i >= 0 && bcrypt.compareSync(decoded.slice(i + 1), hash);
-    if (cache.size > 100) cache.clear();
-    cache.set(header, ok);
-    return ok;
-  };
+/**
+ * The web config in force, re-read on reload (SIGHUP or /-/reload) without a restart. A bad file
+ * keeps the previous settings; the caller reports the failure.
+ */
+export class WebSettings {
+  readonly worker = new BcryptWorker();
+  #config: WebConfig;
+  #auth?: BasicAuth;
+  #onChange?: (c: WebConfig) => void;
+
+  constructor(
+    readonly file?: string,
+    readonly limits: Partial<AuthLimits> = {},
+  ) {
+    this.#config = file ? loadWebConfig(file) : {};
+    this.#auth = this.#makeAuth();
+  }
+
+  #makeAuth(): BasicAuth | undefined {
+    return this.#config.users && Object.keys(this.#config.users).length ? new BasicAuth(this.#config.users, this.worker, this.limits) : undefined;
+  }
+
+  get config(): WebConfig {
+    return this.#config;
+  }
+
+  get auth(): BasicAuth | undefined {
+    return this.#auth;
+  }
+
+  /** Re-read the file; throws (keeping the old settings) when it is invalid. */
+  reload(): boolean {
+    if (!this.file) return false;
+    const next = loadWebConfig(this.file);
+    if (!!next.tls !== !!this.#config.tls) throw new Error(`${this.file}: switching TLS on or off needs a restart`);
+    this.#config = next;
+    this.#auth = this.#makeAuth();
+    this.#onChange?.(next);
+    return true;
+  }
+
+  onChange(f: (c: WebConfig) => void): void {
+    this.#onChange = f;
+  }
+
+  close(): Promise<void> {
+    return this.worker.close();
+  }
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -61,21 +94,34 @@ export function parseListenAddress(addr: string): { host: string; port: number }
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
-export async function listen(handler: RequestListener, address: string, web?: WebConfig): Promise<Server> {
+export async function listen(handler: RequestListener, address: string, web: WebSettings = new WebSettings()): Promise<Server> {
   const { host, port } = parseListenAddress(address);
-  const check = web?.users ? basicAuth(web.users) : undefined;
   const wrapped: RequestListener = (req, res) => {
-    for (const [k, v] of Object.entries(web?.headers ?? {})) res.setHeader(k, v);
-    if (check && !check(req.headers.authorization)) {
-      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="hookwatch"', 'Content-Type': 'text/plain' });
-      res.end('Unauthorized\n');
-      return;
-    }
-    handler(req, res);
+    for (const [k, v] of Object.entries(web.config.headers ?? {})) res.setHeader(k, v);
+    const auth = web.auth;
+    if (!auth) return handler(req, res);
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const refuse = (status: number, text: string, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'Content-Type': 'text/plain', ...headers });
+      res.end(text);
+    };
+    auth.check(req.headers.authorization, client).then(
+      (verdict) => {
+        if (verdict === 'ok') handler(req, res);
+        else if (verdict === 'limited') refuse(429, 'Too many failed login attempts\n', { 'Retry-After': String(auth.retryAfter(client)) });
+        else if (verdict === 'busy') refuse(503, 'Too many login attempts in progress\n', { 'Retry-After': '1' });
+        else refuse(401, 'Unauthorized\n', { 'WWW-Authenticate': 'Basic realm="hookwatch"' });
+      },
+      () => refuse(500, 'Internal Server Error\n'),
+    );
   };
-  const server = web?.tls
-    ? createHttps({ cert: web.tls.cert, key: web.tls.key, ca: web.tls.ca, requestCert: !!web.tls.ca, rejectUnauthorized: !!web.tls.ca }, wrapped)
+  const tls = web.config.tls;
+  const server = tls
+    ? createHttps({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: !!tls.ca, rejectUnauthorized: !!tls.ca }, wrapped)
     : createHttp(wrapped);
+  web.onChange((c) => {
+    if (c.tls && 'setSecureContext' in server) (server as import('node:https').Server).setSecureContext({ cert: c.tls.cert, key: c.tls.key, ca: c.tls.ca });
+  });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
     server.listen(port, host, () => {
