@@ -103,7 +103,7 @@ describe('hookwatch run', () => {
   let cfgFile: string;
   beforeAll(async () => {
     cfgFile = write('run.yaml', withSource(`  - name: up\n    type: http\n    url: ${targetUrl}/ok\n  - name: down\n    type: http\n    url: ${targetUrl}/fail\n`));
-    agent = await startAgent(cfgFile, { env: { HW_TEST_KEY: SECRET } });
+    agent = await startAgent(cfgFile, { env: { HW_TEST_KEY: SECRET }, extraArgs: ['--web.enable-lifecycle'] });
   });
   afterAll(async () => {
     await agent?.stop();

@@ -9,7 +9,9 @@ const esc = (s: unknown) =>
 export function createApp(agent: Agent): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('env', 'production');
   app.set('json spaces', 2);
+  app.use(refuseCrossSite);
 
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', agent.registry.registry.contentType);
@@ -23,6 +25,11 @@ export function createApp(agent: Agent): Express {
     else res.status(503).type('text/plain').send('Not ready\n');
   });
   const reload = (_req: express.Request, res: express.Response) => {
+    // As in Prometheus: reloading over HTTP is opt-in; SIGHUP always works.
+    if (!agent.opts.enableLifecycle) {
+      res.status(403).type('text/plain').send('the lifecycle API is disabled: start with --web.enable-lifecycle, or send SIGHUP\n');
+      return;
+    }
     const r = agent.reload();
     if (r.ok) res.type('text/plain').send(`configuration reloaded: ${r.probes} probes\n`);
     else res.status(500).type('text/plain').send(`failed to reload config: ${r.error}\n`);
@@ -67,5 +74,40 @@ export function createApp(agent: Agent): Express {
 <table><tr><th>probe</th><th>type</th><th>last result</th><th>reason</th><th>likely cause</th><th>finished</th><th>duration</th><th>last run</th></tr>
 ${rows}</table></body></html>`);
   });
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('Not Found\n');
+  });
+  // Plain bodies: never a stack trace or a path to the client; the details go to the log.
+  app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = (err as { status?: unknown })?.status;
+    const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
+    if (code === 500) agent.opts.log.error({ error: err instanceof Error ? err.message : String(err), method: req.method, path: req.path }, 'HTTP handler failed');
+    else agent.opts.log.debug({ error: err instanceof Error ? err.message : String(err), status: code }, 'bad HTTP request');
+    if (res.headersSent) return;
+    res.status(code).type('text/plain').send(code === 500 ? 'Internal Server Error\n' : 'Bad Request\n');
+  });
   return app;
+}
+
+/**
+ * A state-changing request from another site (a form on any web page the operator visits; the
+ * browser adds cached basic-auth credentials) is refused, by Fetch Metadata or by Origin.
+ */
+function refuseCrossSite(req: express.Request, res: express.Response, next: express.NextFunction): void {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  let foreign = site === 'cross-site' || site === 'same-site';
+  if (origin !== undefined) {
+    try {
+      foreign ||= new URL(origin).host !== req.headers.host;
+    } catch {
+      foreign = true;
+    }
+  }
+  if (foreign) {
+    res.status(403).type('text/plain').send('cross-site request refused\n');
+    return;
+  }
+  next();
 }
