@@ -16,6 +16,7 @@ import {
   type TrackedDelivery,
 } from '../../src/clients/btcpay/deliveries.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
+import { redactUrl } from '../../src/redact-url.ts';
 
 export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
 type Check = (typeof MISCONFIG_CHECKS)[number];
@@ -154,7 +155,7 @@ export const deliveryRate = defineProbe({
         backlogSeconds: backlog,
         failureReasons: reasons,
         recentFailures: failuresInWindow.slice(-10).reverse().map((d) => failureView(d)),
-        webhooks: hooks.map((h) => ({ id: h.id, url: h.url, enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
+        webhooks: hooks.map((h) => ({ id: h.id, url: redactUrl(h.url), enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
         poll: { baseline: poll.baseline, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, listedRows: poll.listedRows, truncated: poll.truncated, pendingBodies: poll.pendingBodies },
       };
       if (!problems.length) return { ok: true, details };

@@ -2,11 +2,12 @@
 import { request } from 'undici';
 import { z } from 'zod';
 import { defineProbe } from '../../src/probe/types.ts';
+import { refuseUrlCredentials } from '../../src/redact-url.ts';
 
 export const httpProbe = defineProbe({
   type: 'http',
   schema: z.strictObject({
-    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
+    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).superRefine(refuseUrlCredentials),
     expectStatus: z.union([z.int().min(100).max(599), z.array(z.int().min(100).max(599)).min(1)]).optional(),
   }),
   async run(probe, ctx) {

@@ -7,6 +7,7 @@ import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { scrub } from '../../src/config/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
 import { base58Id } from './events.ts';
+import { redactUrl } from '../../src/redact-url.ts';
 import { confirmDelivery, sleep, transportOpts, type TransportOpts } from './direct.ts';
 import type { SyntheticFailureClass, TargetOutcome } from './index.ts';
 
@@ -58,7 +59,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
       }
       ctx.state.set('permissionsOk', true);
     }
-    const hooks = (await client.listWebhooks(o)).filter((w) => listens(w) && (!p.targets || p.targets.includes(w.url)));
+    const hooks = (await client.listWebhooks(o)).filter((w) => listens(w) && (!p.targets || p.targets.some((t) => redactUrl(t) === redactUrl(w.url))));
     if (hooks.length === 0) {
       return fail(
         `no enabled webhook of store ${src.storeId} receives ${PAID_EVENT}${p.targets ? ` at ${p.targets.join(', ')}` : ''}`,

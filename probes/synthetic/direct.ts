@@ -3,6 +3,7 @@
 // (optionally) probes the receiver's security behaviour.
 import { httpRequest, type HttpResult } from '../../src/clients/http/index.ts';
 import type { SigningScheme } from '../../src/signing/index.ts';
+import type { Secret } from '../../src/config/secret.ts';
 import { buildEvent, signedHeaders, wrongSecret, type SyntheticEvent } from './events.ts';
 
 export interface TransportOpts {
@@ -11,14 +12,17 @@ export interface TransportOpts {
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   signal: AbortSignal;
+  /** The probe's extra headers (secret references already revealed), sent with every request. */
+  headers?: Record<string, string>;
 }
 
-/** How both modes reach receivers: the probe's resolver (else the global one), CA and timeouts. */
+/** How both modes reach receivers: the probe's resolver (else the global one), CA, timeouts and headers. */
 export function transportOpts(
-  p: { resolver?: string; caFile?: string; connectTimeout: number; responseTimeout: number },
+  p: { resolver?: string; caFile?: string; connectTimeout: number; responseTimeout: number; headers?: Record<string, string | Secret> },
   ctx: { config: { global: { resolver: string } }; signal: AbortSignal },
 ): TransportOpts {
   return {
+    headers: Object.fromEntries(Object.entries(p.headers ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : v.reveal()])),
     resolver: p.resolver ?? ctx.config.global.resolver,
     caFile: p.caFile,
     connectTimeoutMs: p.connectTimeout,
@@ -66,7 +70,7 @@ export function post(target: string, ev: SyntheticEvent, headers: Record<string,
   return httpRequest({
     url: target,
     method: 'POST',
-    headers,
+    headers: { ...t.headers, ...headers },
     body: ev.body,
     resolver: t.resolver,
     caFile: t.caFile,
@@ -102,7 +106,7 @@ export async function confirmDelivery(c: ConfirmOpts, deliveryId: string, t: Tra
     const r = await httpRequest({
       url,
       method: 'GET',
-      headers: { accept: 'application/json', 'user-agent': 'hookwatch-synthetic/0.1' },
+      headers: { ...t.headers, accept: 'application/json', 'user-agent': 'hookwatch-synthetic/0.1' },
       resolver: t.resolver,
       caFile: t.caFile,
       connectTimeoutMs: Math.min(t.connectTimeoutMs, Math.max(50, left)),

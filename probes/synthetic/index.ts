@@ -12,25 +12,40 @@ import { buildEvent, signedHeaders } from './events.ts';
 import { confirmDelivery, post, securityChecks, transportOpts, type SecurityOutcome, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
+import { refuseUrlCredentials } from '../../src/redact-url.ts';
 
 /** The transport classes plus the two that only an end-to-end check can see. */
 export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
 export type SyntheticFailureClass = (typeof SYNTHETIC_FAILURE_CLASSES)[number];
 
+// Credentials never ride in a target URL (src/redact-url.ts): they would show in labels and logs.
 const httpUrl = () =>
-  z.string().refine((u) => {
-    try {
-      return ['http:', 'https:'].includes(new URL(u).protocol);
-    } catch {
-      return false;
-    }
-  }, 'expected an absolute http(s) URL');
+  z
+    .string()
+    .refine((u) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(u).protocol);
+      } catch {
+        return false;
+      }
+    }, 'expected an absolute http(s) URL')
+    .superRefine(refuseUrlCredentials);
+
+const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key|secret|password|auth/i;
 
 const schema = z.strictObject({
   mode: z.enum(['direct', 'btcpay']).default('direct'),
   /** direct: where to send (primary and backups). btcpay: which of the store's webhook URLs to watch (default all). */
   targets: z.array(httpUrl()).min(1).optional(),
   signing: z.strictObject({ scheme: z.enum(SIGNING_SCHEMES), secret: secretRef() }).optional(),
+  /** Extra request headers for the targets and the receipt URL; credentials only as secret references. */
+  headers: z
+    .record(z.string(), z.union([z.string(), secretRef()]))
+    .superRefine((h, ctx) => {
+      for (const [k, v] of Object.entries(h))
+        if (typeof v === 'string' && CREDENTIAL_HEADER.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
+    })
+    .default({}),
   confirm: z
     .strictObject({
       url: httpUrl().refine((u) => u.includes('{deliveryId}'), 'confirm.url must contain {deliveryId}'),

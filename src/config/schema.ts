@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { ProbeKind } from '../probe/types.ts';
 import { duration, hostPort, secretRef } from './schema-helpers.ts';
+import { refuseUrlCredentials } from '../redact-url.ts';
 
 export const resolverSchema = () =>
   z
@@ -18,7 +19,7 @@ export const globalSchema = z.strictObject({
 
 const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key|secret|password|auth/i;
 
-const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' });
+const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' }).superRefine(refuseUrlCredentials);
 
 export const sourceSchema = z.discriminatedUnion(
   'type',
@@ -32,7 +33,7 @@ export const sourceSchema = z.discriminatedUnion(
     }),
     z.strictObject({
       type: z.literal('http-json'),
-      url: z.string().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds'),
+      url: z.string().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds').superRefine(refuseUrlCredentials),
       // Plain strings are fine for Accept and friends; anything credential-like must be a secret reference.
       headers: z
         .record(z.string(), z.union([z.string(), secretRef()]))

@@ -7,6 +7,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { resolveHost } from './resolve.ts';
+import { redactUrl, redactUrlsIn } from '../../redact-url.ts';
 
 export const FAILURE_CLASSES = ['dns_error', 'connect_timeout', 'connect_refused', 'tls_error', 'response_timeout', 'http_status'] as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[number];
@@ -67,7 +68,8 @@ function errCode(e: unknown): string | undefined {
 export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   const url = new URL(req.url);
   const phases: HttpResult['phases'] = {};
-  const result: HttpResult = { ok: false, url: req.url, phases };
+  // Shown in messages: never with userinfo or query (src/redact-url.ts).
+  const result: HttpResult = { ok: false, url: redactUrl(req.url), phases };
   const https = url.protocol === 'https:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port ? Number(url.port) : defaultPort(url.protocol);
@@ -215,7 +217,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
     result.body = Buffer.concat(chunks).toString('utf8');
     const ok = req.okStatus ?? ((s: number) => s >= 200 && s < 300);
     if (ok(res.statusCode)) result.ok = true;
-    else result.failure = { class: 'http_status', message: `${req.method ?? 'POST'} ${req.url} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})` };
+    else result.failure = { class: 'http_status', message: `${req.method ?? 'POST'} ${redactUrl(req.url)} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})` };
   } catch (e) {
     const st = stage as Phase;
     if (st === 'response' && responseStart) phases.response = (performance.now() - responseStart) / 1000;
@@ -231,7 +233,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
       result.failure = { class: 'response_timeout', message: msg };
     } else {
       const cls: FailureClass = st === 'resolve' ? 'dns_error' : st === 'tls' ? 'tls_error' : 'connect_timeout';
-      result.failure = { class: cls, message: `${req.url}: ${(e as Error).message}` };
+      result.failure = { class: cls, message: `${redactUrl(req.url)}: ${redactUrlsIn((e as Error).message)}` };
     }
   } finally {
     clearTimeout(responseTimer);
