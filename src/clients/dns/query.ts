@@ -103,12 +103,27 @@ export function udpExchange(a: Attempt): Promise<DnsResponse> {
       else resolve(r!);
     };
     const onAbort = () => finish(abortError(a.signal, [label]));
-    const timer = setTimeout(() => finish(new DnsQueryError(`no answer from ${label} within ${a.timeoutMs} ms`, 'timeout', [label])), a.timeoutMs);
+    // Packets were answered but all rejected: say what was rejected, not "no answer".
+    let rejected = 0;
+    let lastReason = '';
+    const timer = setTimeout(
+      () =>
+        finish(
+          rejected
+            ? new DnsQueryError(`${rejected} answer(s) from ${label} rejected, none valid within ${a.timeoutMs} ms (last: ${lastReason})`, 'malformed', [label])
+            : new DnsQueryError(`no answer from ${label} within ${a.timeoutMs} ms`, 'timeout', [label]),
+        ),
+      a.timeoutMs,
+    );
     a.signal?.addEventListener('abort', onAbort, { once: true });
     sock.on('error', (e) => finish(new DnsQueryError(`UDP to ${label}: ${e.message}`, 'network', [label])));
     sock.on('message', (buf, rinfo) => {
       if (done) return;
-      const reject_ = (reason: string) => a.onPacket?.({ outcome: 'rejected', reason, server: label, transport: 'udp' });
+      const reject_ = (reason: string) => {
+        rejected++;
+        lastReason = reason;
+        a.onPacket?.({ outcome: 'rejected', reason, server: label, transport: 'udp' });
+      };
       // Only the server we asked may answer; anything else is spoofing or a stray packet.
       if (rinfo.address !== a.server.host || rinfo.port !== a.server.port) return reject_(`unexpected source ${rinfo.address}:${rinfo.port}`);
       const d = decodeResponse(buf);
@@ -193,6 +208,8 @@ export async function query(opts: QueryOptions): Promise<QueryResult> {
   const retryRcodes = opts.retryRcodes ?? ['SERVFAIL', 'REFUSED'];
   const tried: string[] = [];
   let lastErr: DnsQueryError | undefined;
+  /** A rejected answer tells more than a later silence: it is what gets reported. */
+  let rejectedErr: DnsQueryError | undefined;
   let lastAnswer: QueryResult | undefined;
   for (let i = 0; i < attempts; i++) {
     if (opts.signal?.aborted) throw abortError(opts.signal, tried);
@@ -218,8 +235,10 @@ export async function query(opts: QueryOptions): Promise<QueryResult> {
       if (!(e instanceof DnsQueryError)) throw e;
       if (e.kind === 'aborted') throw new DnsQueryError(e.message, 'aborted', tried);
       lastErr = e;
+      if (e.kind === 'malformed') rejectedErr = e;
     }
   }
   if (lastAnswer) return lastAnswer;
-  throw new DnsQueryError(`${lastErr?.message ?? 'no answer'} (tried ${[...new Set(tried)].join(', ')}, ${attempts} attempts)`, lastErr?.kind ?? 'timeout', tried);
+  const err = rejectedErr ?? lastErr;
+  throw new DnsQueryError(`${err?.message ?? 'no answer'} (tried ${[...new Set(tried)].join(', ')}, ${attempts} attempts)`, err?.kind ?? 'timeout', tried);
 }
