@@ -9,6 +9,7 @@ import { createLogger, type LogFormat } from './log.ts';
 import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
+import { formatScheduleInfo, scheduleInfo } from './scheduler/schedule-info.ts';
 import { Agent } from './agent.ts';
 import { runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
@@ -101,6 +102,7 @@ program
   .action((o: Record<string, string>) => {
     const c = loadOrExit(o['config.file']!, 1);
     out(`config OK: ${c.probes.length} probe(s), ${Object.keys(c.sources).length} source(s)`);
+    for (const p of c.probes) out(formatScheduleInfo(scheduleInfo(p, c, PROBE_KINDS)));
   });
 
 program
