@@ -18,19 +18,23 @@ function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   if (r === null || typeof r !== 'object') return { ok: false, reason: `probe returned no result (${typeof r})` };
   const raw = r as Record<string, unknown>;
   const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(typeof v === 'string' ? v : String(v)));
-  const out: ProbeResult = { ok: raw.ok === true };
+  // Keys the core does not know pass through untouched (they are not shown); the shown ones are scrubbed below.
+  const out: ProbeResult = { ...(raw as Partial<ProbeResult>), ok: raw.ok === true };
   const reason = text(raw.reason);
   out.reason = reason ?? (out.ok ? undefined : 'probe failed without giving a reason');
   if (out.reason === undefined) delete out.reason;
   const cause = text(raw.cause);
   if (cause !== undefined) out.cause = cause;
-  if (raw.details !== undefined) {
+  else delete out.cause;
+  if (raw.details === undefined) delete out.details;
+  else {
     const d = scrubber.value(raw.details);
     out.details = d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d };
   }
   for (const k of ['action', 'fix'] as const) {
     const v = text(raw[k]);
     if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+    else delete (out as unknown as Record<string, unknown>)[k];
   }
   return out;
 }
