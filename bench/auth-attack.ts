@@ -90,11 +90,28 @@ async function phase(clients: number) {
   const p99 = q(0.99);
   const pass = p99 < 50 && timeouts === 0 && skipped === 0 && late === 0;
   const label = clients === 1 ? 'one client' : `${clients} client addresses`;
-  console.log(`\n[${label}] attack: ${n} wrong-password requests in ${SECONDS} s (${ATTACK_PER_SECOND}/s, bcrypt cost ${COST}); answers ${JSON.stringify(Object.fromEntries(answers))}`);
-  console.log(`authenticated /metrics: ${times.length} scrapes, median ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`);
+  console.log(
+    `\n[${label}] attack: ${n} wrong-password requests in ${SECONDS} s (${ATTACK_PER_SECOND}/s, bcrypt cost ${COST}); ` +
+      `answers ${JSON.stringify(Object.fromEntries(answers))}`,
+  );
+  console.log(
+    `authenticated /metrics: ${times.length} scrapes, median ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`,
+  );
   console.log(`probes: ${runs} runs, ${timeouts} timed out, ${skipped} skipped, ${late} started > 0.5 s late, mean lag ${lagMs.toFixed(1)} ms`);
   console.log(`target (p99 < 50 ms, no missed schedule): ${pass ? 'met' : 'NOT met'}`);
-  console.log(JSON.stringify({ bench: 'auth-attack', clients, scrape_median_ms: q(0.5), scrape_p99_ms: p99, probe_timeouts: timeouts, skipped, late_runs: late, lag_mean_ms: lagMs, pass }));
+  console.log(
+    JSON.stringify({
+      bench: 'auth-attack',
+      clients,
+      scrape_median_ms: q(0.5),
+      scrape_p99_ms: p99,
+      probe_timeouts: timeouts,
+      skipped,
+      late_runs: late,
+      lag_mean_ms: lagMs,
+      pass,
+    }),
+  );
   return pass;
 }
 let skippedSoFar = 0;

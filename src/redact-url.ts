@@ -7,8 +7,12 @@
 //   as scheme://host[:port]/path: without userinfo, query or fragment, whatever they hold.
 import type { z } from 'zod';
 
-/** Query parameter names treated as credentials. Matched against the whole name, case-insensitively. */
-export const SECRET_PARAM = /(^|[_.-])(token|access[_-]?token|api[_-]?key|apikey|key|secret|client[_-]?secret|pass|passwd|password|pwd|auth|authorization|sig|signature|credential|credentials|jwt|bearer)$/i;
+const SECRET_WORDS = [
+  'token', 'access[_-]?token', 'api[_-]?key', 'apikey', 'key', 'secret', 'client[_-]?secret', 'pass', 'passwd', 'password', 'pwd',
+  'auth', 'authorization', 'sig', 'signature', 'credential', 'credentials', 'jwt', 'bearer',
+];
+/** A query parameter is a credential when its name is, or ends in _ - . and, one of SECRET_WORDS (any case). */
+export const SECRET_PARAM = new RegExp(`(^|[_.-])(${SECRET_WORDS.join('|')})$`, 'i');
 
 /** scheme://host[:port]/path of a URL, for display; never throws. */
 export function redactUrl(u: string): string {
@@ -34,7 +38,8 @@ export function urlCredentialProblem(u: string): string | undefined {
     return undefined; // the URL's own validation reports it
   }
   const where = redactUrl(u);
-  const fix = 'credentials in URLs end up in labels, logs and /status: pass them as a header from a secret reference { file: PATH } or { env: NAME } instead';
+  const fix =
+    'credentials in URLs end up in labels, logs and /status: pass them as a header from a secret reference { file: PATH } or { env: NAME } instead';
   if (url.username || url.password) return `URL ${where} carries credentials in its user:password@ part; ${fix}`;
   const names = [...new Set([...url.searchParams.keys()].filter((k) => SECRET_PARAM.test(k)))];
   if (names.length) return `URL ${where} carries a credential in its query (${names.map((n) => `${n}=…`).join(', ')}); ${fix}`;

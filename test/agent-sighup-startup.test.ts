@@ -20,7 +20,10 @@ const catchesSighup = (pid: number) => {
 
 function runWithEarlyHup(cfg: string, extraDelayMs: number) {
   return new Promise<{ code: number | null; signal: string | null; output: string; sentBeforeListening: boolean }>((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'run', '--config.file', cfg, '--web.listen-address', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', '--config.file', cfg, '--web.listen-address', '127.0.0.1:0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     let stopping = false;
     let sentBeforeListening = false;

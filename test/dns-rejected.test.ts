@@ -9,7 +9,9 @@ let address = '';
 beforeAll(async () => {
   server = dgram.createSocket('udp4');
   // Echoes the query's id and a few header bytes, then garbage: a malformed answer.
-  server.on('message', (msg, rinfo) => server.send(Buffer.concat([msg.subarray(0, 2), Buffer.from([0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 0xff])]), rinfo.port, rinfo.address));
+  server.on('message', (msg, rinfo) =>
+    server.send(Buffer.concat([msg.subarray(0, 2), Buffer.from([0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xff, 0xff])]), rinfo.port, rinfo.address),
+  );
   await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
   address = `127.0.0.1:${server.address().port}`;
 });
@@ -17,7 +19,9 @@ afterAll(() => server?.close());
 
 describe('rejected DNS answers', () => {
   it('query() reports the rejection and its reason, not a timeout', async () => {
-    const err = await query({ servers: [parseServer(address)], name: 'hooks.pay.test', type: 'A', rd: true, timeoutMs: 150, attempts: 2 }).catch((e: unknown) => e);
+    const err = await query({ servers: [parseServer(address)], name: 'hooks.pay.test', type: 'A', rd: true, timeoutMs: 150, attempts: 2 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(DnsQueryError);
     expect((err as DnsQueryError).kind).toBe('malformed');
     expect((err as DnsQueryError).message).toMatch(/answer\(s\) from 127\.0\.0\.1:\d+ rejected, none valid within 150 ms \(last: .+\)/);

@@ -21,7 +21,15 @@ const signer = defineProbe({
     seen.push(p.secret.reveal());
     const checked = ctx.state.get('checked') === true;
     ctx.state.set('checked', true);
-    return { ok: true, details: { checked, sourceKey: p.source ? ctx.source(p.source).type === 'btcpay' && (ctx.source(p.source) as { apiKey: { reveal(): string } }).apiKey.reveal().length : 0 } };
+    return {
+      ok: true,
+      details: {
+        checked,
+        sourceKey: p.source
+          ? ctx.source(p.source).type === 'btcpay' && (ctx.source(p.source) as { apiKey: { reveal(): string } }).apiKey.reveal().length
+          : 0,
+      },
+    };
   },
 });
 const kinds = [signer] as ProbeKind[];
@@ -62,7 +70,7 @@ describe('reload and secrets', () => {
     expect(seen).toEqual(['first-env-secret', 'second-env-secret']);
   });
 
-  it('state carried across reloads is dropped when the probe\'s source or secrets change, kept otherwise', async () => {
+  it("state carried across reloads is dropped when the probe's source or secrets change, kept otherwise", async () => {
     seen.length = 0;
     const env: NodeJS.ProcessEnv = { HW_SECRET: 'signing-secret-1', HW_KEY: 'api-key-1' };
     const yaml = (url: string, interval: string) => () =>

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RunLogStore } from '../src/scheduler/run-log.ts';
 
 describe('run log store', () => {
-  it('keeps a slow probe\'s last run while 200 fast probes log thousands of runs', () => {
+  it("keeps a slow probe's last run while 200 fast probes log thousands of runs", () => {
     const store = new RunLogStore();
     store.sink({ probe: 'hourly', run_id: 'slow-1', msg: 'probe run failed' });
     for (let run = 0; run < 60; run++) for (let p = 0; p < 200; p++) store.sink({ probe: `fast${p}`, run_id: `f${p}-${run}`, msg: 'ok' });

@@ -35,7 +35,12 @@ function inject(v: unknown, s: string, depth = 0): unknown {
   if (typeof v === 'string') return `${v}${s}`;
   if (depth > 6 || v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return [...v.map((x) => inject(x, s, depth + 1)), s];
-  return Object.fromEntries(Object.entries(v).flatMap(([k, x]) => [[k, inject(x, s, depth + 1)], [`${k}${s}`, x]]));
+  return Object.fromEntries(
+    Object.entries(v).flatMap(([k, x]) => [
+      [k, inject(x, s, depth + 1)],
+      [`${k}${s}`, x],
+    ]),
+  );
 }
 
 // Echoes its secret everywhere a probe can put text: result, cause, details, logs, labels.
@@ -59,7 +64,13 @@ const echo = defineProbe({
       url: `http://host/hook?token=${encodeURIComponent(s)}`,
       list: [s, { deeper: [text] }],
     };
-    if (mode === 'hostile') Object.defineProperty(details, 'boom', { enumerable: true, get: () => { throw new Error(`getter saw ${s}`); } });
+    if (mode === 'hostile')
+      Object.defineProperty(details, 'boom', {
+        enumerable: true,
+        get: () => {
+          throw new Error(`getter saw ${s}`);
+        },
+      });
     return { ok: mode === 'pass', reason: mode === 'pass' ? undefined : `failed: ${text}`, cause: text, details };
   },
 });
@@ -67,7 +78,12 @@ const echo = defineProbe({
 const chars = [...'abcXYZ"\\\'{}[]:,<>&%$=+/ \t\n\u00e9\u20ac\u{1F600}truenl'];
 const part = (max: number) => fc.string({ unit: fc.constantFrom(...chars), maxLength: max });
 const secretArb = fc
-  .tuple(part(6), fc.constantFrom('true', 'false', 'null', '"', '\\', '":"', '</td>', '\\n', '%22', '{}'), part(6), fc.string({ unit: fc.constantFrom(...'ghjkmpqrvwxyz'), minLength: 6, maxLength: 6 }))
+  .tuple(
+    part(6),
+    fc.constantFrom('true', 'false', 'null', '"', '\\', '":"', '</td>', '\\n', '%22', '{}'),
+    part(6),
+    fc.string({ unit: fc.constantFrom(...'ghjkmpqrvwxyz'), minLength: 6, maxLength: 6 }),
+  )
   .map(([a, b, c, d]) => `${a}${b}${c}${d}`)
   // Environment values cannot hold NUL and the config loader drops one trailing newline.
   .filter((s) => !s.endsWith('\n') && s.trim() !== '');
@@ -81,7 +97,11 @@ function forms(s: string): string[] {
 }
 
 function leaks(s: string, outputs: Record<string, string>): string[] {
-  return Object.entries(outputs).flatMap(([where, text]) => forms(s).filter((f) => text.includes(f)).map((f) => `${where} contains ${JSON.stringify(f)}`));
+  return Object.entries(outputs).flatMap(([where, text]) =>
+    forms(s)
+      .filter((f) => text.includes(f))
+      .map((f) => `${where} contains ${JSON.stringify(f)}`),
+  );
 }
 
 describe('no secret in any output (property-based)', () => {
@@ -95,7 +115,11 @@ describe('no secret in any output (property-based)', () => {
     const file = join(dir, 'probes.yaml');
     writeFileSync(file, 'probes:\n  - { name: p, type: echo, interval: 1h, secret: { env: HW_SECRET } }\n');
     const runLogs = new RunLogStore();
-    const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) }), sink: runLogs.sink });
+    const log = createLogger({
+      level: 'debug',
+      destination: new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) }),
+      sink: runLogs.sink,
+    });
     agent = new Agent({ configFile: file, kinds: [echo] as ProbeKind[], log, runLogs, env, listenAddress: '127.0.0.1:0' });
     await agent.start();
     base = `http://127.0.0.1:${agent.address()!.port}`;
@@ -104,34 +128,41 @@ describe('no secret in any output (property-based)', () => {
 
   it('holds for random secrets, upstream shapes and run outcomes', async () => {
     await fc.assert(
-      fc.asyncProperty(secretArb, fc.constantFrom<Mode>('pass', 'fail', 'throw', 'hostile'), part(8), part(8), fc.jsonValue({ maxDepth: 3 }), async (secret, mode, pre, post, shape) => {
-        current = { mode, pre, post, shape };
-        env.HW_SECRET = secret;
-        logLines.length = 0;
-        expect(agent.reload()).toMatchObject({ ok: true });
-        const rec = await agent.scheduler.runOnce('p');
-        const get = async (path: string) => (await fetch(base + path)).text();
-        const view = runView('p', 'echo', rec);
-        const outputs = {
-          metrics: await get('/metrics'),
-          status: await get('/status'),
-          html: await get('/'),
-          runLog: await get('/probe/p/log'),
-          runLogJson: await get('/probe/p/log?format=json'),
-          agentLog: logLines.join(''),
-          onceText: formatText([view]),
-          onceJson: JSON.stringify({ probes: [view] }, null, 2),
-        };
-        expect(leaks(secret, outputs)).toEqual([]);
-        // Recorded with a verdict and a reason, never pending; the success series exists.
-        const st = JSON.parse(outputs.status) as { probes: Array<{ outcome: string; ok: boolean; reason: string | null }> };
-        expect(st.probes[0]!.outcome).not.toBe('pending');
-        expect(st.probes[0]!.ok).toBe(mode === 'pass');
-        if (mode !== 'pass') expect(st.probes[0]!.reason).toBeTruthy();
-        expect(outputs.metrics).toMatch(/hookwatch_probe_success\{probe="p",type="echo"\} [01]/);
-        // Values that merely look like the secret's text survive: the boolean stays a boolean.
-        if (mode === 'pass' || mode === 'fail') expect(rec.result.details!.enabled).toBe(true);
-      }),
+      fc.asyncProperty(
+        secretArb,
+        fc.constantFrom<Mode>('pass', 'fail', 'throw', 'hostile'),
+        part(8),
+        part(8),
+        fc.jsonValue({ maxDepth: 3 }),
+        async (secret, mode, pre, post, shape) => {
+          current = { mode, pre, post, shape };
+          env.HW_SECRET = secret;
+          logLines.length = 0;
+          expect(agent.reload()).toMatchObject({ ok: true });
+          const rec = await agent.scheduler.runOnce('p');
+          const get = async (path: string) => (await fetch(base + path)).text();
+          const view = runView('p', 'echo', rec);
+          const outputs = {
+            metrics: await get('/metrics'),
+            status: await get('/status'),
+            html: await get('/'),
+            runLog: await get('/probe/p/log'),
+            runLogJson: await get('/probe/p/log?format=json'),
+            agentLog: logLines.join(''),
+            onceText: formatText([view]),
+            onceJson: JSON.stringify({ probes: [view] }, null, 2),
+          };
+          expect(leaks(secret, outputs)).toEqual([]);
+          // Recorded with a verdict and a reason, never pending; the success series exists.
+          const st = JSON.parse(outputs.status) as { probes: Array<{ outcome: string; ok: boolean; reason: string | null }> };
+          expect(st.probes[0]!.outcome).not.toBe('pending');
+          expect(st.probes[0]!.ok).toBe(mode === 'pass');
+          if (mode !== 'pass') expect(st.probes[0]!.reason).toBeTruthy();
+          expect(outputs.metrics).toMatch(/hookwatch_probe_success\{probe="p",type="echo"\} [01]/);
+          // Values that merely look like the secret's text survive: the boolean stays a boolean.
+          if (mode === 'pass' || mode === 'fail') expect(rec.result.details!.enabled).toBe(true);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -140,7 +171,14 @@ describe('no secret in any output (property-based)', () => {
 describe('structural scrubbing', () => {
   it('a secret spelling JSON syntax leaves the structure intact', () => {
     const sc = new Scrubber([new Secret('true', 'file:key'), new Secret('a"b\\c-secret', 'env:X')]);
-    const out = sc.value({ enabled: true, note: 'key true', quoted: 'x a"b\\c-secret y', body: JSON.stringify({ k: 'a"b\\c-secret' }), n: 1n, d: new Date(0) });
+    const out = sc.value({
+      enabled: true,
+      note: 'key true',
+      quoted: 'x a"b\\c-secret y',
+      body: JSON.stringify({ k: 'a"b\\c-secret' }),
+      n: 1n,
+      d: new Date(0),
+    });
     expect(out).toEqual({
       enabled: true,
       note: 'key <secret file:key>',
@@ -174,7 +212,8 @@ describe('once with a secret that breaks JSON text replacement', () => {
     const cfg = join(dir, 'probes.yaml');
     writeFileSync(
       cfg,
-      `probes:\n  - name: s\n    type: synthetic\n    targets: ["${receiver.webhookUrl}"]\n    signing: { scheme: btcpay, secret: { file: ${join(dir, 'secret')} } }\n`,
+      `probes:\n  - name: s\n    type: synthetic\n    targets: ["${receiver.webhookUrl}"]\n` +
+        `    signing: { scheme: btcpay, secret: { file: ${join(dir, 'secret')} } }\n`,
     );
     for (const format of ['text', 'json']) {
       const r = await runCli(['once', '--config.file', cfg, '--format', format]);

@@ -32,7 +32,15 @@ async function start(opts: Partial<AgentOptions> & { webYaml?: string } = {}) {
   const log = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString()), cb()) }) });
   let webConfigFile: string | undefined;
   if (opts.webYaml !== undefined) writeFileSync((webConfigFile = join(dir, 'web.yml')), opts.webYaml);
-  const agent = new Agent({ configFile: file, kinds: [ok] as ProbeKind[], log, runLogs: new RunLogStore(), listenAddress: '127.0.0.1:0', webConfigFile, ...opts });
+  const agent = new Agent({
+    configFile: file,
+    kinds: [ok] as ProbeKind[],
+    log,
+    runLogs: new RunLogStore(),
+    listenAddress: '127.0.0.1:0',
+    webConfigFile,
+    ...opts,
+  });
   await agent.start();
   agents.push(agent);
   return { agent, url: `http://127.0.0.1:${agent.address()!.port}`, dir, webConfigFile, logLines };
@@ -96,7 +104,9 @@ describe('basic auth', () => {
     const { url } = await start({ webYaml: `basic_auth_users:\n  prom: '${hash}'\n` });
     let ticks = 0;
     const iv = setInterval(() => ticks++, 5);
-    const statuses = await Promise.all([1, 2, 3].map(async (i) => (await fetch(`${url}/metrics`, { headers: { authorization: basic('prom', `wrong${i}`) } })).status));
+    const statuses = await Promise.all(
+      [1, 2, 3].map(async (i) => (await fetch(`${url}/metrics`, { headers: { authorization: basic('prom', `wrong${i}`) } })).status),
+    );
     clearInterval(iv);
     expect(statuses).toEqual([401, 401, 401]);
     // Three cost-12 bcrypt checks on the event loop would leave almost no ticks.

@@ -12,7 +12,13 @@ import { synthetic as syntheticKind } from '../probes/synthetic/index.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { makeTestContext } from './helpers/context.ts';
 
-const load = (yaml: string) => loadConfigText(yaml, { kinds: PROBE_KINDS, file: '/etc/hookwatch/probes.yaml', displayName: 'probes.yaml', env: { S: 'whsec-signing-secret-1234' } });
+const load = (yaml: string) =>
+  loadConfigText(yaml, {
+    kinds: PROBE_KINDS,
+    file: '/etc/hookwatch/probes.yaml',
+    displayName: 'probes.yaml',
+    env: { S: 'whsec-signing-secret-1234' },
+  });
 const errorOf = (yaml: string) => {
   try {
     load(yaml);
@@ -22,7 +28,11 @@ const errorOf = (yaml: string) => {
   }
   return '';
 };
-const synthetic = (target: string) => `probes:\n  - name: s\n    type: synthetic\n    targets:\n      - "${target}"\n    signing: { scheme: btcpay, secret: { env: S } }\n`;
+/** One direct-mode synthetic probe, with extra YAML lines for the probe. */
+const syn = (target: string, extra = '') =>
+  `probes:\n  - name: s\n    type: synthetic\n    targets: ["${target}"]\n    signing: { scheme: btcpay, secret: { env: S } }\n${extra}`;
+const synthetic = (target: string) =>
+  `probes:\n  - name: s\n    type: synthetic\n    targets:\n      - "${target}"\n    signing: { scheme: btcpay, secret: { env: S } }\n`;
 
 describe('credentials in configured URLs are refused', () => {
   it('userinfo in a synthetic target: file, line, key path, a pointer to secret references, never the password', () => {
@@ -41,7 +51,7 @@ describe('credentials in configured URLs are refused', () => {
 
   it('the same rule holds for confirm.url, http probes and sources', () => {
     const cases = [
-      `probes:\n  - name: s\n    type: synthetic\n    targets: ["https://h.example.com/w"]\n    signing: { scheme: btcpay, secret: { env: S } }\n    confirm: { url: "https://h.example.com/r/{deliveryId}?apikey=k1234" }\n`,
+      syn('https://h.example.com/w', '    confirm: { url: "https://h.example.com/r/{deliveryId}?apikey=k1234" }\n'),
       'probes:\n  - { name: h, type: http, url: "http://u:p@h.example.com/" }\n',
       'sources:\n  shop: { type: btcpay, url: "https://u:p@btcpay.example.com", apiKey: { env: S }, storeId: s }\nprobes: []\n',
       'sources:\n  rec: { type: http-json, url: "https://i.example.com/p?since={since}&api_key=k1" }\nprobes: []\n',
@@ -50,11 +60,15 @@ describe('credentials in configured URLs are refused', () => {
   });
 
   it('synthetic targets take credential headers from secret references instead', () => {
-    const c = load(`probes:\n  - name: s\n    type: synthetic\n    targets: ["https://h.example.com/w"]\n    signing: { scheme: btcpay, secret: { env: S } }\n    headers: { x-receiver-token: { env: S }, accept: application/json }\n`);
-    expect(String((c.probes[0]!.headers as Record<string, unknown>)['x-receiver-token'])).toBe('<secret env:S>');
-    expect(errorOf(`probes:\n  - name: s\n    type: synthetic\n    targets: ["https://h.example.com/w"]\n    signing: { scheme: btcpay, secret: { env: S } }\n    headers: { authorization: "Bearer inline" }\n`)).toContain(
-      'header authorization carries a credential',
+    const c = load(
+      syn('https://h.example.com/w', '    headers: { x-receiver-token: { env: S }, accept: application/json }\n'),
     );
+    expect(String((c.probes[0]!.headers as Record<string, unknown>)['x-receiver-token'])).toBe('<secret env:S>');
+    expect(
+      errorOf(
+        syn('https://h.example.com/w', '    headers: { authorization: "Bearer inline" }\n'),
+      ),
+    ).toContain('header authorization carries a credential');
   });
 });
 
@@ -62,7 +76,9 @@ describe('synthetic headers', () => {
   it('are sent with every request, the secret ones revealed only on the wire', async () => {
     const rx = await startReceiver({ scheme: 'btcpay', secret: 'whsec-signing-secret-1234', host: '127.0.0.1' });
     try {
-      const c = load(`probes:\n  - name: s\n    type: synthetic\n    targets: ["${rx.webhookUrl}"]\n    signing: { scheme: btcpay, secret: { env: S } }\n    headers: { x-receiver-token: { env: S } }\n`);
+      const c = load(
+        syn(rx.webhookUrl, '    headers: { x-receiver-token: { env: S } }\n'),
+      );
       const r = await syntheticKind.run(c.probes[0] as never, makeTestContext({ config: c }));
       expect(r.ok).toBe(true);
       expect(rx.received[0]!.headers['x-receiver-token']).toBe('whsec-signing-secret-1234');

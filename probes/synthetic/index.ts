@@ -43,7 +43,9 @@ const schema = z.strictObject({
     .record(z.string(), z.union([z.string(), secretRef()]))
     .superRefine((h, ctx) => {
       for (const [k, v] of Object.entries(h))
-        if (typeof v === 'string' && CREDENTIAL_HEADER.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
+        if (typeof v === 'string' && CREDENTIAL_HEADER.test(k)) {
+          ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
+        }
     })
     .default({}),
   confirm: z

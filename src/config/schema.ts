@@ -33,7 +33,10 @@ export const sourceSchema = z.discriminatedUnion(
     }),
     z.strictObject({
       type: z.literal('http-json'),
-      url: z.string().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds').superRefine(refuseUrlCredentials),
+      url: z
+        .string()
+        .refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds')
+        .superRefine(refuseUrlCredentials),
       // Plain strings are fine for Accept and friends; anything credential-like must be a secret reference.
       headers: z
         .record(z.string(), z.union([z.string(), secretRef()]))

@@ -16,7 +16,13 @@ export function scheduleInfo(p: ProbeBase & Record<string, unknown>, config: Loa
   const kind = kinds.find((k) => k.type === p.type);
   const g = config.global;
   const intervalFrom: ScheduleInfo['intervalFrom'] =
-    kind?.defaultIntervalMs !== undefined ? (p.intervalMs === kind.defaultIntervalMs ? 'kind default' : 'probe') : p.intervalMs === g.intervalMs ? 'global.interval' : 'probe';
+    kind?.defaultIntervalMs !== undefined
+      ? p.intervalMs === kind.defaultIntervalMs
+        ? 'kind default'
+        : 'probe'
+      : p.intervalMs === g.intervalMs
+        ? 'global.interval'
+        : 'probe';
   let timeoutFrom: ScheduleInfo['timeoutFrom'] = 'probe';
   if (kind?.defaultTimeoutMs && p.timeoutMs === kind.defaultTimeoutMs(p as never)) timeoutFrom = 'kind default';
   else if (!kind?.defaultTimeoutMs && p.timeoutMs === Math.min(g.timeoutMs, p.intervalMs))

@@ -121,7 +121,9 @@ export class Scheduler {
     for (const [name, e] of this.#entries) {
       const n = next.get(name);
       if (n && n.probe.type === e.probe.type && n.print.all === e.print.all) continue;
-      if (n?.probe.type === e.probe.type) carried.set(name, { state: n.print.identity === e.print.identity ? e.state : undefined, last: e.last, running: e.running });
+      if (n?.probe.type === e.probe.type) {
+        carried.set(name, { state: n.print.identity === e.print.identity ? e.state : undefined, last: e.last, running: e.running });
+      }
       this.#remove(name);
     }
     this.#config = config;

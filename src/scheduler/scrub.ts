@@ -79,10 +79,15 @@ export class Scrubber {
       get: (target, prop, receiver) => {
         const orig: unknown = Reflect.get(target, prop, receiver);
         if (prop === 'child' && typeof orig === 'function') {
-          return (bindings: Record<string, unknown>, opts?: object) => this.logger((orig as Logger['child']).call(target, this.value(bindings) as Record<string, unknown>, opts) as unknown as Logger);
+          return (bindings: Record<string, unknown>, opts?: object) =>
+            this.logger((orig as Logger['child']).call(target, this.value(bindings) as Record<string, unknown>, opts) as unknown as Logger);
         }
         if (typeof prop === 'string' && methods.has(prop) && typeof orig === 'function') {
-          return (...args: unknown[]) => (orig as (...a: unknown[]) => void).apply(target, args.map((a) => this.value(a)));
+          return (...args: unknown[]) =>
+            (orig as (...a: unknown[]) => void).apply(
+              target,
+              args.map((a) => this.value(a)),
+            );
         }
         return orig;
       },

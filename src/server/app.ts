@@ -81,8 +81,9 @@ ${rows}</table></body></html>`);
   app.use((err: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (err as { status?: unknown })?.status;
     const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 500;
-    if (code === 500) agent.opts.log.error({ error: err instanceof Error ? err.message : String(err), method: req.method, path: req.path }, 'HTTP handler failed');
-    else agent.opts.log.debug({ error: err instanceof Error ? err.message : String(err), status: code }, 'bad HTTP request');
+    const error = err instanceof Error ? err.message : String(err);
+    if (code === 500) agent.opts.log.error({ error, method: req.method, path: req.path }, 'HTTP handler failed');
+    else agent.opts.log.debug({ error, status: code }, 'bad HTTP request');
     if (res.headersSent) return;
     res.status(code).type('text/plain').send(code === 500 ? 'Internal Server Error\n' : 'Bad Request\n');
   });

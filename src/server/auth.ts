@@ -162,7 +162,11 @@ export class BasicAuth {
     const creds = parseBasic(header);
     const hash = creds && this.#users.get(creds.user);
     // The cache key covers user, password and the configured hash, so a changed hash invalidates it.
-    const cacheId = creds && createHash('sha256').update(`${creds.user}\0${creds.password}\0${hash ?? ''}`).digest('base64');
+    const cacheId =
+      creds &&
+      createHash('sha256')
+        .update(`${creds.user}\0${creds.password}\0${hash ?? ''}`)
+        .digest('base64');
     if (hash && cacheId && this.#cache.has(cacheId)) return 'ok';
     if (!this.#limiter.allowed(client)) return 'limited';
     if (!creds) {

@@ -217,7 +217,10 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
     result.body = Buffer.concat(chunks).toString('utf8');
     const ok = req.okStatus ?? ((s: number) => s >= 200 && s < 300);
     if (ok(res.statusCode)) result.ok = true;
-    else result.failure = { class: 'http_status', message: `${req.method ?? 'POST'} ${redactUrl(req.url)} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})` };
+    else {
+      const what = `${req.method ?? 'POST'} ${redactUrl(req.url)}`;
+      result.failure = { class: 'http_status', message: `${what} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})` };
+    }
   } catch (e) {
     const st = stage as Phase;
     if (st === 'response' && responseStart) phases.response = (performance.now() - responseStart) / 1000;
