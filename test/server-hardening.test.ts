@@ -94,6 +94,18 @@ describe('basic auth', () => {
     expect(await auth.check(basic('prom', 'guess'), 'attacker')).toBe('denied');
   });
 
+  it('bounds bcrypt checks per second over all clients, however many addresses an attacker has', async () => {
+    let now = 0;
+    const w = fakeWorker();
+    const auth = new BasicAuth({ prom: '$2b$10$h' }, w, { verifyPerSecond: 1 }, () => now);
+    const verdicts = [];
+    for (let i = 0; i < 4; i++) verdicts.push(await auth.check(basic('prom', 'guess'), `10.0.0.${i}`));
+    expect(verdicts).toEqual(['denied', 'denied', 'busy', 'busy']);
+    expect(w.calls).toHaveLength(2);
+    now += 1000;
+    expect(await auth.check(basic('prom', 'right'), '10.0.0.9')).toBe('ok');
+  });
+
   it('refuses new checks when the verification queue is full', async () => {
     const w = { ...fakeWorker(), queued: 16 };
     expect(await new BasicAuth({ prom: '$2b$10$h' }, w).check(basic('prom', 'x'), 'c')).toBe('busy');

@@ -7,7 +7,8 @@
 // - an unknown user costs the same as a known one (their password is checked against a configured
 //   hash and the answer ignored), so response times do not tell which users exist;
 // - failed attempts are limited per client address: past the burst, a client gets 429 without any
-//   bcrypt work until its allowance refills.
+//   bcrypt work until its allowance refills; over all clients, bcrypt checks are limited per second
+//   (503 beyond), so even an attack from many addresses cannot keep a core busy.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -21,17 +22,29 @@ export interface AuthLimits {
   failureRefillPerSecond: number;
   /** Checks waiting for the worker beyond which new ones are refused (503) instead of queued. */
   maxQueue: number;
+  /** bcrypt checks per second over all clients (burst: twice that), so the worker's CPU use is bounded too. */
+  verifyPerSecond: number;
   /** Remembered successful credentials; the oldest go first. */
   cacheSize: number;
   /** Clients tracked by the limiter. */
   maxClients: number;
 }
 
-export const DEFAULT_AUTH_LIMITS: AuthLimits = { failureBurst: 5, failureRefillPerSecond: 0.5, maxQueue: 16, cacheSize: 256, maxClients: 10_000 };
+export const DEFAULT_AUTH_LIMITS: AuthLimits = {
+  failureBurst: 5,
+  failureRefillPerSecond: 0.5,
+  maxQueue: 16,
+  verifyPerSecond: 2,
+  cacheSize: 256,
+  maxClients: 10_000,
+};
 
 /** The worker's source: plain CommonJS, so it runs the same under tsx, a build, or a test runner. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// Lowest CPU priority for this thread only (on Linux the nice value is per thread): under load the
+// event loop that serves scrapes and runs probes always comes first.
+try { require('node:os').setPriority(19); } catch {}
 const bcrypt = require(workerData.bcrypt);
 parentPort.on('message', ({ id, password, hash }) => {
   let ok = false;
@@ -147,11 +160,24 @@ export class BasicAuth {
     users: Record<string, string>,
     readonly worker: Pick<BcryptWorker, 'compare' | 'queued'>,
     limits: Partial<AuthLimits> = {},
-    now: () => number = Date.now,
+    readonly now: () => number = Date.now,
   ) {
     this.#users = new Map(Object.entries(users));
     this.limits = { ...DEFAULT_AUTH_LIMITS, ...limits };
     this.#limiter = new FailureLimiter(this.limits, now);
+  }
+
+  #budget?: { tokens: number; at: number };
+  /** Global token bucket of bcrypt checks. */
+  #verifyBudget(): boolean {
+    const t = this.now();
+    const max = 2 * this.limits.verifyPerSecond;
+    const b = (this.#budget ??= { tokens: max, at: t });
+    b.tokens = Math.min(max, b.tokens + ((t - b.at) / 1000) * this.limits.verifyPerSecond);
+    b.at = t;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   retryAfter(client: string): number {
@@ -173,7 +199,7 @@ export class BasicAuth {
       this.#limiter.failed(client);
       return 'denied';
     }
-    if (this.worker.queued >= this.limits.maxQueue) return 'busy';
+    if (this.worker.queued >= this.limits.maxQueue || !this.#verifyBudget()) return 'busy';
     // Unknown user: the same bcrypt work against a configured hash, its answer ignored.
     const against = hash ?? this.#users.values().next().value;
     const ok = against !== undefined && (await this.worker.compare(creds.password, against)) && hash !== undefined;
