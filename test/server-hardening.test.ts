@@ -80,7 +80,7 @@ describe('basic auth', () => {
   it('limits failed attempts per client without bcrypt work, while cached credentials keep working', async () => {
     let now = 0;
     const w = fakeWorker();
-    const auth = new BasicAuth({ prom: '$2b$10$h' }, w, { failureBurst: 3, failureRefillPerSecond: 1 }, () => now);
+    const auth = new BasicAuth({ prom: '$2b$10$h' }, w, { failureBurst: 3, failureRefillPerSecond: 1, verifyPerSecond: 100 }, () => now);
     expect(await auth.check(basic('prom', 'right'), 'attacker')).toBe('ok');
     const verdicts = [];
     for (let i = 0; i < 10; i++) verdicts.push(await auth.check(basic('prom', `guess${i}`), 'attacker'));
