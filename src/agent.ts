@@ -6,7 +6,7 @@ import { loadConfigFile, ConfigError } from './config/load.ts';
 import type { LoadedConfig, ProbeKind } from './probe/types.ts';
 import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
-import { RunLogStore } from './scheduler/run-log.ts';
+import type { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
 import { listen, type WebConfig } from './server/listen.ts';
 

@@ -8,7 +8,6 @@ import { makeTestContext, type TestContext } from './helpers/context.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { LoadedConfig } from '../src/probe/types.ts';
 import { Secret } from '../src/config/secret.ts';
-import dnsPacket from 'dns-packet';
 import { reply } from './fakes/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -320,12 +319,12 @@ describe('dns_drift configuration', () => {
     const spoofer = dgram.createSocket('udp4');
     await new Promise<void>((r) => spoofer.bind(0, '127.0.0.1', () => r()));
     auth.respond = async (q, _raw, from) => {
-      const forged = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '6.6.6.6' } as dnsPacket.Answer] });
+      const forged = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '6.6.6.6' }] });
       spoofer.send(forged, from.port, from.address);
       const wrongId = Buffer.from(forged);
       wrongId.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
       await new Promise((r) => setTimeout(r, 5));
-      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' } as dnsPacket.Answer] : [] })];
+      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] : [] })];
     };
     try {
       const ctx = ctxFor();

@@ -1,6 +1,6 @@
 // Receiver security checks (security: true): a correct receiver passes every check, a lax one
 // (no signature check, no replay window, no idempotency) is flagged with a metric and a sentence.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { secretEnv } from '../src/config/schema-helpers.ts';

@@ -197,7 +197,7 @@ function syntheticHosts(ctx: ProbeContext): Set<string> | undefined {
   for (const p of syn)
     for (const t of Array.isArray(p.targets) ? (p.targets as unknown[]) : []) {
       try {
-        const url = typeof t === 'object' && t !== null && 'url' in t ? String((t as { url: unknown }).url) : String(t);
+        const url = typeof t === 'object' && t !== null && 'url' in t ? String((t).url) : String(t);
         hosts.add(new URL(url).hostname.toLowerCase());
       } catch {
         /* the synthetic probe reports its own bad targets */

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
+import { forEachLimited } from '../../src/limited.ts';
 import {
   parseServer,
   resolveAuthoritative,
@@ -123,8 +124,6 @@ export function syntheticHosts(probes: Array<{ type: string } & Record<string, u
   }
   return [...hosts];
 }
-
-const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 async function checkHost(host: string, probe: Conf & { timeoutMs: number; intervalMs: number }, resolver: string, graceS: number, ctx: ProbeContext, onRejected: () => void): Promise<HostReport> {
   const perQueryMs = Math.max(200, Math.min(2000, Math.floor(probe.timeoutMs / 4)));
@@ -285,20 +284,17 @@ export const dnsDrift = defineProbe({
     let rejected = 0;
     const reports: HostReport[] = [];
     // A handful of hosts at a time: each host costs ~4 queries per side.
-    const queue = [...hosts];
-    const worker = async () => {
-      for (let h = queue.shift(); h !== undefined; h = queue.shift()) {
-        try {
-          reports.push(await checkHost(h, probe, resolver, graceS, ctx, () => rejected++));
-        } catch (e) {
-          if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
-          markUnknown(ctx, h);
-          reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
-        }
+    const check = async (h: string) => {
+      try {
+        reports.push(await checkHost(h, probe, resolver, graceS, ctx, () => rejected++));
+      } catch (e) {
+        if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
+        markUnknown(ctx, h);
+        reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(4, hosts.length) }, worker));
+      await forEachLimited(hosts, 4, check);
     } catch (e) {
       return { ok: false, reason: `dns_drift aborted: ${e instanceof Error ? e.message : String(e)}`, cause: 'The run timed out or the agent is shutting down; raise the probe timeout if this repeats.' };
     } finally {

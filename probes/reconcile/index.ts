@@ -86,7 +86,7 @@ export const reconcile = defineProbe({
     const invoicesP = client.listAllInvoices({ status: ['Settled', 'Expired'], startDate: Math.floor(sinceMs / 1000), endDate: Math.ceil(nowMs / 1000) }, o);
     const [recRes, invRes] = await Promise.allSettled([recordsP, invoicesP]);
     if (invRes.status === 'rejected') {
-      const e = invRes.reason;
+      const e: unknown = invRes.reason;
       return {
         ok: false,
         reason: `cannot list paid invoices at ${sender.name}: ${clean(e)}`,
@@ -94,7 +94,7 @@ export const reconcile = defineProbe({
       };
     }
     if (recRes.status === 'rejected') {
-      const e = recRes.reason;
+      const e: unknown = recRes.reason;
       return {
         ok: false,
         reason: `cannot read the internal records from ${recSrc.name}: ${clean(e)}`,
@@ -109,7 +109,7 @@ export const reconcile = defineProbe({
 
     const missing: Array<Record<string, unknown>> = [];
     const pending: string[] = [];
-    const mismatches: Array<Record<string, unknown>> = [];
+    const mismatches: Array<{ invoiceId: string; field: 'amount' | 'currency'; sender: string; internal: string }> = [];
     let oldestMissingMs = 0;
     const compare = (inv: Invoice, rec: InternalRecord) => {
       if (rec.amount !== undefined && !sameAmount(rec.amount, inv.amount)) mismatches.push({ invoiceId: inv.id, field: 'amount', sender: inv.amount, internal: rec.amount });

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { z } from 'zod';
-import type { LoadedConfig, ProbeBase, ProbeKind, SourceConfig } from '../probe/types.ts';
+import type { z } from 'zod';
+import type { LoadedConfig, ProbeKind, SourceConfig } from '../probe/types.ts';
 import { Secret, scrub } from './secret.ts';
 import { globalSchema, NAME_RE, probeSchema, sourceSchema } from './schema.ts';
 import { secretEnv } from './schema-helpers.ts';
@@ -129,7 +129,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
         const item = parent.items[last] as YamlNode | undefined;
         if (item?.range) return at(item.range[0]);
       }
-      if (parent && (parent as YamlNode).range) return at((parent as YamlNode).range![0]);
+      if (parent && (parent).range) return at((parent).range[0]);
     }
     return at(0);
   };
@@ -236,25 +236,25 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
         return;
       }
       const schema = probeSchema(kind);
-      const p = parse(schema, e, base) as Record<string, unknown> | undefined;
+      const p: Record<string, unknown> | undefined = parse(schema, e, base);
       if (!p) return;
       for (const ref of ['source', 'records'] as const) {
         const v = p[ref];
-        if (typeof v === 'string' && !sources[v] && !(top.sources && typeof top.sources === 'object' && v in (top.sources as object))) {
+        if (typeof v === 'string' && !sources[v] && !(top.sources && typeof top.sources === 'object' && v in (top.sources))) {
           const near = closest(v, Object.keys(sources));
           issues.push({ file, ...position([...base, ref]), path: formatPath([...base, ref]), message: `unknown source "${v}"${near ? ` (did you mean "${near}"?)` : ''}; defined sources: ${Object.keys(sources).join(', ') || 'none'}` });
         }
       }
       const intervalMs = (p.interval as number | undefined) ?? kind.defaultIntervalMs ?? global?.interval ?? 60_000;
       const timeoutMs =
-        (p.timeout as number | undefined) ?? kind.defaultTimeoutMs?.({ ...p, intervalMs } as never) ?? Math.min(global?.timeout ?? 10_000, intervalMs);
+        (p.timeout as number | undefined) ?? kind.defaultTimeoutMs?.({ ...p, intervalMs }) ?? Math.min(global?.timeout ?? 10_000, intervalMs);
       if (intervalMs <= 0) issues.push({ file, ...position([...base, 'interval']), path: formatPath([...base, 'interval']), message: 'interval must be greater than 0' });
       if (timeoutMs <= 0) issues.push({ file, ...position([...base, 'timeout']), path: formatPath([...base, 'timeout']), message: 'timeout must be greater than 0' });
       const thresholds: Record<string, number> = {};
       for (const [k, def] of Object.entries(kind.thresholds ?? {})) thresholds[k] = typeof def.default === 'function' ? def.default({ intervalMs }) : def.default;
       for (const [k, v] of Object.entries((p.thresholds as Record<string, number | undefined>) ?? {})) if (v !== undefined) thresholds[k] = v;
       const { interval: _i, timeout: _t, thresholds: _th, ...own } = p;
-      probes.push({ ...own, name: p.name as string, type: kind.type, intervalMs, timeoutMs, thresholds } as ProbeBase & Record<string, unknown>);
+      probes.push({ ...own, name: p.name as string, type: kind.type, intervalMs, timeoutMs, thresholds });
     });
   }
 
@@ -263,7 +263,7 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
     const partial = { file: opts.file, global: globalConfig, sources, probes, secrets };
     probes.forEach((p, i) => {
       const kind = opts.kinds.find((k) => k.type === p.type)!;
-      for (const v of kind.validate?.(p as never, partial) ?? []) {
+      for (const v of kind.validate?.(p, partial) ?? []) {
         const path: Path = ['probes', i, ...v.key.split('.')];
         issues.push({ file, ...position(path), path: formatPath(path), message: v.message });
       }

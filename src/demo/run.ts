@@ -96,13 +96,14 @@ export async function runDemo(opts: { listenAddress: string; durationMs?: number
   }, 2000);
 
   const migrateAt = opts.durationMs !== undefined ? Math.floor(opts.durationMs * 0.4) : 60_000;
-  const migrate = setTimeout(async () => {
+  const incident = async () => {
     out(`\n>>> INCIDENT: the receiver moves ${OLD_IP} -> ${NEW_IP}; the authoritative record changes (TTL 30 s) but the sender's resolver keeps the old answer.\n`);
     receiver = await startReceiver({ scheme: 'btcpay', secret: webhookSecret, host: NEW_IP, port });
     receivers.push(receiver);
     dns.auth.set('hooks.pay.test', 'A', [NEW_IP]);
     await receivers[0]!.stop();
-  }, migrateAt);
+  };
+  const migrate = setTimeout(() => void incident(), migrateAt);
 
   const summary = () => {
     const views = agent.scheduler.status().map((p) => runView(p.name, p.type, p.last));

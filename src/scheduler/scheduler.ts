@@ -80,7 +80,7 @@ export class Scheduler {
       const kind = this.opts.kinds.find((k) => k.type === p.type);
       if (!kind) throw new Error(`no probe kind ${p.type}`);
       const prev = carried.get(p.name);
-      const e: Entry = { probe: p, kind, state: prev?.state ?? new Map(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
+      const e: Entry = { probe: p, kind, state: prev?.state ?? new Map<string, unknown>(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
       // A run of the replaced entry may still be settling; it shares this state, so wait for it.
       if (prev?.running) this.#track(e, prev.running);
       this.#entries.set(p.name, e);

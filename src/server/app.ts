@@ -3,7 +3,7 @@ import express, { type Express } from 'express';
 import type { Agent } from '../agent.ts';
 import { statusView } from './status.ts';
 
-const esc = (s: unknown) =>
+const esc = (s: string | number | undefined) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function createApp(agent: Agent): Express {

@@ -23,7 +23,7 @@ export interface WebConfig {
 }
 
 export function loadWebConfig(file: string): WebConfig {
-  const raw = parse(readFileSync(file, 'utf8')) ?? {};
+  const raw: unknown = parse(readFileSync(file, 'utf8')) ?? {};
   const r = webConfigSchema.safeParse(raw);
   if (!r.success) {
     throw new Error(`${file}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

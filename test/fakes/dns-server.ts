@@ -166,7 +166,7 @@ export class FakeAuthoritative extends FakeDnsServer {
   }
 
   #soa(): Answer {
-    return { type: 'SOA', name: this.zone, ttl: 3600, class: 'IN', data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 } } as Answer;
+    return { type: 'SOA', name: this.zone, ttl: 3600, class: 'IN', data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 } };
   }
 
   #rrset(name: string, type: string): Answer[] {

@@ -66,7 +66,7 @@ export class DnsQueryError extends Error {
 }
 
 function abortError(signal: AbortSignal | undefined, tried: string[]): DnsQueryError {
-  const r = signal?.reason;
+  const r: unknown = signal?.reason;
   return new DnsQueryError(`query aborted${r instanceof Error ? `: ${r.message}` : ''}`, 'aborted', tried);
 }
 

@@ -163,7 +163,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
             s.once('error', (e) => {
               clearTimeout(timer);
               ac.signal.removeEventListener('abort', onAbort);
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim()));
+              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${(e as Error).message}`.replace(/\s+/g, ' ').trim()));
             });
           });
           phases.tls = since();
@@ -194,7 +194,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   try {
     const res = await client.request({
       path: url.pathname + url.search,
-      method: (req.method ?? 'POST') as 'POST',
+      method: (req.method ?? 'POST'),
       headers: req.headers,
       body: req.body,
       signal: ac.signal,
