@@ -2,7 +2,7 @@
 // deliveries to a real receiver; the probe watches them, confirms the receipt and archives the invoice.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { synthetic } from '../probes/synthetic/index.ts';
-import { Secret } from '../src/config/secret.ts';
+import { Secret } from '../src/secret.ts';
 import { POLICIES } from '../src/clients/btcpay/permissions.ts';
 import type { SourceConfig } from '../src/probe/types.ts';
 import { makeTestContext } from './helpers/context.ts';

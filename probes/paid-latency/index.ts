@@ -9,7 +9,6 @@ import { btcpaySource, clientFromSource, explainApiError, exportDestinations, PO
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
 import { forEachLimited } from '../../src/limited.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
@@ -50,9 +49,8 @@ export const paidLatency = defineProbe({
     max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
     max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
   },
-  validate(probe, config) {
-    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
-  },
+  sources: { source: ['btcpay'] },
+  redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
   async run(probe, ctx) {
     const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
     const maxAge = probe.thresholds?.max_undelivered_age_seconds ?? 300;

@@ -5,21 +5,22 @@
 import { z } from 'zod';
 import { defineProbe } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { scrub, type Secret } from '../../src/config/secret.ts';
+import { scrub, type Secret } from '../../src/secret.ts';
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { fetchHttpJson, fetchPostgres, RecordsError, type InternalRecord, type RecordsResult } from './records.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
 
 const schema = z.strictObject({
-  /** A btcpay source: the sender. */
-  source: z.string().min(1),
-  /** An http-json or postgres source: the internal system's records. */
-  records: z.string().min(1),
-  window: duration().default(24 * 3_600_000),
-  grace: duration().default(10 * 60_000),
-  /** Orphan candidates looked up one by one at the sender (records of invoices created before the window). */
-  maxLookups: z.int().min(0).max(1000).default(50),
+  source: z.string().min(1).describe('Name of a btcpay source: the sender'),
+  records: z.string().min(1).describe("Name of an http-json or postgres source: the internal system's records"),
+  window: duration().default(24 * 3_600_000).describe('How far back to compare (default 24h)'),
+  grace: duration().default(10 * 60_000).describe('Paid invoices younger than this are pending, not missing (default 10m)'),
+  maxLookups: z
+    .int()
+    .min(0)
+    .max(1000)
+    .default(50)
+    .describe('Orphan candidates looked up one by one at the sender (records of invoices created before the window; default 50)'),
 });
 
 export const METRICS = {
@@ -55,10 +56,9 @@ export const reconcile = defineProbe({
   thresholds: {
     max_missing: { default: 0, help: 'Missing records (paid at the sender, not recorded, past the grace) tolerated before alerting.' },
   },
-  validate(probe, config) {
+  sources: { source: ['btcpay'], records: ['http-json', 'postgres'] },
+  validate(probe) {
     const errs: Array<{ key: string; message: string }> = [];
-    errs.push(...checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'reconcile'));
-    errs.push(...checkSourceType(config.sources, probe.records, 'records', ['http-json', 'postgres'], 'records'));
     if (probe.grace >= probe.window) errs.push({ key: 'grace', message: 'grace must be shorter than window' });
     return errs;
   },
@@ -66,11 +66,7 @@ export const reconcile = defineProbe({
     const nowMs = ctx.now();
     const sinceMs = nowMs - probe.window;
     const untilMs = nowMs - probe.grace;
-    const sender = ctx.source(probe.source);
-    const recSrc = ctx.source(probe.records);
-    if (sender.type !== 'btcpay' || (recSrc.type !== 'http-json' && recSrc.type !== 'postgres')) {
-      return { ok: false, reason: 'reconcile needs a btcpay source and an http-json or postgres records source', cause: 'Configuration error.' };
-    }
+    const { source: sender, records: recSrc } = ctx.sources;
     const secrets: Secret[] = [sender.apiKey, ...ctx.config.secrets];
     if (recSrc.type === 'postgres' && recSrc.password) secrets.push(recSrc.password);
     if (recSrc.type === 'http-json') for (const v of Object.values(recSrc.headers)) if (typeof v !== 'string') secrets.push(v);

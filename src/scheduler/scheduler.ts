@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig, ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
 import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
-import { scrub } from '../config/secret.ts';
+import { scrub } from '../secret.ts';
 import { RunLogStore } from './run-log.ts';
 
 export interface RunRecord {

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { parseListenAddress } from '../address.ts';
 
 const webConfigSchema = z.strictObject({
   tls_server_config: z
@@ -53,12 +54,6 @@ export function basicAuth(users: Record<string, string>): (header: string | unde
     cache.set(header, ok);
     return ok;
   };
-}
-
-export function parseListenAddress(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
-  if (!m) throw new Error(`invalid --web.listen-address "${addr}": expected HOST:PORT or :PORT`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
 export async function listen(handler: RequestListener, address: string, web?: WebConfig): Promise<Server> {

@@ -5,7 +5,7 @@
 import { request, type Dispatcher } from 'undici';
 import pRetry from 'p-retry';
 import { z } from 'zod';
-import type { Secret } from '../../config/secret.ts';
+import type { Secret } from '../../secret.ts';
 import { missingPermissions } from './permissions.ts';
 import {
   ApiKeySchema,
