@@ -8,6 +8,7 @@ import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import type { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
+import type { AgentView, ReloadResult } from './server/agent-view.ts';
 import { listen, type WebConfig } from './server/listen.ts';
 
 export interface AgentOptions {
@@ -21,7 +22,7 @@ export interface AgentOptions {
   registry?: MetricRegistry;
 }
 
-export class Agent {
+export class Agent implements AgentView {
   readonly registry: MetricRegistry;
   readonly scheduler: Scheduler;
   server?: Server;
@@ -53,7 +54,7 @@ export class Agent {
   }
 
   /** Reload: validate the new file fully before touching anything; on error keep the old probes. */
-  reload(): { ok: true; probes: number } | { ok: false; error: string } {
+  reload(): ReloadResult {
     try {
       const config = this.load();
       this.scheduler.apply(config);

@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { query, parseServer, lookupVia, resolveRecursive, resolveAuthoritative, DnsQueryError, type PacketEvent } from '../src/clients/dns/index.ts';
-import { FakeAuthoritative, FakeRecursive, reply } from './fakes/dns-server.ts';
+import { FakeAuthoritative, FakeRecursive, reply } from '../src/sim/dns-server.ts';
 
 let auth: FakeAuthoritative;
 let resolver: FakeRecursive;

@@ -5,12 +5,12 @@ import dgram from 'node:dgram';
 import { dnsDrift, syntheticHosts, FLUSH_HELP } from '../probes/dns-drift/index.ts';
 import { PROBE_KINDS } from '../probes/registry.ts';
 import { testedDestinations } from '../src/config/load.ts';
-import { FakeAuthoritative, FakeRecursive } from './fakes/dns-server.ts';
+import { FakeAuthoritative, FakeRecursive } from '../src/sim/dns-server.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { LoadedConfig } from '../src/probe/types.ts';
 import { Secret } from '../src/secret.ts';
-import { reply } from './fakes/dns-server.ts';
+import { reply } from '../src/sim/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 let clock = T0;

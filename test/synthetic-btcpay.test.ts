@@ -6,7 +6,7 @@ import { Secret } from '../src/secret.ts';
 import { POLICIES } from '../src/clients/btcpay/permissions.ts';
 import type { SourceConfig } from '../src/probe/types.ts';
 import { makeTestContext } from './helpers/context.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
 
 const SECRET = 'btcpay-webhook-secret-' + Math.random().toString(36).slice(2);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
 import { makeTestContext } from './helpers/context.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { SigningScheme } from '../src/signing/index.ts';
 

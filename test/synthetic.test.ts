@@ -6,7 +6,7 @@ import dnsPacket from 'dns-packet';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startReceiver, makeTestCa, type Receiver, type TestCa } from './helpers/receiver.ts';
+import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../src/sim/receiver.ts';
 import { missingBinaries } from './helpers/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import type { SigningScheme } from '../src/signing/index.ts';

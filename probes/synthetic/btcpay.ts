@@ -8,7 +8,7 @@ import { scrub } from '../../src/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
 import { base58Id } from './events.ts';
 import { confirmDelivery, sleep, transportOpts, type TransportOpts } from './direct.ts';
-import type { SyntheticFailureClass, TargetOutcome } from './index.ts';
+import type { SyntheticFailureClass, TargetOutcome } from './outcome.ts';
 
 export const REQUIRED_PERMISSIONS = [POLICIES.createInvoice, POLICIES.modifyWebhooks, POLICIES.modifyInvoices];
 const PAID_EVENT = 'InvoiceSettled';

@@ -7,14 +7,12 @@ import { configPath, duration, secretRef } from '../../src/config/schema-helpers
 import { scrub } from '../../src/secret.ts';
 import { resolverSchema } from '../../src/config/schema.ts';
 import { SIGNING_SCHEMES, standardWebhooksKey } from '../../src/signing/index.ts';
-import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
+import { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutcome } from './outcome.ts';
 import { buildEvent, signedHeaders } from './events.ts';
-import { confirmDelivery, post, securityChecks, transportOpts, type SecurityOutcome, type TransportOpts } from './direct.ts';
+import { confirmDelivery, post, securityChecks, transportOpts, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
 
-/** The transport classes plus the two that only an end-to-end check can see. */
-export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
-export type SyntheticFailureClass = (typeof SYNTHETIC_FAILURE_CLASSES)[number];
+export { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutcome } from './outcome.ts';
 
 const httpUrl = () =>
   z.string().refine((u) => {
@@ -65,17 +63,6 @@ function neededMs(p: z.infer<typeof schema>): number {
 }
 
 type Probe = z.infer<typeof schema> & { name: string; intervalMs: number; timeoutMs: number; thresholds: Record<string, number> };
-
-export interface TargetOutcome {
-  target: string;
-  ok: boolean;
-  phases: Partial<Record<'resolve' | 'connect' | 'tls' | 'response' | 'confirm' | 'delivery', number>>;
-  address?: string;
-  failureClass?: SyntheticFailureClass;
-  message?: string;
-  security?: SecurityOutcome[];
-  details: Record<string, unknown>;
-}
 
 const CAUSES: Record<SyntheticFailureClass, string> = {
   dns_error: 'The name does not resolve through the resolver the sender uses: check the DNS records and that resolver (see the dns_drift probe).',

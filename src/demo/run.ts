@@ -22,8 +22,8 @@ const NEW_IP = '127.0.0.3';
 export async function runDemo(opts: { listenAddress: string; durationMs?: number; summaryEveryMs?: number; out: (s: string) => void }): Promise<void> {
   const { out } = opts;
   const { startFakeBtcpay } = await import('../../test/fakes/btcpay/index.ts');
-  const { startFakeDns } = await import('../../test/fakes/dns-server.ts');
-  const { startReceiver } = await import('../../test/helpers/receiver.ts');
+  const { startFakeDns } = await import('../sim/dns-server.ts');
+  const { startReceiver } = await import('../sim/receiver.ts');
 
   const webhookSecret = randomBytes(16).toString('hex');
   const dns = await startFakeDns({ zone: 'pay.test', records: [{ name: 'hooks.pay.test', type: 'A', ttl: 30, values: [OLD_IP] }], minTtl: 172_800 });
