@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatHostPort, ipPortProblem, parseIpPort, parseListenAddress } from '../src/address.ts';
 import { resolveDeferred } from '../src/config/deferred.ts';
-import type { ConfigError} from '../src/config/load.ts';
+import type { ConfigError } from '../src/config/load.ts';
 import { loadConfigText } from '../src/config/load.ts';
 import { secretRef } from '../src/config/schema-helpers.ts';
 import { Secret } from '../src/secret.ts';
