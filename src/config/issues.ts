@@ -55,6 +55,11 @@ export class IssueCollector {
     this.issues.push({ file: this.file, ...this.locate.value(locateAt), path: formatPath(path), message });
   }
 
+  /** A problem at a character offset of the text (YAML syntax errors: there is no key path yet). */
+  addAtOffset(offset: number, message: string): void {
+    this.issues.push({ file: this.file, ...this.locate.at(offset), path: '', message });
+  }
+
   /** A problem with the key `key` itself (unknown, duplicate), located at the key. */
   addKey(parent: Path, key: string, message: string): void {
     this.issues.push({ file: this.file, ...this.locate.key(parent, key), path: formatPath([...parent, key]), message });

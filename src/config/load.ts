@@ -49,23 +49,7 @@ interface Stage {
 }
 
 export function loadConfigText(text: string, opts: LoadOptions & { file: string }): LoadedConfig {
-  const file = opts.displayName ?? opts.file;
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
-  const issues = new IssueCollector(file, new YamlLocator(doc, lineCounter));
-  for (const err of doc.errors) issues.add([], `YAML syntax error: ${err.message.split('\n')[0]}`);
-  if (doc.errors.length) {
-    // Syntax errors have their own positions; the locator knows nothing of a broken document.
-    issues.issues.forEach((i, n) => Object.assign(i, positionOf(lineCounter, doc.errors[n]!.pos[0])));
-    throw new ConfigError(issues.issues);
-  }
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
-  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping with keys global, sources, probes' }]);
-  }
-  const top = raw as Record<string, unknown>;
-  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) issues.addKey([], k, unknownKeyMessage(k, TOP_KEYS));
-
+  const { top, issues } = parseTopLevel(text, opts.displayName ?? opts.file);
   const stage: Stage = { issues, env: { env: opts.env ?? process.env, baseDir: dirname(opts.file) }, secrets: [] };
   const parsedGlobal = parseAt(stage, globalSchema, top.global ?? {}, ['global']);
   const global: GlobalConfig | undefined = parsedGlobal && { intervalMs: parsedGlobal.interval, timeoutMs: parsedGlobal.timeout, resolver: parsedGlobal.resolver };
@@ -84,9 +68,20 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
   return { file: opts.file, global: global!, sources, probes, secrets: stage.secrets, destinations };
 }
 
-function positionOf(lines: LineCounter, offset: number): { line: number; column: number } {
-  const { line, col } = lines.linePos(offset);
-  return { line, column: col };
+/** The YAML document as a mapping, with its syntax errors (fatal) and unknown top-level keys reported. */
+function parseTopLevel(text: string, file: string): { top: Record<string, unknown>; issues: IssueCollector } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: false });
+  const issues = new IssueCollector(file, new YamlLocator(doc, lineCounter));
+  for (const err of doc.errors) issues.addAtOffset(err.pos[0], `YAML syntax error: ${err.message.split('\n')[0]}`);
+  if (issues.count) throw new ConfigError(issues.issues);
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping with keys global, sources, probes' }]);
+  }
+  const top = raw as Record<string, unknown>;
+  for (const k of Object.keys(top)) if (!TOP_KEYS.includes(k)) issues.addKey([], k, unknownKeyMessage(k, TOP_KEYS));
+  return { top, issues };
 }
 
 /** Parse one part with its schema, then resolve its secrets and paths; undefined when anything is wrong. */
