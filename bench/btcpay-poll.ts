@@ -34,7 +34,7 @@ const ctx = (): ProbeContext => ({
   metrics: new ProbeMetrics(registry, 'bench'),
   now: () => clock.ms,
   state,
-  config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, sources: { btcpay: source }, probes: [], secrets: [], destinations: { probes: [], targets: [] } },
+  config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },
   source: () => source,
 });
 const probe = { name: 'bench', type: 'delivery_rate', intervalMs: POLL_MS, timeoutMs: 60_000, thresholds: {}, source: 'btcpay', webhookId: hook.id, window: WINDOW_MS };

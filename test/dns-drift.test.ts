@@ -271,7 +271,7 @@ describe('dns_drift configuration', () => {
     const r = await runAt(T0, conf, ctx);
     expect(Object.keys(r.details!.hosts as object)).toEqual(['hooks.pay.test', 'backup.pay.test']);
     expect(r.details!.resolver).toBe(good.address); // global.resolver is the default
-    expect(dnsDrift.validate!(conf as never, { ...ctx.config, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
+    expect(dnsDrift.validate!(conf as never, { ...ctx.config, sources: {}, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
   });
 
   it('validates its keys strictly', () => {

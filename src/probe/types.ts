@@ -89,6 +89,9 @@ export interface LoadedConfig {
   secrets: Secret[];
 }
 
+/** The parts of the loaded file a running probe sees: defaults, the secrets to scrub, the tested destinations. */
+export type ProbeConfigView = Pick<LoadedConfig, 'file' | 'global' | 'secrets' | 'destinations'>;
+
 /** What a kind's validate() sees of the whole file. */
 export type ValidationConfig = Omit<LoadedConfig, 'probes' | 'destinations'> & { probes: ProbeBase[]; destinations?: TestedDestinations };
 
@@ -103,7 +106,8 @@ export interface ProbeContext {
   now(): number;
   /** Survives across runs of the same probe (and across reloads while name+type stay the same). */
   state: Map<string, unknown>;
-  config: LoadedConfig;
+  /** What a probe may read of the whole file; its own settings and sources come as arguments. */
+  config: ProbeConfigView;
   /** Named source connection settings. */
   source(name: string): SourceConfig;
 }
