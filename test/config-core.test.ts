@@ -39,7 +39,9 @@ describe('addresses', () => {
     };
     const bad = 'dns.example.com:53';
     const global = messageFor(`global:\n  resolver: ${bad}\nprobes: []\n`);
-    const synthetic = messageFor(`probes:\n  - name: s\n    type: synthetic\n    targets: [https://h.example/x]\n    signing: { scheme: btcpay, secret: { env: WEBHOOK_SECRET } }\n    resolver: ${bad}\n`);
+    const synthetic = messageFor(
+      `probes:\n  - name: s\n    type: synthetic\n    targets: [https://h.example/x]\n    signing: { scheme: btcpay, secret: { env: WEBHOOK_SECRET } }\n    resolver: ${bad}\n`,
+    );
     const dns = messageFor(`probes:\n  - name: d\n    type: dns_drift\n    hosts: [h.example]\n    resolver: ${bad}\n`);
     expect(global).toMatch(/host names are not accepted here.*\(or "system" for getaddrinfo\)/);
     expect(synthetic).toBe(global);

@@ -34,10 +34,15 @@ describe('forEachLimited', () => {
 
   it('starts nothing once the signal is aborted', async () => {
     const ac = new AbortController();
-    const started = await forEachLimited([1, 2, 3, 4], 1, async (n) => {
-      if (n === 2) ac.abort();
-      await tick();
-    }, ac.signal);
+    const started = await forEachLimited(
+      [1, 2, 3, 4],
+      1,
+      async (n) => {
+        if (n === 2) ac.abort();
+        await tick();
+      },
+      ac.signal,
+    );
     expect(started).toBe(2);
   });
 });

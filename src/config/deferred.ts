@@ -45,7 +45,8 @@ export function resolveDeferred<T>(value: T, env: ResolveEnv, onIssue?: (path: P
       }
       return r.value;
     }
-    if (v === null || typeof v !== 'object' || path.length > MAX_DEPTH || Object.getPrototypeOf(v) !== (Array.isArray(v) ? Array.prototype : Object.prototype)) return v;
+    if (v === null || typeof v !== 'object' || path.length > MAX_DEPTH || Object.getPrototypeOf(v) !== (Array.isArray(v) ? Array.prototype : Object.prototype))
+      return v;
     if (Array.isArray(v)) v.forEach((x, i) => (v[i] = visit(x, [...path, i])));
     else for (const [k, x] of Object.entries(v)) (v as Record<string, unknown>)[k] = visit(x, [...path, k]);
     return v;

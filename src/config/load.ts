@@ -52,7 +52,11 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
   const { top, issues } = parseTopLevel(text, opts.displayName ?? opts.file);
   const stage: Stage = { issues, env: { env: opts.env ?? process.env, baseDir: dirname(opts.file) }, secrets: [] };
   const parsedGlobal = parseAt(stage, globalSchema, top.global ?? {}, ['global']);
-  const global: GlobalConfig | undefined = parsedGlobal && { intervalMs: parsedGlobal.interval, timeoutMs: parsedGlobal.timeout, resolver: parsedGlobal.resolver };
+  const global: GlobalConfig | undefined = parsedGlobal && {
+    intervalMs: parsedGlobal.interval,
+    timeoutMs: parsedGlobal.timeout,
+    resolver: parsedGlobal.resolver,
+  };
   const sources = parseSources(stage, top.sources);
   const written = top.sources && typeof top.sources === 'object' ? Object.keys(top.sources) : [];
   const probes = parseProbes(stage, top.probes, opts.kinds, global, (kind, p, base) => checkSources(stage, kind, p, base, sources, written));
@@ -163,10 +167,15 @@ function kindFor(stage: Stage, type: unknown, kinds: ReadonlyArray<ProbeKind>, b
 }
 
 /** Interval, timeout and thresholds in effect: the probe's own, else the kind's default, else global. */
-function withDefaults(stage: Stage, kind: ProbeKind, p: Record<string, unknown>, global: GlobalConfig | undefined, base: Path): ProbeBase & Record<string, unknown> {
+function withDefaults(
+  stage: Stage,
+  kind: ProbeKind,
+  p: Record<string, unknown>,
+  global: GlobalConfig | undefined,
+  base: Path,
+): ProbeBase & Record<string, unknown> {
   const intervalMs = (p.interval as number | undefined) ?? kind.defaultIntervalMs ?? global?.intervalMs ?? 60_000;
-  const timeoutMs =
-    (p.timeout as number | undefined) ?? kind.defaultTimeoutMs?.({ ...p, intervalMs }) ?? Math.min(global?.timeoutMs ?? 10_000, intervalMs);
+  const timeoutMs = (p.timeout as number | undefined) ?? kind.defaultTimeoutMs?.({ ...p, intervalMs }) ?? Math.min(global?.timeoutMs ?? 10_000, intervalMs);
   if (intervalMs <= 0) stage.issues.add([...base, 'interval'], 'interval must be greater than 0');
   if (timeoutMs <= 0) stage.issues.add([...base, 'timeout'], 'timeout must be greater than 0');
   const thresholds: Record<string, number> = {};
@@ -183,7 +192,8 @@ function checkSources(stage: Stage, kind: ProbeKind, p: Record<string, unknown>,
     const name = p[key];
     if (typeof name !== 'string') continue;
     const s = sources[name];
-    if (s && !accepted.includes(s.type)) stage.issues.add([...base, key], `source "${name}" is of type ${s.type}; ${key} needs a ${accepted.join(' or ')} source`);
+    if (s && !accepted.includes(s.type))
+      stage.issues.add([...base, key], `source "${name}" is of type ${s.type}; ${key} needs a ${accepted.join(' or ')} source`);
     // A source that is written but invalid has its own error already.
     if (s || written.includes(name)) continue;
     const near = closest(name, defined);

@@ -14,7 +14,10 @@ export const duration = () =>
     .transform((s, ctx) => {
       const ms = parseDuration(s);
       if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration "${s}": expected a number followed by a unit (ms, s, m, h, d, w, y), e.g. 30s, 15m or 1h30m` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid duration "${s}": expected a number followed by a unit (ms, s, m, h, d, w, y), e.g. 30s, 15m or 1h30m`,
+        });
         return z.NEVER;
       }
       return ms;
@@ -48,13 +51,18 @@ export const secretRef = () =>
     .union(
       [
         z.strictObject({ file: z.string().min(1).describe('File holding the secret (one trailing newline is dropped); relative to the config file') }),
-        z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').describe('Environment variable holding the secret') }),
+        z.strictObject({
+          env: z
+            .string()
+            .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+            .describe('Environment variable holding the secret'),
+        }),
       ],
       {
-      error: (iss) =>
-        typeof iss.input === 'string'
-          ? 'secrets must be references, not inline values: use { file: /path/to/secret } or { env: VARIABLE_NAME }'
-          : 'expected a secret reference { file: PATH } or { env: NAME }',
+        error: (iss) =>
+          typeof iss.input === 'string'
+            ? 'secrets must be references, not inline values: use { file: /path/to/secret } or { env: VARIABLE_NAME }'
+            : 'expected a secret reference { file: PATH } or { env: NAME }',
       },
     )
     .transform((ref) => deferred((env) => readSecret(ref, env)))

@@ -5,8 +5,7 @@ import type { ProbeKind } from '../probe/types.ts';
 import { duration, ipPort, secretRef } from './schema-helpers.ts';
 
 /** The same rule wherever a resolver is named (global, synthetic, dns_drift). */
-export const resolverSchema = () =>
-  ipPort(true).meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
+export const resolverSchema = () => ipPort(true).meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
 
 export const globalSchema = z.strictObject({
   interval: duration().default(60_000).describe('Default run interval of every probe whose kind has none of its own (default 60s)'),
@@ -83,7 +82,10 @@ export function baseProbeShape(kind?: ProbeKind) {
     .optional()
     .describe('Threshold overrides in base units (ratios, seconds) or durations; exported as hookwatch_probe_threshold');
   return {
-    name: z.string().regex(NAME_RE, 'expected a probe name of letters, digits and _.:- (at most 63 characters)').describe('Unique probe name (the probe label)'),
+    name: z
+      .string()
+      .regex(NAME_RE, 'expected a probe name of letters, digits and _.:- (at most 63 characters)')
+      .describe('Unique probe name (the probe label)'),
     type: (kind ? z.literal(kind.type) : z.string()).describe('Probe kind'),
     interval: duration().optional().describe("How often the probe runs (default: the kind's own, else global.interval)"),
     timeout: duration().optional().describe("Run timeout (default: the kind's own, else global.timeout capped at the interval)"),

@@ -3,7 +3,12 @@
 import type { LoadedConfig, ProbeBase, ProbeKind, SourceOf, SourceType } from './types.ts';
 
 /** The source of type `type` named by the first key the kind declares for that type, if the probe sets it. */
-export function declaredSource<T extends SourceType>(kind: ProbeKind, probe: ProbeBase & Record<string, unknown>, config: LoadedConfig, type: T): SourceOf<T> | undefined {
+export function declaredSource<T extends SourceType>(
+  kind: ProbeKind,
+  probe: ProbeBase & Record<string, unknown>,
+  config: LoadedConfig,
+  type: T,
+): SourceOf<T> | undefined {
   for (const [key, accepted] of Object.entries(kind.sources ?? {})) {
     const name = probe[key];
     if (!accepted.includes(type) || typeof name !== 'string') continue;
