@@ -201,7 +201,7 @@ function checkSources(stage: Stage, kind: ProbeKind, p: Record<string, unknown>,
   }
 }
 
-/** The receiver URLs that probes of destination-testing kinds (synthetic) test, with their hosts. */
+/** The receiver URLs that probes of destination-testing kinds test, with their hosts. */
 export function testedDestinations(probes: ReadonlyArray<ProbeBase & Record<string, unknown>>, kinds: ReadonlyArray<ProbeKind>): TestedDestinations {
   const out: TestedDestinations = { probes: [], targets: [] };
   for (const p of probes) {

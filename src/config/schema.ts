@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ProbeKind } from '../probe/types.ts';
 import { duration, ipPort, secretRef } from './schema-helpers.ts';
 
-/** The same rule wherever a resolver is named (global, synthetic, dns_drift). */
+/** The same rule wherever a resolver is named (global and any kind with a resolver key). */
 export const resolverSchema = () => ipPort(true).meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
 
 export const globalSchema = z.strictObject({

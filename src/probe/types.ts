@@ -45,7 +45,7 @@ export type SourceOf<T extends SourceType> = Extract<SourceConfig, { type: T }>;
 /**
  * Which of a kind's config keys name a source, and the source types each accepts, e.g.
  * `{ source: ['btcpay'], records: ['http-json', 'postgres'] }`. The loader checks the names and types once
- * (file:line errors) and hands the probe the resolved sources as `probe.sources`.
+ * (file:line errors) and run() gets them resolved and typed as `ctx.sources` (see defineProbe).
  */
 export type SourceKeys = Readonly<Record<string, readonly SourceType[]>>;
 
@@ -54,7 +54,7 @@ export type ResolvedSources<C extends z.ZodObject, S extends SourceKeys> = {
   [K in keyof S & keyof z.infer<C>]: undefined extends z.infer<C>[K] ? SourceOf<S[K][number]> | undefined : SourceOf<S[K][number]>;
 };
 
-/** A receiver URL that some probe tests end to end (synthetic's targets), for probes that compare against them. */
+/** A receiver URL that some probe tests end to end (its targets), for probes that compare against them. */
 export interface TestedDestination {
   /** The probe that tests it. */
   probe: string;
@@ -64,7 +64,7 @@ export interface TestedDestination {
 }
 
 export interface TestedDestinations {
-  /** Names of the probes whose kind tests destinations (even when they list none, e.g. synthetic in btcpay mode). */
+  /** Names of the probes whose kind tests destinations (even when they list none, as a mode that finds them upstream). */
   probes: string[];
   targets: TestedDestination[];
 }
