@@ -4,7 +4,7 @@
 // Loopback only, bounded: 10 polls each.
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
-import { Secret } from '../src/config/secret.ts';
+import { Secret } from '../src/secret.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { ProbeMetrics } from '../src/metrics/probe-metrics.ts';
 import { createLogger } from '../src/log.ts';
@@ -34,7 +34,7 @@ const ctx = (): ProbeContext => ({
   metrics: new ProbeMetrics(registry, 'bench'),
   now: () => clock.ms,
   state,
-  config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, sources: { btcpay: source }, probes: [], secrets: [] },
+  config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },
   source: () => source,
 });
 const probe = { name: 'bench', type: 'delivery_rate', intervalMs: POLL_MS, timeoutMs: 60_000, thresholds: {}, source: 'btcpay', webhookId: hook.id, window: WINDOW_MS };

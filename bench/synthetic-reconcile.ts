@@ -6,11 +6,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sign, verify, SIGNING_SCHEMES } from '../src/signing/index.ts';
-import { Secret } from '../src/config/secret.ts';
+import { Secret } from '../src/secret.ts';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { reconcile } from '../probes/reconcile/index.ts';
 import { makeTestContext } from '../test/helpers/context.ts';
-import { startReceiver } from '../test/helpers/receiver.ts';
+import { startReceiver } from '../src/sim/receiver.ts';
 import { startFakeBtcpay } from '../test/fakes/btcpay/index.ts';
 
 const pct = (xs: number[], p: number) => {

@@ -6,8 +6,9 @@ import { loadConfigFile, ConfigError } from './config/load.ts';
 import type { LoadedConfig, ProbeKind } from './probe/types.ts';
 import { MetricRegistry } from './metrics/registry.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
-import { RunLogStore } from './scheduler/run-log.ts';
+import type { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
+import type { AgentView, ReloadResult } from './server/agent-view.ts';
 import { listen, WebSettings } from './server/listen.ts';
 
 export interface AgentOptions {
@@ -26,7 +27,7 @@ export interface AgentOptions {
   registry?: MetricRegistry;
 }
 
-export class Agent {
+export class Agent implements AgentView {
   readonly registry: MetricRegistry;
   readonly scheduler: Scheduler;
   server?: Server;
@@ -75,7 +76,7 @@ export class Agent {
   }
 
   /** Reload: validate the new files fully before touching anything; on error keep the old probes and web settings. */
-  reload(): { ok: true; probes: number } | { ok: false; error: string } {
+  reload(): ReloadResult {
     try {
       const config = this.load();
       try {

@@ -2,7 +2,8 @@
 // Exit codes follow the contract: check 0/1; once 0 all pass, 1 any fail, 2 usage or config error.
 import { Command, CommanderError, Option } from 'commander';
 import { writeSync } from 'node:fs';
-import { PROBE_KINDS } from '../probes/registry.ts';
+import { PROBE_KINDS, probeKind } from '../probes/registry.ts';
+import { declaredSource } from './probe/sources.ts';
 import { ConfigError, loadConfigFile } from './config/load.ts';
 import { jsonSchema } from './config/schema.ts';
 import { createLogger, type LogFormat } from './log.ts';
@@ -148,13 +149,14 @@ program
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
     const probe = config.probes.find((p) => p.name === o.probe);
-    if (!probe || typeof probe.source !== 'string') throw new ExitError(2, `probe "${String(o.probe)}" not found or has no btcpay source`);
-    const source = config.sources[probe.source];
-    if (!source || source.type !== 'btcpay') throw new ExitError(2, `source "${probe.source}" is not a btcpay source`);
+    const kind = probe && probeKind(probe.type);
+    const source = kind && declaredSource(kind, probe, config, 'btcpay');
+    const scope = source && kind.redeliveryScope?.(probe);
+    if (!scope) throw new ExitError(2, `probe "${String(o.probe)}" not found or does not watch BTCPay webhook deliveries`);
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
-    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const code = await runRedeliverCommand({ source, ...scope, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
     process.exitCode = code;
   });
 

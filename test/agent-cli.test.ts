@@ -1,6 +1,7 @@
 // The agent as users run it: `hookwatch run/check/once/schema` as child processes, against real HTTP servers.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,7 +185,7 @@ describe('hookwatch run', () => {
 
 describe('shutdown with a hung probe in flight', () => {
   it('SIGINT stops the agent within 5 s while a run waits on a server that never answers', async () => {
-    const sockets: import('node:net').Socket[] = [];
+    const sockets: Socket[] = [];
     const hang = createServer(() => {
       /* never answers */
     });

@@ -88,8 +88,8 @@ function spawnDaemon(cmd: string, args: string[], dir: string): { child: ChildPr
     logs.push(d.toString());
     if (logs.length > 500) logs.shift();
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return { child, logs };
 }
 

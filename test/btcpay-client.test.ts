@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
 import { BtcpayClient, BtcpayError } from '../src/clients/btcpay/client.ts';
 import { missingPermissions } from '../src/clients/btcpay/permissions.ts';
-import { Secret } from '../src/config/secret.ts';
+import { Secret } from '../src/secret.ts';
 import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
 import { startReceiver, type TestReceiver } from './fakes/btcpay/receiver.ts';
 

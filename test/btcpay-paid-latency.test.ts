@@ -44,7 +44,7 @@ describe('paid_latency', () => {
     // Polls and a restart do not observe the same event again.
     h.advance(60_000);
     await paidLatency.run(probe, h.ctx({ state }));
-    await paidLatency.run(probe, (ctx = h.ctx({ state: new Map() })));
+    await paidLatency.run(probe, h.ctx({ state: new Map() }));
     expect(await observed(h, 'chain')).toBe(1);
     const text = await h.registry.registry.metrics();
     expect(text).not.toContain(a.id);

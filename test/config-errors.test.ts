@@ -20,6 +20,11 @@ const SRC = `sources:
     storeId: store1
 `;
 
+const RECORDS = `  internal:
+    type: http-json
+    url: https://internal.example.com/payments
+`;
+
 interface Case {
   name: string;
   yaml: string;
@@ -66,6 +71,27 @@ const cases: Case[] = [
   { name: 'secret ref with both keys', yaml: SRC.replace('{ env: BTCPAY_KEY }', `{ env: BTCPAY_KEY, file: ${keyFile} }`) + 'probes: []\n', path: 'sources.btcpay.apiKey', line: 5, message: /secret reference/ },
   { name: 'postgres port out of range', yaml: 'sources:\n  db:\n    type: postgres\n    database: d\n    user: u\n    port: 70000\n    query: select 1\nprobes: []\n', path: 'sources.db.port', line: 6, message: /./ },
   { name: 'probe refers to unknown source', yaml: SRC + 'probes:\n  - name: a\n    type: delivery_rate\n    source: btcpy\n', path: 'probes[0].source', line: 10, message: /unknown source "btcpy" \(did you mean "btcpay"\?\)/ },
+  {
+    name: 'source of the wrong type (declared by the kind)',
+    yaml: SRC + RECORDS + 'probes:\n  - name: a\n    type: reconcile\n    source: internal\n    records: btcpay\n',
+    path: 'probes[0].source',
+    line: 13,
+    message: /source "internal" is of type http-json; source needs a btcpay source/,
+  },
+  {
+    name: 'records source of the wrong type',
+    yaml: SRC + RECORDS + 'probes:\n  - name: a\n    type: reconcile\n    source: btcpay\n    records: btcpay\n',
+    path: 'probes[0].records',
+    line: 14,
+    message: /source "btcpay" is of type btcpay; records needs a http-json or postgres source/,
+  },
+  {
+    name: 'synthetic btcpay mode names an unknown source',
+    yaml: SRC + 'probes:\n  - name: s\n    type: synthetic\n    mode: btcpay\n    source: nope\n',
+    path: 'probes[0].source',
+    line: 11,
+    message: /unknown source "nope"; defined sources: btcpay/,
+  },
 ];
 
 describe('malformed configs', () => {

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from '../src/config/duration.ts';
 import { closest } from '../src/config/suggest.ts';
 import { createLogger, toLogfmt } from '../src/log.ts';
-import { Secret, scrub } from '../src/config/secret.ts';
-import { parseListenAddress } from '../src/server/listen.ts';
+import { Secret, scrub } from '../src/secret.ts';
+import { parseListenAddress } from '../src/address.ts';
 
 describe('durations', () => {
   it.each([

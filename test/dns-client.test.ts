@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import dgram from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { query, parseServer, lookupVia, resolveRecursive, resolveAuthoritative, DnsQueryError, type PacketEvent } from '../src/clients/dns/index.ts';
-import { FakeAuthoritative, FakeRecursive, reply } from './fakes/dns-server.ts';
+import { FakeAuthoritative, FakeRecursive, reply } from '../src/sim/dns-server.ts';
 
 let auth: FakeAuthoritative;
 let resolver: FakeRecursive;
@@ -115,7 +115,7 @@ describe('spoofed answers are ignored', () => {
       // From the wrong port (a different socket), with everything else right: must be ignored.
       spoofer.send(forge(q, { ip: '6.6.6.1' }), from.port, from.address);
       await new Promise((r) => setTimeout(r, 5));
-      const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' } as dnsPacket.Answer] });
+      const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] });
       return [forge(q, { id: ((q.id ?? 0) + 1) & 0xffff, ip: '6.6.6.2' }), forge(q, { name: 'evil.pay.test', ip: '6.6.6.3' }), forge(q, { type: 'AAAA', ip: '6.6.6.4' }), genuine];
     };
     const events: PacketEvent[] = [];
@@ -141,7 +141,7 @@ describe('live query path fuzz', () => {
     const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
     let sent = 0;
     auth.respond = (q) => {
-      const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, class: 'IN', data: '127.0.0.2' } as dnsPacket.Answer] });
+      const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, class: 'IN', data: '127.0.0.2' }] });
       let hostile: Buffer;
       const k = sent % 3;
       if (k === 0) {

@@ -3,13 +3,14 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import dgram from 'node:dgram';
 import { dnsDrift, syntheticHosts, FLUSH_HELP } from '../probes/dns-drift/index.ts';
-import { FakeAuthoritative, FakeRecursive } from './fakes/dns-server.ts';
+import { PROBE_KINDS } from '../probes/registry.ts';
+import { testedDestinations } from '../src/config/load.ts';
+import { FakeAuthoritative, FakeRecursive } from '../src/sim/dns-server.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { LoadedConfig } from '../src/probe/types.ts';
-import { Secret } from '../src/config/secret.ts';
-import dnsPacket from 'dns-packet';
-import { reply } from './fakes/dns-server.ts';
+import { Secret } from '../src/secret.ts';
+import { reply } from '../src/sim/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 let clock = T0;
@@ -260,17 +261,17 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
 describe('dns_drift configuration', () => {
   it('defaults hosts to the synthetic probes\' target hosts', async () => {
     const probes = [
-      { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://hooks.pay.test/btcpay', { url: 'http://backup.pay.test:8080/x' }, 'https://127.0.0.1/x', 'not a url'] },
+      { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://hooks.pay.test/btcpay', 'http://backup.pay.test:8080/x', 'https://127.0.0.1/x', 'https://[::1]/x', 'not a url'] },
       { name: 'd', type: 'delivery_rate', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://ignored.test/'] },
     ];
-    expect(syntheticHosts(probes)).toEqual(['hooks.pay.test', 'backup.pay.test']);
+    expect(syntheticHosts(testedDestinations(probes, PROBE_KINDS))).toEqual(['hooks.pay.test', 'backup.pay.test']);
     const ctx = ctxFor(new Map(), { probes, global: { intervalMs: 60_000, timeoutMs: 10_000, resolver: good.address } });
     const conf = probeConf({ authoritative: [auth.address], recordTypes: ['A'] });
     delete (conf as { hosts?: string[] }).hosts;
     const r = await runAt(T0, conf, ctx);
     expect(Object.keys(r.details!.hosts as object)).toEqual(['hooks.pay.test', 'backup.pay.test']);
     expect(r.details!.resolver).toBe(good.address); // global.resolver is the default
-    expect(dnsDrift.validate!(conf as never, { ...ctx.config, probes: [] })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
+    expect(dnsDrift.validate!(conf as never, { ...ctx.config, sources: {}, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
   });
 
   it('validates its keys strictly', () => {
@@ -320,12 +321,12 @@ describe('dns_drift configuration', () => {
     const spoofer = dgram.createSocket('udp4');
     await new Promise<void>((r) => spoofer.bind(0, '127.0.0.1', () => r()));
     auth.respond = async (q, _raw, from) => {
-      const forged = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '6.6.6.6' } as dnsPacket.Answer] });
+      const forged = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '6.6.6.6' }] });
       spoofer.send(forged, from.port, from.address);
       const wrongId = Buffer.from(forged);
       wrongId.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
       await new Promise((r) => setTimeout(r, 5));
-      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' } as dnsPacket.Answer] : [] })];
+      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] : [] })];
     };
     try {
       const ctx = ctxFor();

@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { missingBinaries } from './helpers/daemons.ts';
 import { startDnsLab, type DnsLab } from './helpers/dns-lab.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
+import { makeTestContext } from './helpers/context.ts';
 import { dnsDrift } from '../probes/dns-drift/index.ts';
 import { lookupVia, resolveAuthoritative, parseServer } from '../src/clients/dns/index.ts';
 import type { ProbeResult } from '../src/probe/types.ts';

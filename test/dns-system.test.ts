@@ -31,7 +31,7 @@ function cannotUnshare(): string | undefined {
 const skip = cannotUnshare();
 
 const CHILD = `
-import { FakeAuthoritative, FakeRecursive } from '${ROOT}/test/fakes/dns-server.ts';
+import { FakeAuthoritative, FakeRecursive } from '${ROOT}/src/sim/dns-server.ts';
 import { makeTestContext } from '${ROOT}/test/helpers/context.ts';
 import { dnsDrift } from '${ROOT}/probes/dns-drift/index.ts';
 const auth = await FakeAuthoritative.start({ zone: 'pay.test', port: 5300, records: [{ name: 'hooks.pay.test', type: 'A', ttl: 3600, values: ['127.0.0.2'] }] });

@@ -49,6 +49,7 @@ function config(probes: Array<{ name: string; type: string; intervalMs: number; 
     sources: {},
     probes: probes.map((p) => ({ ...p, thresholds: {} })),
     secrets: [],
+    destinations: { probes: [], targets: [] },
   };
 }
 
@@ -139,7 +140,7 @@ describe('scheduler', () => {
   });
 
   it('scrubs secret values from result details', async () => {
-    const { Secret } = await import('../src/config/secret.ts');
+    const { Secret } = await import('../src/secret.ts');
     scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds });
     scheduler.apply({ ...config([{ name: 'l', type: 'late', intervalMs: 60_000, timeoutMs: 1000 }]), secrets: [new Secret('sk_live_leaky_0123', 'env:KEY')] });
     const rec = await scheduler.runOnce('l');

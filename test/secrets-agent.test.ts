@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { missingBinaries } from './helpers/daemons.ts';
 import { runCli, startAgent, waitFor, type AgentProcess } from './helpers/agent-process.ts';

@@ -17,8 +17,8 @@ import { defineProbe, type ProbeKind } from '../src/probe/types.ts';
 import { runView } from '../src/server/status.ts';
 import { formatText } from '../src/server/text.ts';
 import { Scrubber } from '../src/scheduler/scrub.ts';
-import { Secret } from '../src/config/secret.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { Secret } from '../src/secret.ts';
+import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { runCli } from './helpers/agent-process.ts';
 
 type Mode = 'pass' | 'fail' | 'throw' | 'hostile';

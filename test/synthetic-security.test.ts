@@ -1,11 +1,11 @@
 // Receiver security checks (security: true): a correct receiver passes every check, a lax one
 // (no signature check, no replay window, no idempotency) is flagged with a metric and a sentence.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { synthetic } from '../probes/synthetic/index.ts';
-import { secretEnv } from '../src/config/schema-helpers.ts';
+import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
 import { makeTestContext } from './helpers/context.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { expectGolden } from './helpers/golden.ts';
 import type { SigningScheme } from '../src/signing/index.ts';
 
@@ -16,8 +16,8 @@ const SECRETS: Record<SigningScheme, string> = {
 };
 
 function probe(rx: Receiver, scheme: SigningScheme, over: Record<string, unknown> = {}) {
-  secretEnv.env = { SYNTH_SECRET: SECRETS[scheme] };
-  const own = synthetic.schema.parse({
+  const env = { env: { SYNTH_SECRET: SECRETS[scheme] }, baseDir: process.cwd() };
+  const own = parseOwn(env, {
     targets: [rx.webhookUrl],
     signing: { scheme, secret: { env: 'SYNTH_SECRET' } },
     confirm: { url: rx.receiptUrl, within: '3s' },
@@ -106,3 +106,8 @@ describe('receiver security checks', () => {
     expect(security(r).find((s) => s.check === 'duplicate')).toMatchObject({ result: 'skipped', sentence: expect.stringMatching(/confirm\.url/) });
   });
 });
+
+/** The probe's own keys as the loader would hand them over: parsed, then secrets resolved from `env`. */
+function parseOwn(env: ResolveEnv, raw: unknown) {
+  return resolveDeferred(synthetic.schema.parse(raw), env);
+}

@@ -4,9 +4,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
 import { synthetic } from '../probes/synthetic/index.ts';
-import { secretEnv } from '../src/config/schema-helpers.ts';
+import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startReceiver, makeTestCa, type Receiver, type TestCa } from './helpers/receiver.ts';
+import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../src/sim/receiver.ts';
 import { missingBinaries } from './helpers/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import type { SigningScheme } from '../src/signing/index.ts';
@@ -18,8 +18,8 @@ const SECRETS: Record<SigningScheme, string> = {
 };
 
 function probe(over: Record<string, unknown>, scheme: SigningScheme = 'btcpay') {
-  secretEnv.env = { SYNTH_SECRET: SECRETS[scheme] };
-  const own = synthetic.schema.parse({ signing: { scheme, secret: { env: 'SYNTH_SECRET' } }, connectTimeout: '2s', responseTimeout: '2s', ...over });
+  const env = { env: { SYNTH_SECRET: SECRETS[scheme] }, baseDir: process.cwd() };
+  const own = parseOwn(env, { signing: { scheme, secret: { env: 'SYNTH_SECRET' } }, connectTimeout: '2s', responseTimeout: '2s', ...over });
   return { name: 'synth', type: 'synthetic', intervalMs: 3_600_000, timeoutMs: 60_000, thresholds: {}, ...own };
 }
 
@@ -246,13 +246,14 @@ describe('config', () => {
     const errs = synthetic.validate!({ ...base, ...synthetic.schema.parse({}) }, cfg);
     expect(errs.map((e) => e.key).sort()).toEqual(['signing', 'targets']);
     const errs2 = synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay', source: 'nope' }) }, cfg);
-    expect(errs2).toEqual([{ key: 'source', message: 'no source named "nope"' }]);
+    expect(errs2).toEqual([]); // the loader checks the name against the sources (test/config-errors.test.ts)
+    expect(synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay' }) }, cfg)).toEqual([{ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' }]);
     expect(synthetic.defaultIntervalMs).toBe(3_600_000);
   });
 
   it('a standard-webhooks secret that is not whsec_<base64> is a config error, and a run with it never throws', async () => {
-    secretEnv.env = { BAD: 'not base64 at all!' };
-    const own = synthetic.schema.parse({ targets: ['http://127.0.0.1:1/x'], signing: { scheme: 'standard-webhooks', secret: { env: 'BAD' } } });
+    const env = { env: { BAD: 'not base64 at all!' }, baseDir: process.cwd() };
+    const own = parseOwn(env, { targets: ['http://127.0.0.1:1/x'], signing: { scheme: 'standard-webhooks', secret: { env: 'BAD' } } });
     const p = { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 600_000, thresholds: {}, ...own };
     const cfg = { file: 'x', global: { intervalMs: 1, timeoutMs: 1, resolver: 'system' }, sources: {}, secrets: [], probes: [] };
     const errs = synthetic.validate!(p, cfg);
@@ -263,3 +264,8 @@ describe('config', () => {
     expect(JSON.stringify(r)).not.toContain('not base64 at all!');
   });
 });
+
+/** The probe's own keys as the loader would hand them over: parsed, then secrets resolved from `env`. */
+function parseOwn(env: ResolveEnv, raw: unknown) {
+  return resolveDeferred(synthetic.schema.parse(raw), env);
+}

@@ -9,7 +9,7 @@ import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { httpRequest } from '../src/clients/http/index.ts';
 import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
 import { synthetic as syntheticKind } from '../probes/synthetic/index.ts';
-import { startReceiver } from './helpers/receiver.ts';
+import { startReceiver } from '../src/sim/receiver.ts';
 import { makeTestContext } from './helpers/context.ts';
 
 const load = (yaml: string) =>

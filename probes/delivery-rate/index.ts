@@ -15,7 +15,6 @@ import {
   type FailureReason,
   type TrackedDelivery,
 } from '../../src/clients/btcpay/deliveries.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
 import { redactUrl } from '../../src/redact-url.ts';
 
 export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
@@ -51,9 +50,8 @@ export const deliveryRate = defineProbe({
     min_deliveries: { default: 5, help: 'Volume guard: no verdict on the ratio with fewer deliveries in the window' },
     objective: { default: 0.99, help: 'SLO target of the success ratio, for burn-rate rules' },
   },
-  validate(probe, config) {
-    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
-  },
+  sources: { source: ['btcpay'] },
+  redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
   async run(probe, ctx) {
     const th = (k: string, d: number) => probe.thresholds?.[k] ?? d;
     const minRatio = th('min_success_ratio', 0.95);
@@ -191,20 +189,10 @@ function setOrClear(ctx: ProbeContext, name: string, labels: Record<string, stri
 }
 
 /** Hosts the synthetic probes send to; a webhook pointing elsewhere is not covered by the synthetic check. */
+/** Hosts the synthetic probes test; undefined when no probe tests destinations (nothing to compare). */
 function syntheticHosts(ctx: ProbeContext): Set<string> | undefined {
-  const syn = ctx.config.probes.filter((p) => p.type === 'synthetic');
-  if (!syn.length) return undefined;
-  const hosts = new Set<string>();
-  for (const p of syn)
-    for (const t of Array.isArray(p.targets) ? (p.targets as unknown[]) : []) {
-      try {
-        const url = typeof t === 'object' && t !== null && 'url' in t ? String((t as { url: unknown }).url) : String(t);
-        hosts.add(new URL(url).hostname.toLowerCase());
-      } catch {
-        /* the synthetic probe reports its own bad targets */
-      }
-    }
-  return hosts;
+  const d = ctx.config.destinations;
+  return d.probes.length ? new Set(d.targets.map((t) => t.host)) : undefined;
 }
 
 export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic: Set<string> | undefined): Map<string, Set<Check>> {

@@ -5,7 +5,10 @@
 import net from 'node:net';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
-import { duration } from '../../src/config/schema-helpers.ts';
+import { duration, ipPort } from '../../src/config/schema-helpers.ts';
+import { unbracket } from '../../src/address.ts';
+import type { TestedDestinations } from '../../src/probe/types.ts';
+import { forEachLimited } from '../../src/limited.ts';
 import {
   parseServer,
   resolveAuthoritative,
@@ -27,43 +30,22 @@ export const THRESHOLDS = {
 };
 
 // The DNS client sends raw queries to an address, so a resolver or authoritative server is named by
-// IP:PORT only: a host name there would itself need a resolver to find it.
-const IP_PORT_HELP = 'expected IP:PORT, e.g. 127.0.0.53:53 or [::1]:53 (IPv6 in brackets)';
-function ipPortProblem(s: string): string | undefined {
-  const m = /^\[([^\]]*)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]*):(\d{1,5})$/.exec(s);
-  if (!m) {
-    if (net.isIPv6(s)) return `"${s}" has no port, or is an IPv6 address not in brackets: write it as [ADDRESS]:PORT, e.g. [::1]:53`;
-    if (net.isIP(s)) return `"${s}" has no port: ${IP_PORT_HELP}`;
-    if (net.isIPv6(s.replace(/:\d{1,5}$/, ''))) return `"${s}": put an IPv6 address in brackets, e.g. [::1]:53`;
-    return `"${s}" is not ${IP_PORT_HELP}`;
-  }
-  const [, host, port] = m as unknown as [string, string, string];
-  const bracketed = s.startsWith('[');
-  if (bracketed ? !net.isIPv6(host) : !net.isIPv4(host)) {
-    return /[a-z]/i.test(host) && !bracketed
-      ? `"${s}": host names are not accepted here, only addresses (the DNS client queries an IP directly and cannot resolve the resolver's own name); ${IP_PORT_HELP}`
-      : `"${s}": "${host}" is not an ${bracketed ? 'IPv6' : 'IPv4'} address; ${IP_PORT_HELP}`;
-  }
-  if (Number(port) < 1 || Number(port) > 65535) return `"${s}": port ${port} is out of range 1-65535`;
-  return undefined;
-}
-const ipPort = (orSystem = false) =>
-  z.string().superRefine((s, c) => {
-    if (orSystem && s === 'system') return;
-    const problem = ipPortProblem(s);
-    if (problem) c.addIssue({ code: 'custom', message: orSystem ? `${problem} (or "system" for getaddrinfo)` : problem });
-  });
-
+// IP:PORT only (src/address.ts): a host name there would itself need a resolver to find it.
 const schema = z.strictObject({
-  /** Hosts to check; default: the hosts of every synthetic probe's targets. */
-  hosts: z.array(z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'expected a host name such as hooks.example.com')).min(1).optional(),
-  /** 'system' (getaddrinfo, what the sending process sees) or a recursive resolver's IP:PORT; default global.resolver. */
-  resolver: ipPort(true).optional(),
-  /** 'auto' (find the zone's NS via the resolver) or a fixed list of authoritative IP:PORT. */
-  authoritative: z.union([z.literal('auto'), z.array(ipPort()).min(1)]).default('auto'),
-  /** Shorthand for thresholds.grace_seconds; when set it wins. */
-  grace: duration().optional(),
-  recordTypes: z.array(z.enum(['A', 'AAAA'])).min(1).default(['A', 'AAAA']),
+  hosts: z
+    .array(z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'expected a host name such as hooks.example.com'))
+    .min(1)
+    .optional()
+    .describe("Hosts to check; default: the hosts of every synthetic probe's targets"),
+  resolver: ipPort(true)
+    .optional()
+    .describe('"system" (getaddrinfo, what the sending process sees) or a recursive resolver\'s IP:PORT; default global.resolver'),
+  authoritative: z
+    .union([z.literal('auto'), z.array(ipPort()).min(1)])
+    .default('auto')
+    .describe('"auto" (find the zone\'s NS through the resolver) or a fixed list of authoritative IP:PORT'),
+  grace: duration().optional().describe('Shorthand for thresholds.grace_seconds; when set it wins'),
+  recordTypes: z.array(z.enum(['A', 'AAAA'])).min(1).default(['A', 'AAAA']).describe('Address record types to compare (default [A, AAAA])'),
 });
 type Conf = z.infer<typeof schema>;
 
@@ -105,26 +87,15 @@ interface HostReport {
   details: Record<string, unknown>;
 }
 
-/** Hosts of every synthetic probe's targets (string URLs or { url }). */
-export function syntheticHosts(probes: Array<{ type: string } & Record<string, unknown>>): string[] {
+/** Host names (not IP literals) of the destinations the synthetic probes test. */
+export function syntheticHosts(destinations: TestedDestinations | undefined): string[] {
   const hosts = new Set<string>();
-  for (const p of probes) {
-    if (p.type !== 'synthetic' || !Array.isArray(p.targets)) continue;
-    for (const t of p.targets as unknown[]) {
-      const url = typeof t === 'string' ? t : t && typeof t === 'object' && typeof (t as { url?: unknown }).url === 'string' ? (t as { url: string }).url : undefined;
-      if (!url) continue;
-      try {
-        const h = new URL(url).hostname.replace(/^\[|\]$/g, '');
-        if (h && net.isIP(h) === 0) hosts.add(h.toLowerCase());
-      } catch {
-        /* an invalid URL is the synthetic probe's validation problem */
-      }
-    }
+  for (const t of destinations?.targets ?? []) {
+    const h = unbracket(t.host);
+    if (h && net.isIP(h) === 0) hosts.add(h);
   }
   return [...hosts];
 }
-
-const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 async function checkHost(host: string, probe: Conf & { timeoutMs: number; intervalMs: number }, resolver: string, graceS: number, ctx: ProbeContext, onRejected: () => void): Promise<HostReport> {
   const perQueryMs = Math.max(200, Math.min(2000, Math.floor(probe.timeoutMs / 4)));
@@ -266,13 +237,13 @@ export const dnsDrift = defineProbe({
   thresholds: THRESHOLDS,
   validate(probe, config) {
     if (probe.hosts) return [];
-    if (syntheticHosts(config.probes as unknown as Array<{ type: string } & Record<string, unknown>>).length) return [];
+    if (syntheticHosts(config.destinations).length) return [];
     return [{ key: 'hosts', message: 'no hosts to check: list them in `hosts`, or add a synthetic probe whose targets name hosts' }];
   },
   async run(probe, ctx) {
     for (const m of METRICS) ctx.metrics.define(m);
     ctx.metrics.touch('dns_rejected_packets_total', {});
-    const hosts = probe.hosts ?? syntheticHosts(ctx.config.probes);
+    const hosts = probe.hosts ?? syntheticHosts(ctx.config.destinations);
     // Series of hosts that left the list must not linger in /metrics.
     for (const m of HOST_METRICS) ctx.metrics.clear(m, (l) => hosts.includes(l.host ?? ''));
     for (const k of [...ctx.state.keys()]) if (k.startsWith('drift_since:') && !hosts.includes(k.slice('drift_since:'.length))) ctx.state.delete(k);
@@ -285,20 +256,17 @@ export const dnsDrift = defineProbe({
     let rejected = 0;
     const reports: HostReport[] = [];
     // A handful of hosts at a time: each host costs ~4 queries per side.
-    const queue = [...hosts];
-    const worker = async () => {
-      for (let h = queue.shift(); h !== undefined; h = queue.shift()) {
-        try {
-          reports.push(await checkHost(h, probe, resolver, graceS, ctx, () => rejected++));
-        } catch (e) {
-          if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
-          markUnknown(ctx, h);
-          reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
-        }
+    const check = async (h: string) => {
+      try {
+        reports.push(await checkHost(h, probe, resolver, graceS, ctx, () => rejected++));
+      } catch (e) {
+        if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
+        markUnknown(ctx, h);
+        reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(4, hosts.length) }, worker));
+      await forEachLimited(hosts, 4, check);
     } catch (e) {
       return { ok: false, reason: `dns_drift aborted: ${e instanceof Error ? e.message : String(e)}`, cause: 'The run timed out or the agent is shutting down; raise the probe timeout if this repeats.' };
     } finally {

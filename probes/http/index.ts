@@ -7,8 +7,11 @@ import { refuseUrlCredentials } from '../../src/redact-url.ts';
 export const httpProbe = defineProbe({
   type: 'http',
   schema: z.strictObject({
-    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).superRefine(refuseUrlCredentials),
-    expectStatus: z.union([z.int().min(100).max(599), z.array(z.int().min(100).max(599)).min(1)]).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).superRefine(refuseUrlCredentials).describe('URL to GET (redirects are not followed)'),
+    expectStatus: z
+      .union([z.int().min(100).max(599), z.array(z.int().min(100).max(599)).min(1)])
+      .optional()
+      .describe('Status code(s) that pass (default: any 2xx)'),
   }),
   async run(probe, ctx) {
     const started = performance.now();

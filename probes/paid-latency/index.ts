@@ -1,6 +1,7 @@
 // paid_latency: time from an invoice's paid event to its first successful webhook delivery. The set of paid
 // events comes from the invoices (the truth), so an event BTCPay never attempted (disabled webhook, queue lost
 // in a restart) still counts as undelivered. See README.md.
+import type { Histogram } from 'prom-client';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
@@ -8,7 +9,7 @@ import { btcpaySource, clientFromSource, explainApiError, exportDestinations, PO
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
+import { forEachLimited } from '../../src/limited.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
@@ -48,9 +49,8 @@ export const paidLatency = defineProbe({
     max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
     max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
   },
-  validate(probe, config) {
-    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
-  },
+  sources: { source: ['btcpay'] },
+  redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
   async run(probe, ctx) {
     const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
     const maxAge = probe.thresholds?.max_undelivered_age_seconds ?? 300;
@@ -127,7 +127,7 @@ export const paidLatency = defineProbe({
         const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
         // Paid before the delivery log this process has read: a success may exist that we never saw, so
         // out of scope rather than a false "undelivered" after every restart.
-        if (paidSec < st.coverageSec! && !rows.length && !pairedInvoices.has(inv.id)) continue;
+        if (paidSec < st.coverageSec && !rows.length && !pairedInvoices.has(inv.id)) continue;
         for (const wid of targets) {
           const key = `${inv.id}|${wid}`;
           const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
@@ -139,7 +139,7 @@ export const paidLatency = defineProbe({
             if (!baseline) ctx.metrics.observe('paid_to_delivered_seconds', { method: meta.method }, Math.max(0, done.sec - paidSec));
           }
           const ev: PaidEvent = { invoiceId: inv.id, webhookId: wid, status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status, method: meta.method, paidSec };
-          if (done) ((ev.deliveredSec = done.sec), (ev.deliveryId = done.id));
+          if (done) Object.assign(ev, { deliveredSec: done.sec, deliveryId: done.id });
           events.push(ev);
         }
       }
@@ -228,7 +228,10 @@ function stateOf(ctx: ProbeContext): PaidState {
 }
 
 function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
-  for (const [id, f] of st.firstSeen) if (!current.has(id) && f.sec < beforeSec) (st.firstSeen.delete(id), st.meta.delete(id));
+  for (const [id, f] of st.firstSeen) if (!current.has(id) && f.sec < beforeSec) {
+      st.firstSeen.delete(id);
+      st.meta.delete(id);
+    }
   for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
 }
 
@@ -245,22 +248,7 @@ const META_CONCURRENCY = 8;
 
 /** Fill st.meta for `todo` with at most `concurrency` calls at once; stops at the first failure or abort. */
 async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], concurrency: number, signal: AbortSignal): Promise<number> {
-  let next = 0;
-  let calls = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (next < todo.length && failure === undefined && !signal.aborted) {
-      const inv = todo[next++]!;
-      calls++;
-      try {
-        st.meta.set(inv.id, await invoiceMeta(client, inv, signal));
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker));
-  if (failure !== undefined) throw failure;
+  const calls = await forEachLimited(todo, concurrency, async (inv) => void st.meta.set(inv.id, await invoiceMeta(client, inv, signal)), signal);
   if (signal.aborted && todo.some((i) => !st.meta.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
   return calls;
 }
@@ -295,7 +283,7 @@ export function median(xs: number[]): number | undefined {
 async function touchHistogram(ctx: ProbeContext, method: string): Promise<void> {
   // prom-client exposes a labelled histogram only once observed; zero() creates the series without an
   // observation, but resets an existing one, so only when absent.
-  const h = ctx.metrics.registry.metric('paid_to_delivered_seconds') as import('prom-client').Histogram<string>;
+  const h = ctx.metrics.registry.metric('paid_to_delivered_seconds') as Histogram<string>;
   const labels = { probe: ctx.metrics.probe, method };
   const exists = (await h.get()).values.some((v) => v.labels.probe === labels.probe && v.labels.method === method);
   if (!exists) h.zero(labels);

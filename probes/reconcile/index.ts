@@ -5,21 +5,22 @@
 import { z } from 'zod';
 import { defineProbe } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { scrub, type Secret } from '../../src/config/secret.ts';
+import { scrub, type Secret } from '../../src/secret.ts';
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { fetchHttpJson, fetchPostgres, RecordsError, type InternalRecord, type RecordsResult } from './records.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
 
 const schema = z.strictObject({
-  /** A btcpay source: the sender. */
-  source: z.string().min(1),
-  /** An http-json or postgres source: the internal system's records. */
-  records: z.string().min(1),
-  window: duration().default(24 * 3_600_000),
-  grace: duration().default(10 * 60_000),
-  /** Orphan candidates looked up one by one at the sender (records of invoices created before the window). */
-  maxLookups: z.int().min(0).max(1000).default(50),
+  source: z.string().min(1).describe('Name of a btcpay source: the sender'),
+  records: z.string().min(1).describe("Name of an http-json or postgres source: the internal system's records"),
+  window: duration().default(24 * 3_600_000).describe('How far back to compare (default 24h)'),
+  grace: duration().default(10 * 60_000).describe('Paid invoices younger than this are pending, not missing (default 10m)'),
+  maxLookups: z
+    .int()
+    .min(0)
+    .max(1000)
+    .default(50)
+    .describe('Orphan candidates looked up one by one at the sender (records of invoices created before the window; default 50)'),
 });
 
 export const METRICS = {
@@ -55,10 +56,9 @@ export const reconcile = defineProbe({
   thresholds: {
     max_missing: { default: 0, help: 'Missing records (paid at the sender, not recorded, past the grace) tolerated before alerting.' },
   },
-  validate(probe, config) {
+  sources: { source: ['btcpay'], records: ['http-json', 'postgres'] },
+  validate(probe) {
     const errs: Array<{ key: string; message: string }> = [];
-    errs.push(...checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'reconcile'));
-    errs.push(...checkSourceType(config.sources, probe.records, 'records', ['http-json', 'postgres'], 'records'));
     if (probe.grace >= probe.window) errs.push({ key: 'grace', message: 'grace must be shorter than window' });
     return errs;
   },
@@ -66,11 +66,7 @@ export const reconcile = defineProbe({
     const nowMs = ctx.now();
     const sinceMs = nowMs - probe.window;
     const untilMs = nowMs - probe.grace;
-    const sender = ctx.source(probe.source);
-    const recSrc = ctx.source(probe.records);
-    if (sender.type !== 'btcpay' || (recSrc.type !== 'http-json' && recSrc.type !== 'postgres')) {
-      return { ok: false, reason: 'reconcile needs a btcpay source and an http-json or postgres records source', cause: 'Configuration error.' };
-    }
+    const { source: sender, records: recSrc } = ctx.sources;
     const secrets: Secret[] = [sender.apiKey, ...ctx.config.secrets];
     if (recSrc.type === 'postgres' && recSrc.password) secrets.push(recSrc.password);
     if (recSrc.type === 'http-json') for (const v of Object.values(recSrc.headers)) if (typeof v !== 'string') secrets.push(v);
@@ -86,7 +82,7 @@ export const reconcile = defineProbe({
     const invoicesP = client.listAllInvoices({ status: ['Settled', 'Expired'], startDate: Math.floor(sinceMs / 1000), endDate: Math.ceil(nowMs / 1000) }, o);
     const [recRes, invRes] = await Promise.allSettled([recordsP, invoicesP]);
     if (invRes.status === 'rejected') {
-      const e = invRes.reason;
+      const e: unknown = invRes.reason;
       return {
         ok: false,
         reason: `cannot list paid invoices at ${sender.name}: ${clean(e)}`,
@@ -94,7 +90,7 @@ export const reconcile = defineProbe({
       };
     }
     if (recRes.status === 'rejected') {
-      const e = recRes.reason;
+      const e: unknown = recRes.reason;
       return {
         ok: false,
         reason: `cannot read the internal records from ${recSrc.name}: ${clean(e)}`,
@@ -109,7 +105,7 @@ export const reconcile = defineProbe({
 
     const missing: Array<Record<string, unknown>> = [];
     const pending: string[] = [];
-    const mismatches: Array<Record<string, unknown>> = [];
+    const mismatches: Array<{ invoiceId: string; field: 'amount' | 'currency'; sender: string; internal: string }> = [];
     let oldestMissingMs = 0;
     const compare = (inv: Invoice, rec: InternalRecord) => {
       if (rec.amount !== undefined && !sameAmount(rec.amount, inv.amount)) mismatches.push({ invoiceId: inv.id, field: 'amount', sender: inv.amount, internal: rec.amount });

@@ -79,7 +79,7 @@ export async function fetchHttpJson(src: HttpJson, sinceMs: number, untilMs: num
   if (!Array.isArray(items)) throw new RecordsError(`no array at itemsPath "${src.itemsPath}"`);
   const f = src.fields;
   const paths = { id: f.id, amount: f.amount, currency: f.currency, time: f.time };
-  return normalise(items, (row, key) => (paths[key] ? at(row, paths[key]!) : undefined));
+  return normalise(items, (row, key) => (paths[key] ? at(row, paths[key]) : undefined));
 }
 
 export async function fetchPostgres(src: Postgres, sinceMs: number, untilMs: number, o: { timeoutMs: number; signal: AbortSignal }): Promise<RecordsResult> {

@@ -4,12 +4,12 @@
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import { POLICIES } from '../../src/clients/btcpay/permissions.ts';
 import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
-import { scrub } from '../../src/config/secret.ts';
+import { scrub } from '../../src/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
 import { base58Id } from './events.ts';
 import { redactUrl } from '../../src/redact-url.ts';
 import { confirmDelivery, sleep, transportOpts, type TransportOpts } from './direct.ts';
-import type { SyntheticFailureClass, TargetOutcome } from './index.ts';
+import type { SyntheticFailureClass, TargetOutcome } from './outcome.ts';
 
 export const REQUIRED_PERMISSIONS = [POLICIES.createInvoice, POLICIES.modifyWebhooks, POLICIES.modifyInvoices];
 const PAID_EVENT = 'InvoiceSettled';

@@ -3,7 +3,7 @@
 // (optionally) probes the receiver's security behaviour.
 import { httpRequest, type HttpResult } from '../../src/clients/http/index.ts';
 import type { SigningScheme } from '../../src/signing/index.ts';
-import type { Secret } from '../../src/config/secret.ts';
+import type { Secret } from '../../src/secret.ts';
 import { buildEvent, signedHeaders, wrongSecret, type SyntheticEvent } from './events.ts';
 
 export interface TransportOpts {

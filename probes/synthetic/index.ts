@@ -3,20 +3,17 @@
 // the sender uses); `btcpay` makes BTCPay itself send real deliveries for a tagged zero-amount invoice.
 import { z } from 'zod';
 import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
-import { duration, secretRef, configRelative } from '../../src/config/schema-helpers.ts';
-import { scrub } from '../../src/config/secret.ts';
+import { configPath, duration, secretRef } from '../../src/config/schema-helpers.ts';
+import { scrub } from '../../src/secret.ts';
 import { resolverSchema } from '../../src/config/schema.ts';
 import { SIGNING_SCHEMES, standardWebhooksKey } from '../../src/signing/index.ts';
-import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
+import { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutcome } from './outcome.ts';
 import { buildEvent, signedHeaders } from './events.ts';
-import { confirmDelivery, post, securityChecks, transportOpts, type SecurityOutcome, type TransportOpts } from './direct.ts';
+import { confirmDelivery, post, securityChecks, transportOpts, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
-import { checkSourceType } from '../../src/config/source-check.ts';
 import { refuseUrlCredentials } from '../../src/redact-url.ts';
 
-/** The transport classes plus the two that only an end-to-end check can see. */
-export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
-export type SyntheticFailureClass = (typeof SYNTHETIC_FAILURE_CLASSES)[number];
+export { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutcome } from './outcome.ts';
 
 // Credentials never ride in a target URL (src/redact-url.ts): they would show in labels and logs.
 const httpUrl = () =>
@@ -34,11 +31,19 @@ const httpUrl = () =>
 const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key|secret|password|auth/i;
 
 const schema = z.strictObject({
-  mode: z.enum(['direct', 'btcpay']).default('direct'),
-  /** direct: where to send (primary and backups). btcpay: which of the store's webhook URLs to watch (default all). */
-  targets: z.array(httpUrl()).min(1).optional(),
-  signing: z.strictObject({ scheme: z.enum(SIGNING_SCHEMES), secret: secretRef() }).optional(),
-  /** Extra request headers for the targets and the receipt URL; credentials only as secret references. */
+  mode: z.enum(['direct', 'btcpay']).default('direct').describe('direct: hookwatch signs and sends the webhook; btcpay: BTCPay sends real deliveries'),
+  targets: z
+    .array(httpUrl())
+    .min(1)
+    .optional()
+    .describe("direct: the receiver URLs (primary and backups); btcpay: which of the store's webhook URLs to watch (default all)"),
+  signing: z
+    .strictObject({
+      scheme: z.enum(SIGNING_SCHEMES).describe('Signature scheme the receiver verifies'),
+      secret: secretRef().describe('The webhook signing secret, as a reference'),
+    })
+    .optional()
+    .describe('direct mode: how to sign the test webhook'),
   headers: z
     .record(z.string(), z.union([z.string(), secretRef()]))
     .superRefine((h, ctx) => {
@@ -47,22 +52,24 @@ const schema = z.strictObject({
           ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
         }
     })
-    .default({}),
+    .default({})
+    .describe('Extra request headers for the targets and the receipt URL; credentials only as secret references'),
   confirm: z
     .strictObject({
-      url: httpUrl().refine((u) => u.includes('{deliveryId}'), 'confirm.url must contain {deliveryId}'),
-      within: duration().default(30_000),
+      url: httpUrl()
+        .refine((u) => u.includes('{deliveryId}'), 'confirm.url must contain {deliveryId}')
+        .describe('URL that answers 2xx once the receiver has processed the delivery; {deliveryId} is replaced'),
+      within: duration().default(30_000).describe('How long the receiver gets to confirm (default 30s)'),
     })
-    .optional(),
-  security: z.boolean().default(false),
+    .optional()
+    .describe('Optional: ask the receiver whether it processed the webhook'),
+  security: z.boolean().default(false).describe('direct mode: also check signature verification, replay window and idempotency (default false)'),
   resolver: resolverSchema().optional(),
-  connectTimeout: duration().default(5_000),
-  responseTimeout: duration().default(10_000),
-  /** PEM file of a private CA the targets' certificates chain to. */
-  caFile: z.string().min(1).transform((p) => configRelative(p)).optional(),
-  /** btcpay mode: the btcpay source and how long BTCPay gets to deliver. */
-  source: z.string().optional(),
-  within: duration().default(120_000),
+  connectTimeout: duration().default(5_000).describe('TCP connect (and TLS) timeout per target (default 5s)'),
+  responseTimeout: duration().default(10_000).describe('Time to the response headers per target (default 10s)'),
+  caFile: configPath().optional().describe("PEM file of a private CA the targets' certificates chain to (relative to the config file)"),
+  source: z.string().optional().describe('btcpay mode: name of a btcpay source'),
+  within: duration().default(120_000).describe('btcpay mode: how long BTCPay gets to deliver (default 2m)'),
 });
 
 /** Worst case of one run: targets go in parallel; security checks send three more requests per target. */
@@ -73,17 +80,6 @@ function neededMs(p: z.infer<typeof schema>): number {
 }
 
 type Probe = z.infer<typeof schema> & { name: string; intervalMs: number; timeoutMs: number; thresholds: Record<string, number> };
-
-export interface TargetOutcome {
-  target: string;
-  ok: boolean;
-  phases: Partial<Record<'resolve' | 'connect' | 'tls' | 'response' | 'confirm' | 'delivery', number>>;
-  address?: string;
-  failureClass?: SyntheticFailureClass;
-  message?: string;
-  security?: SecurityOutcome[];
-  details: Record<string, unknown>;
-}
 
 const CAUSES: Record<SyntheticFailureClass, string> = {
   dns_error: 'The name does not resolve through the resolver the sender uses: check the DNS records and that resolver (see the dns_drift probe).',
@@ -196,7 +192,9 @@ export const synthetic = defineProbe({
   // The run must outlast the probe's own deadlines, or a slow receiver reads as "probe timed out"
   // instead of the precise not_confirmed / not_delivered verdict.
   defaultTimeoutMs: (p) => neededMs(p) + 5_000,
-  validate(probe, config) {
+  sources: { source: ['btcpay'] },
+  destinations: (p) => p.targets ?? [],
+  validate(probe) {
     const errs: Array<{ key: string; message: string }> = [];
     if (probe.timeoutMs < neededMs(probe))
       errs.push({ key: 'timeout', message: `timeout ${probe.timeoutMs / 1000}s is shorter than this probe's own deadlines (${neededMs(probe) / 1000}s: connect + response${probe.confirm ? ' + confirm.within' : ''}${probe.mode === 'btcpay' ? ' + within' : ''}${probe.security ? ', times the security checks' : ''}); raise it or omit it` });
@@ -207,7 +205,6 @@ export const synthetic = defineProbe({
         errs.push({ key: 'signing.secret', message: `standard-webhooks secrets are whsec_ followed by base64 (${probe.signing.secret.toString()} is not)` });
     } else {
       if (!probe.source) errs.push({ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' });
-      errs.push(...checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'btcpay mode'));
       if (probe.security) errs.push({ key: 'security', message: 'security checks need direct mode (hookwatch must sign the probing requests itself)' });
     }
     return errs;

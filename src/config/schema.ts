@@ -2,18 +2,15 @@
 // assembly of the full schema from the probe kinds for `hookwatch schema` and per-probe validation.
 import { z } from 'zod';
 import type { ProbeKind } from '../probe/types.ts';
-import { duration, hostPort, secretRef } from './schema-helpers.ts';
+import { duration, ipPort, secretRef } from './schema-helpers.ts';
 import { refuseUrlCredentials } from '../redact-url.ts';
 
-export const resolverSchema = () =>
-  z
-    .string()
-    .refine((v) => v === 'system' || hostPort().safeParse(v).success, 'expected "system" or a resolver address IP:PORT, e.g. 127.0.0.53:53')
-    .meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
+/** The same rule wherever a resolver is named (global and any kind with a resolver key). */
+export const resolverSchema = () => ipPort(true).meta({ description: '"system" (getaddrinfo, as the sender sees it) or IP:PORT of a recursive resolver' });
 
 export const globalSchema = z.strictObject({
-  interval: duration().default(60_000),
-  timeout: duration().default(10_000),
+  interval: duration().default(60_000).describe('Default run interval of every probe whose kind has none of its own (default 60s)'),
+  timeout: duration().default(10_000).describe('Default run timeout, capped at the interval (default 10s)'),
   resolver: resolverSchema().default('system'),
 });
 
@@ -25,18 +22,19 @@ export const sourceSchema = z.discriminatedUnion(
   'type',
   [
     z.strictObject({
-      type: z.literal('btcpay'),
-      url: httpUrl(),
-      apiKey: secretRef(),
-      storeId: z.string().min(1),
-      timeout: duration().optional(),
+      type: z.literal('btcpay').describe('A BTCPay Server store, read through the Greenfield API'),
+      url: httpUrl().describe('Base URL of the BTCPay Server'),
+      apiKey: secretRef().describe('Greenfield API key, as a secret reference'),
+      storeId: z.string().min(1).describe('The store to watch'),
+      timeout: duration().optional().describe("Per-request timeout (default: the probe's timeout)"),
     }),
     z.strictObject({
-      type: z.literal('http-json'),
+      type: z.literal('http-json').describe("An internal system's records, read as JSON over HTTP"),
       url: z
         .string()
         .refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL; {since} and {until} are replaced by unix seconds')
-        .superRefine(refuseUrlCredentials),
+        .superRefine(refuseUrlCredentials)
+        .describe('URL of the records; {since} and {until} are replaced by unix seconds'),
       // Plain strings are fine for Accept and friends; anything credential-like must be a secret reference.
       headers: z
         .record(z.string(), z.union([z.string(), secretRef()]))
@@ -46,21 +44,28 @@ export const sourceSchema = z.discriminatedUnion(
               ctx.addIssue({ code: 'custom', path: [k], message: `header ${k} carries a credential: use a secret reference { file: PATH } or { env: NAME }` });
           }
         })
-        .default({}),
-      itemsPath: z.string().default(''),
+        .default({})
+        .describe('Request headers; credential-like headers must be secret references'),
+      itemsPath: z.string().default('').describe("Dot path of the record list in the response ('' for a top-level array)"),
       fields: z
-        .strictObject({ id: z.string().default('invoiceId'), amount: z.string().optional(), currency: z.string().optional(), time: z.string().optional() })
-        .default({ id: 'invoiceId' }),
+        .strictObject({
+          id: z.string().default('invoiceId').describe('Field holding the BTCPay invoice id (default invoiceId)'),
+          amount: z.string().optional().describe('Field holding the amount, compared with the invoice'),
+          currency: z.string().optional().describe('Field holding the currency, compared with the invoice'),
+          time: z.string().optional().describe('Field holding when the record was made'),
+        })
+        .default({ id: 'invoiceId' })
+        .describe('Where each field is in a record (dot paths)'),
     }),
     z.strictObject({
-      type: z.literal('postgres'),
-      host: z.string().default('127.0.0.1'),
-      port: z.int().min(1).max(65535).default(5432),
-      database: z.string().min(1),
-      user: z.string().min(1),
-      password: secretRef().optional(),
-      ssl: z.boolean().default(false),
-      query: z.string().min(1),
+      type: z.literal('postgres').describe("An internal system's records, read from PostgreSQL"),
+      host: z.string().default('127.0.0.1').describe('Database host (default 127.0.0.1)'),
+      port: z.int().min(1).max(65535).default(5432).describe('Database port (default 5432)'),
+      database: z.string().min(1).describe('Database name'),
+      user: z.string().min(1).describe('Database user'),
+      password: secretRef().optional().describe('Database password, as a secret reference'),
+      ssl: z.boolean().default(false).describe('Connect with TLS (default false)'),
+      query: z.string().min(1).describe('Parameterised query: $1 = since, $2 = until (timestamptz); columns id, amount, currency, time'),
     }),
   ],
   { error: 'expected a source with type btcpay, http-json or postgres' },
@@ -74,15 +79,18 @@ export function baseProbeShape(kind?: ProbeKind) {
   const thresholdValue = z.union([z.number(), duration().transform((ms) => ms / 1000)], {
     error: 'expected a number in base units (ratio or seconds) or a duration',
   });
-  const thresholds =
-    thresholdKeys.length > 0
-      ? z.strictObject(Object.fromEntries(thresholdKeys.map((k) => [k, thresholdValue.optional()]))).optional()
-      : z.strictObject({}).optional();
+  const thresholds = z
+    .strictObject(Object.fromEntries(thresholdKeys.map((k) => [k, thresholdValue.optional().describe(kind!.thresholds![k]!.help)])))
+    .optional()
+    .describe('Threshold overrides in base units (ratios, seconds) or durations; exported as hookwatch_probe_threshold');
   return {
-    name: z.string().regex(NAME_RE, 'expected a probe name of letters, digits and _.:- (at most 63 characters)'),
-    type: kind ? z.literal(kind.type) : z.string(),
-    interval: duration().optional(),
-    timeout: duration().optional(),
+    name: z
+      .string()
+      .regex(NAME_RE, 'expected a probe name of letters, digits and _.:- (at most 63 characters)')
+      .describe('Unique probe name (the probe label)'),
+    type: (kind ? z.literal(kind.type) : z.string()).describe('Probe kind'),
+    interval: duration().optional().describe("How often the probe runs (default: the kind's own, else global.interval)"),
+    timeout: duration().optional().describe("Run timeout (default: the kind's own, else global.timeout capped at the interval)"),
     thresholds,
   };
 }
@@ -95,9 +103,9 @@ export function probeSchema(kind: ProbeKind) {
 export function fullSchema(kinds: ReadonlyArray<ProbeKind>) {
   const probes = kinds.map((k) => probeSchema(k));
   return z.strictObject({
-    global: globalSchema.optional(),
-    sources: z.record(z.string().regex(NAME_RE), sourceSchema).optional(),
-    probes: z.array(probes.length === 1 ? probes[0]! : z.discriminatedUnion('type', probes as never)),
+    global: globalSchema.optional().describe('Defaults for every probe'),
+    sources: z.record(z.string().regex(NAME_RE), sourceSchema).optional().describe('Named upstream connections, reused by probes'),
+    probes: z.array(probes.length === 1 ? probes[0]! : z.discriminatedUnion('type', probes as never)).describe('The probes to run'),
   });
 }
 

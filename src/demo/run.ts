@@ -22,8 +22,8 @@ const NEW_IP = '127.0.0.3';
 export async function runDemo(opts: { listenAddress: string; durationMs?: number; summaryEveryMs?: number; out: (s: string) => void }): Promise<void> {
   const { out } = opts;
   const { startFakeBtcpay } = await import('../../test/fakes/btcpay/index.ts');
-  const { startFakeDns } = await import('../../test/fakes/dns-server.ts');
-  const { startReceiver } = await import('../../test/helpers/receiver.ts');
+  const { startFakeDns } = await import('../sim/dns-server.ts');
+  const { startReceiver } = await import('../sim/receiver.ts');
 
   const webhookSecret = randomBytes(16).toString('hex');
   const dns = await startFakeDns({ zone: 'pay.test', records: [{ name: 'hooks.pay.test', type: 'A', ttl: 30, values: [OLD_IP] }], minTtl: 172_800 });
@@ -96,13 +96,14 @@ export async function runDemo(opts: { listenAddress: string; durationMs?: number
   }, 2000);
 
   const migrateAt = opts.durationMs !== undefined ? Math.floor(opts.durationMs * 0.4) : 60_000;
-  const migrate = setTimeout(async () => {
+  const incident = async () => {
     out(`\n>>> INCIDENT: the receiver moves ${OLD_IP} -> ${NEW_IP}; the authoritative record changes (TTL 30 s) but the sender's resolver keeps the old answer.\n`);
     receiver = await startReceiver({ scheme: 'btcpay', secret: webhookSecret, host: NEW_IP, port });
     receivers.push(receiver);
     dns.auth.set('hooks.pay.test', 'A', [NEW_IP]);
     await receivers[0]!.stop();
-  }, migrateAt);
+  };
+  const migrate = setTimeout(() => void incident(), migrateAt);
 
   const summary = () => {
     const views = agent.scheduler.status().map((p) => runView(p.name, p.type, p.last));

@@ -1,5 +1,6 @@
 // What a probe sees of the registry: every call adds the `probe` label, and every series is
 // tracked so reloading a probe away (or a host leaving its list) removes it from /metrics.
+import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { MetricRegistry } from './registry.ts';
 import type { MetricDef } from './definitions.ts';
 
@@ -34,14 +35,14 @@ export class ProbeMetrics {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
-    (m as import('prom-client').Gauge).set(this.#labels(name, labels), value);
+    (m as Gauge).set(this.#labels(name, labels), value);
   }
 
   inc(name: string, labels: Labels, by = 1): void {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'counter') throw new Error(`${name} is not a counter`);
-    (m as import('prom-client').Counter).inc(this.#labels(name, labels), by);
+    (m as Counter).inc(this.#labels(name, labels), by);
   }
 
   /** Make a counter series exist at 0 so rate() sees its first increment. */
@@ -53,7 +54,7 @@ export class ProbeMetrics {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
-    (m as import('prom-client').Histogram).observe(this.#labels(name, labels), value);
+    (m as Histogram).observe(this.#labels(name, labels), value);
   }
 
   /** Drop this probe's series of one metric, except those `keep` returns true for. */

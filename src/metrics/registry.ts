@@ -82,9 +82,9 @@ export class MetricRegistry {
 
   track(probe: string, name: string, labels: Record<string, string>): void {
     let byMetric = this.#series.get(probe);
-    if (!byMetric) this.#series.set(probe, (byMetric = new Map()));
+    if (!byMetric) this.#series.set(probe, (byMetric = new Map<string, Map<string, Record<string, string>>>()));
     let sets = byMetric.get(name);
-    if (!sets) byMetric.set(name, (sets = new Map()));
+    if (!sets) byMetric.set(name, (sets = new Map<string, Record<string, string>>()));
     sets.set(JSON.stringify(labels), labels);
   }
 

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { ProbeMetrics } from '../metrics/probe-metrics.ts';
-import type { Secret } from '../config/secret.ts';
+import type { Secret } from '../secret.ts';
 
 /** Fields every probe entry has, whatever its kind. Durations are already converted to milliseconds. */
 export interface ProbeBase {
@@ -39,6 +39,36 @@ export type SourceConfig =
       query: string;
     };
 
+export type SourceType = SourceConfig['type'];
+export type SourceOf<T extends SourceType> = Extract<SourceConfig, { type: T }>;
+
+/**
+ * Which of a kind's config keys name a source, and the source types each accepts, e.g.
+ * `{ source: ['btcpay'], records: ['http-json', 'postgres'] }`. The loader checks the names and types once
+ * (file:line errors) and run() gets them resolved and typed as `ctx.sources` (see defineProbe).
+ */
+export type SourceKeys = Readonly<Record<string, readonly SourceType[]>>;
+
+/** The sources a kind declared, resolved: required when the schema requires the key, optional otherwise. */
+export type ResolvedSources<C extends z.ZodObject, S extends SourceKeys> = {
+  [K in keyof S & keyof z.infer<C>]: undefined extends z.infer<C>[K] ? SourceOf<S[K][number]> | undefined : SourceOf<S[K][number]>;
+};
+
+/** A receiver URL that some probe tests end to end (its targets), for probes that compare against them. */
+export interface TestedDestination {
+  /** The probe that tests it. */
+  probe: string;
+  url: string;
+  /** URL.hostname: lower case, IPv6 literals in brackets. */
+  host: string;
+}
+
+export interface TestedDestinations {
+  /** Names of the probes whose kind tests destinations (even when they list none, as a mode that finds them upstream). */
+  probes: string[];
+  targets: TestedDestination[];
+}
+
 export interface GlobalConfig {
   intervalMs: number;
   timeoutMs: number;
@@ -51,11 +81,19 @@ export interface LoadedConfig {
   file: string;
   global: GlobalConfig;
   sources: Record<string, SourceConfig>;
-  /** Each probe is ProbeBase plus its kind's own keys (as parsed by its schema). */
+  /** Each probe is ProbeBase plus its kind's own keys (as parsed by its schema) and its resolved `sources`. */
   probes: Array<ProbeBase & Record<string, unknown>>;
+  /** The destinations the end-to-end probes test, for probes that check other things against them. */
+  destinations: TestedDestinations;
   /** All secrets resolved while loading, for scrubbing error text. */
   secrets: Secret[];
 }
+
+/** The parts of the loaded file a running probe sees: defaults, the secrets to scrub, the tested destinations. */
+export type ProbeConfigView = Pick<LoadedConfig, 'file' | 'global' | 'secrets' | 'destinations'>;
+
+/** What a kind's validate() sees of the whole file. */
+export type ValidationConfig = Omit<LoadedConfig, 'probes' | 'destinations'> & { probes: ProbeBase[]; destinations?: TestedDestinations };
 
 export interface ProbeContext {
   /** Aborted when the run times out or the agent shuts down / reloads the probe away. */
@@ -68,7 +106,8 @@ export interface ProbeContext {
   now(): number;
   /** Survives across runs of the same probe (and across reloads while name+type stay the same). */
   state: Map<string, unknown>;
-  config: LoadedConfig;
+  /** What a probe may read of the whole file; its own settings and sources come as arguments. */
+  config: ProbeConfigView;
   /** Named source connection settings. */
   source(name: string): SourceConfig;
 }
@@ -88,6 +127,12 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   type: string;
   /** zod object schema of the kind's own keys (not name/type/interval/timeout/thresholds). Strict. */
   schema: C;
+  /** Keys of `schema` that name sources, with the source types each accepts. */
+  sources?: SourceKeys;
+  /** Receiver URLs this probe tests end to end; other probes see them as `config.destinations`. */
+  destinations?(probe: ProbeBase & z.infer<C>): string[];
+  /** For kinds that watch BTCPay deliveries: the webhook and events `hookwatch redeliver --probe` acts on (the source is the declared btcpay one). */
+  redeliveryScope?(probe: ProbeBase & z.infer<C>): { webhookId?: string; paidEvents?: string[] };
   /** Threshold keys this kind understands, with defaults in base units. */
   thresholds?: Record<string, { default: number | ((probe: { intervalMs: number }) => number); help: string }>;
   /**
@@ -98,11 +143,35 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   /** Default interval for this kind when neither probe nor global sets one (e.g. synthetic: 1h). */
   defaultIntervalMs?: number;
   /** Extra cross-field checks after parsing (e.g. that `source` names a btcpay source). Return error messages keyed by key. */
-  validate?(probe: ProbeBase & z.infer<C>, config: Omit<LoadedConfig, 'probes'> & { probes: ProbeBase[] }): Array<{ key: string; message: string }>;
+  validate?(probe: ProbeBase & z.infer<C>, config: ValidationConfig): Array<{ key: string; message: string }>;
   run(probe: ProbeBase & z.infer<C>, ctx: ProbeContext): Promise<ProbeResult>;
 }
 
-/** Identity helper that keeps the schema's inferred type on `run`. */
-export function defineProbe<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C> {
-  return kind;
+/** What a kind's run() gets on top of the usual context: its declared sources, resolved and typed. */
+export type SourcedContext<C extends z.ZodObject, S extends SourceKeys> = ProbeContext & { sources: ResolvedSources<C, S> };
+
+/** A kind as written in probes/<kind>/index.ts: like ProbeKind, but run() sees its sources typed. */
+export interface ProbeDefinition<C extends z.ZodObject, S extends SourceKeys> extends Omit<ProbeKind<C>, 'sources' | 'run'> {
+  sources?: S;
+  run(probe: ProbeBase & z.infer<C>, ctx: SourcedContext<C, S>): Promise<ProbeResult>;
+}
+
+/**
+ * Keeps the schema's inferred type on `run`, and hands run() the sources named by the keys the kind
+ * declares (`sources`), looked up through ctx.source(). The loader has already checked that each name
+ * exists and is of an accepted type.
+ */
+export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = Record<never, never>>(def: ProbeDefinition<C, S>): ProbeKind<C> {
+  const keys = Object.keys(def.sources ?? {});
+  return {
+    ...def,
+    run(probe, ctx) {
+      const sources: Record<string, SourceConfig | undefined> = {};
+      for (const key of keys) {
+        const name = (probe as Record<string, unknown>)[key];
+        sources[key] = typeof name === 'string' ? ctx.source(name) : undefined;
+      }
+      return def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources }) as SourcedContext<C, S>);
+    },
+  };
 }

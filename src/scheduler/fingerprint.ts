@@ -5,7 +5,7 @@
 // not be used to test guesses of a secret offline.
 import { createHmac, randomBytes } from 'node:crypto';
 import type { LoadedConfig, ProbeBase } from '../probe/types.ts';
-import { Secret } from '../config/secret.ts';
+import { Secret } from '../secret.ts';
 
 const KEY = randomBytes(32);
 

@@ -133,7 +133,7 @@ export class Scheduler {
       if (!kind) throw new Error(`no probe kind ${p.type}`);
       const prev = carried.get(p.name);
       const print = next.get(p.name)!.print;
-      const e: Entry = { probe: p, print, kind, state: prev?.state ?? new Map(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
+      const e: Entry = { probe: p, print, kind, state: prev?.state ?? new Map<string, unknown>(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
       // A run of the replaced entry may still be settling; it shares this state, so wait for it.
       if (prev?.running) this.#track(e, prev.running);
       this.#entries.set(p.name, e);

@@ -3,7 +3,7 @@
 // secret that JSON escapes (one holding `"` or `\`) and breaks the document when a secret equals
 // JSON syntax (`true`, `null`, `}`).
 import type { Logger } from 'pino';
-import { Secret } from '../config/secret.ts';
+import { Secret } from '../secret.ts';
 
 /** Shorter values would match ordinary text everywhere; the loader's secrets are longer in practice. */
 export const MIN_SCRUB_LENGTH = 4;

@@ -1,12 +1,12 @@
 // HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /status, /probe/<name>/log and an HTML index.
 import express, { type Express } from 'express';
-import type { Agent } from '../agent.ts';
+import type { AgentView } from './agent-view.ts';
 import { statusView } from './status.ts';
 
-const esc = (s: unknown) =>
+const esc = (s: string | number | undefined) =>
   String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-export function createApp(agent: Agent): Express {
+export function createApp(agent: AgentView): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('env', 'production');

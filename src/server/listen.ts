@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { BasicAuth, BcryptWorker, type AuthLimits } from './auth.ts';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { parseListenAddress } from '../address.ts';
 
 const webConfigSchema = z.strictObject({
   tls_server_config: z
@@ -24,7 +25,7 @@ export interface WebConfig {
 }
 
 export function loadWebConfig(file: string): WebConfig {
-  const raw = parse(readFileSync(file, 'utf8')) ?? {};
+  const raw: unknown = parse(readFileSync(file, 'utf8')) ?? {};
   const r = webConfigSchema.safeParse(raw);
   if (!r.success) {
     throw new Error(`${file}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -86,12 +87,6 @@ export class WebSettings {
   close(): Promise<void> {
     return this.worker.close();
   }
-}
-
-export function parseListenAddress(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
-  if (!m) throw new Error(`invalid --web.listen-address "${addr}": expected HOST:PORT or :PORT`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
 export async function listen(handler: RequestListener, address: string, web: WebSettings = new WebSettings()): Promise<Server> {

@@ -1,6 +1,6 @@
 // The JSON view shared by /status and `once --format json`. Results already had secrets scrubbed by
 // the scheduler; Secret objects serialise as their reference, so a stray one still prints safely.
-import type { Agent } from '../agent.ts';
+import type { AgentView } from './agent-view.ts';
 import type { RunRecord } from '../scheduler/scheduler.ts';
 
 export function runView(name: string, type: string, rec: RunRecord | undefined) {
@@ -19,7 +19,7 @@ export function runView(name: string, type: string, rec: RunRecord | undefined) 
   };
 }
 
-export function statusView(agent: Agent) {
+export function statusView(agent: AgentView) {
   return {
     ready: agent.ready,
     config: { file: agent.opts.configFile, lastReloadSuccessful: agent.lastReloadError === undefined, lastReloadError: agent.lastReloadError ?? null },

@@ -9,7 +9,7 @@ export function formatText(views: ReturnType<typeof runView>[], opts: { details?
     if (v.cause) lines.push(`      likely cause: ${v.cause}`);
     for (const [k, val] of opts.details === false ? [] : Object.entries(v.details ?? {})) {
       if (val === undefined) continue;
-      const text = typeof val === 'string' ? val : (JSON.stringify(val) ?? String(val));
+      const text = typeof val === 'string' ? val : (JSON.stringify(val) ?? typeof val);
       lines.push(`      ${k}: ${text.length > 400 ? text.slice(0, 400) + '…' : text}`);
     }
   }

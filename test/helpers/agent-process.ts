@@ -56,8 +56,8 @@ export async function startAgent(configFile: string, opts: { env?: NodeJS.Proces
         }
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`agent exited with ${code}; logs:\n${logs.join('\n')}${buf}`));

@@ -4,6 +4,8 @@ import { MetricRegistry } from '../../src/metrics/registry.ts';
 import { ProbeMetrics } from '../../src/metrics/probe-metrics.ts';
 import { createLogger } from '../../src/log.ts';
 import type { LoadedConfig, ProbeContext, SourceConfig } from '../../src/probe/types.ts';
+import { testedDestinations } from '../../src/config/load.ts';
+import { PROBE_KINDS } from '../../probes/registry.ts';
 
 export interface TestContext extends ProbeContext {
   registry: MetricRegistry;
@@ -28,13 +30,15 @@ export function makeTestContext(opts: {
   let now = opts.now ?? Date.now();
   let fake = opts.now !== undefined;
   const sources = opts.sources ?? {};
+  const probes = opts.config?.probes ?? [];
   const config: LoadedConfig = {
     file: 'test.yaml',
     global: { intervalMs: 60_000, timeoutMs: 10_000, resolver: 'system' },
     sources,
-    probes: [],
     secrets: [],
+    destinations: testedDestinations(probes, PROBE_KINDS),
     ...opts.config,
+    probes,
   };
   const probe = opts.probe ?? 'test';
   return {

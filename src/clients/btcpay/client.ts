@@ -5,7 +5,7 @@
 import { request, type Dispatcher } from 'undici';
 import pRetry from 'p-retry';
 import { z } from 'zod';
-import type { Secret } from '../../config/secret.ts';
+import type { Secret } from '../../secret.ts';
 import { missingPermissions } from './permissions.ts';
 import {
   ApiKeySchema,
@@ -179,7 +179,11 @@ export class BtcpayClient {
     for (let page = 0; page < maxPages; page++) {
       const rows = await this.listInvoices({ ...q, skip: page * take, take }, o);
       // New invoices shift pages while we read (newest first): dedupe by id.
-      for (const r of rows) if (!seen.has(r.id)) (seen.add(r.id), out.push(r));
+      for (const r of rows) {
+        if (seen.has(r.id)) continue;
+        seen.add(r.id);
+        out.push(r);
+      }
       if (rows.length < take) return { invoices: out, truncated: false, pages: page + 1, pageSize: take };
     }
     return { invoices: out, truncated: true, pages: maxPages, pageSize: take };
@@ -258,7 +262,7 @@ export class BtcpayClient {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.#base + path, {
-        method: method as Dispatcher.HttpMethod,
+        method: method,
         headers: {
           authorization: `token ${this.#apiKey.reveal()}`,
           accept: 'application/json',
@@ -317,7 +321,7 @@ export class BtcpayClient {
     let missing: string | undefined;
     try {
       const b = ErrorBodySchema.safeParse(JSON.parse(text));
-      if (b.success) ((code = b.data.code), (msg = b.data.message ?? ''), (missing = b.data.missingPermission));
+      if (b.success) ({ code, message: msg = '', missingPermission: missing } = b.data);
       else if (Array.isArray(JSON.parse(text))) msg = 'validation failed: ' + text.slice(0, 300);
     } catch {
       msg = text.slice(0, 120);

@@ -13,6 +13,7 @@
 //  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
 import { BtcpayError, type BtcpayClient } from './client.ts';
 import type { Delivery } from './schemas.ts';
+import { forEachLimited } from '../../limited.ts';
 
 export interface DeliveryInfo {
   type: string;
@@ -170,32 +171,23 @@ export class DeliveryTracker {
 }
 
 async function fetchBodies(client: BtcpayClient, rows: TrackedDelivery[], concurrency: number, signal?: AbortSignal): Promise<number> {
-  let next = 0;
-  let calls = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (next < rows.length && failure === undefined) {
-      const r = rows[next++]!;
-      calls++;
-      try {
-        const { body } = await client.getDeliveryRequest(r.webhookId, r.id, { signal });
-        r.info = {
-          type: body.type,
-          ...(body.invoiceId ? { invoiceId: body.invoiceId } : {}),
-          originalDeliveryId: body.originalDeliveryId ?? body.orignalDeliveryId ?? r.id,
-          ...(body.timestamp !== undefined ? { eventTimestamp: body.timestamp } : {}),
-          isRedelivery: body.isRedelivery ?? false,
-        };
-      } catch (e) {
-        if (e instanceof BtcpayError && e.kind === 'pruned') r.info = 'pruned';
-        else if (e instanceof BtcpayError && (e.kind === 'not_found' || e.kind === 'malformed')) r.info = 'unreadable';
-        else failure = e; // transport trouble: stop, keep the rest pending for the next poll
-      }
+  // Transport trouble stops the fan-out and keeps the rest pending for the next poll.
+  return forEachLimited(rows, concurrency, async (r) => {
+    try {
+      const { body } = await client.getDeliveryRequest(r.webhookId, r.id, { signal });
+      r.info = {
+        type: body.type,
+        ...(body.invoiceId ? { invoiceId: body.invoiceId } : {}),
+        originalDeliveryId: body.originalDeliveryId ?? body.orignalDeliveryId ?? r.id,
+        ...(body.timestamp !== undefined ? { eventTimestamp: body.timestamp } : {}),
+        isRedelivery: body.isRedelivery ?? false,
+      };
+    } catch (e) {
+      if (e instanceof BtcpayError && e.kind === 'pruned') r.info = 'pruned';
+      else if (e instanceof BtcpayError && (e.kind === 'not_found' || e.kind === 'malformed')) r.info = 'unreadable';
+      else throw e;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
-  if (failure !== undefined) throw failure;
-  return calls;
+  });
 }
 
 export type FailureReason = 'dns' | 'timeout' | 'refused' | 'tls' | 'http_4xx' | 'http_5xx' | 'other';

@@ -23,7 +23,11 @@ function closure(policy: string): Set<string> {
   const out = new Set<string>([policy]);
   const todo = [policy];
   while (todo.length) {
-    for (const c of CHILDREN[todo.pop()!] ?? []) if (!out.has(c)) (out.add(c), todo.push(c));
+    for (const c of CHILDREN[todo.pop()!] ?? []) {
+      if (out.has(c)) continue;
+      out.add(c);
+      todo.push(c);
+    }
   }
   return out;
 }

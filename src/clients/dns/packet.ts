@@ -152,7 +152,7 @@ export function decodeResponse(buf: Buffer): DecodeResult {
     if (bad) return { ok: false, reason: bad };
     let p: DecodedPacket & { rcode?: string };
     try {
-      p = dnsPacket.decode(buf) as DecodedPacket & { rcode?: string };
+      p = dnsPacket.decode(buf);
     } catch (e) {
       return { ok: false, reason: `malformed: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -160,9 +160,9 @@ export function decodeResponse(buf: Buffer): DecodeResult {
     if (dnsPacket.decode.bytes !== buf.length) return { ok: false, reason: 'record data inconsistent with rdlength' };
     const q = p.questions?.[0];
     if (!q || typeof q.name !== 'string') return { ok: false, reason: 'missing question' };
-    const answers = (p.answers ?? []) as Answer[];
-    const authorities = (p.authorities ?? []) as Answer[];
-    const additionals = (p.additionals ?? []) as Answer[];
+    const answers = (p.answers ?? []);
+    const authorities = (p.authorities ?? []);
+    const additionals = (p.additionals ?? []);
     for (const rr of [...answers, ...authorities]) {
       if (rr.type === 'A' && !(typeof rr.data === 'string' && isIPv4(rr.data))) return { ok: false, reason: 'A record without an IPv4 address' };
       if (rr.type === 'AAAA' && !(typeof rr.data === 'string' && isIPv6(rr.data))) return { ok: false, reason: 'AAAA record without an IPv6 address' };

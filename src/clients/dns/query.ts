@@ -4,6 +4,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
+import { formatHostPort, parseIpPort } from '../../address.ts';
 import type { RecordType } from 'dns-packet';
 import { decodeResponse, encodeQuery, matchesQuery, normName, randomId, MAX_MESSAGE, type DnsResponse } from './packet.ts';
 
@@ -14,14 +15,15 @@ export interface Server {
 
 /** Parse "IP:PORT", "[v6]:PORT" or a bare IP (port 53). */
 export function parseServer(s: string): Server {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([0-9.]+):(\d{1,5})$/.exec(s);
-  if (m) return { host: m[1]!, port: Number(m[2]) };
-  if (net.isIP(s)) return { host: s, port: 53 };
-  throw new Error(`invalid DNS server address "${s}": expected IP:PORT, e.g. 127.0.0.53:53 or [::1]:53`);
+  try {
+    return parseIpPort(s, 53);
+  } catch {
+    throw new Error(`invalid DNS server address "${s}": expected IP:PORT, e.g. 127.0.0.53:53 or [::1]:53`);
+  }
 }
 
 export function formatServer(s: Server): string {
-  return isIPv6(s.host) ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
+  return formatHostPort(s.host, s.port);
 }
 
 export type PacketEvent = { outcome: 'accepted'; server: string; transport: 'udp' | 'tcp' } | { outcome: 'rejected'; reason: string; server: string; transport: 'udp' | 'tcp' };
@@ -66,7 +68,7 @@ export class DnsQueryError extends Error {
 }
 
 function abortError(signal: AbortSignal | undefined, tried: string[]): DnsQueryError {
-  const r = signal?.reason;
+  const r: unknown = signal?.reason;
   return new DnsQueryError(`query aborted${r instanceof Error ? `: ${r.message}` : ''}`, 'aborted', tried);
 }
 

@@ -82,7 +82,7 @@ export async function resolveRecursive(servers: Server[], host: string, opts: Co
         try {
           queries++;
           opts.onQuery?.(servers.map(formatServer).join(','));
-          const q = await query({ servers, name: cur, type: type as RecordType, rd: true, timeoutMs: opts.timeoutMs, signal: opts.signal, onPacket: opts.onPacket, attempts: opts.attempts });
+          const q = await query({ servers, name: cur, type: type, rd: true, timeoutMs: opts.timeoutMs, signal: opts.signal, onPacket: opts.onPacket, attempts: opts.attempts });
           const r = q.response;
           if (r.rcode !== 'NOERROR') return { type, addresses: [] as string[], ttls, rcode: r.rcode, server: q.server, queries };
           const f = dangling(r, cur, type);
@@ -243,7 +243,7 @@ export async function systemLookup(
  * Resolve `host` the way a probe configured with `resolver` would: 'system' is getaddrinfo,
  * 'IP:PORT' a raw recursive query (which also yields the TTL the resolver hands out).
  */
-export async function lookupVia(resolver: 'system' | string, host: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ addresses: string[]; ttl?: number; server?: string }> {
+export async function lookupVia(resolver: string, host: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ addresses: string[]; ttl?: number; server?: string }> {
   if (net.isIP(host)) return { addresses: [host] };
   if (resolver === 'system') {
     const r = await systemLookup(host, opts);

@@ -6,6 +6,7 @@ import { Client, type buildConnector } from 'undici';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { formatHostPort } from '../../address.ts';
 import { resolveHost } from './resolve.ts';
 import { redactUrl, redactUrlsIn } from '../../redact-url.ts';
 
@@ -127,7 +128,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
           }
         }
         if (!socket) {
-          const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => fmtHostPort(a, port)).join(', ')})` : '';
+          const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => formatHostPort(a, port)).join(', ')})` : '';
           throw new PhaseError(lastErr?.cls ?? 'connect_refused', (lastErr?.message ?? `cannot connect to ${host}`) + tried);
         }
         const where = fmtWhere(result.address!, port, host);
@@ -165,7 +166,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
             s.once('error', (e) => {
               clearTimeout(timer);
               ac.signal.removeEventListener('abort', onAbort);
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${e.message}`.replace(/\s+/g, ' ').trim()));
+              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${(e as Error).message}`.replace(/\s+/g, ' ').trim()));
             });
           });
           phases.tls = since();
@@ -196,7 +197,7 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   try {
     const res = await client.request({
       path: url.pathname + url.search,
-      method: (req.method ?? 'POST') as 'POST',
+      method: (req.method ?? 'POST'),
       headers: req.headers,
       body: req.body,
       signal: ac.signal,
@@ -246,13 +247,10 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   return result;
 }
 
-function fmtHostPort(address: string, port: number): string {
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 /** "127.0.0.2:8443 (hooks.example.com)", or just the address when the URL already was one. */
 function fmtWhere(address: string, port: number, host: string): string {
-  return host === address ? fmtHostPort(address, port) : `${fmtHostPort(address, port)} (${host})`;
+  return host === address ? formatHostPort(address, port) : `${formatHostPort(address, port)} (${host})`;
 }
 
 function connectOnce(address: string, port: number, host: string, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
@@ -293,5 +291,5 @@ function findPhaseError(e: unknown): PhaseError | undefined {
 
 function fmtAddr(r: HttpResult): string {
   if (!r.address) return new URL(r.url).host;
-  return isIP(r.address) === 6 ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`;
+  return formatHostPort(r.address, r.port ?? 0);
 }

@@ -1,6 +1,6 @@
 // Wiring for probe tests: a fake BTCPay on a settable clock, a receiver, a webhook, an API key and
 // ProbeContexts that point a btcpay source at the fake.
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/secret.ts';
 import type { LoadedConfig, ProbeBase, SourceConfig } from '../../../src/probe/types.ts';
 import { MetricRegistry } from '../../../src/metrics/registry.ts';
 import { makeTestContext, type TestContext } from '../../helpers/context.ts';

@@ -212,7 +212,10 @@ export class FakeBtcpay {
   restart(): void {
     this.#generation++;
     for (const q of this.#queues.values()) q.jobs.length = 0;
-    for (const t of this.#timers) (clearTimeout(t.t), t.done(false));
+    for (const t of this.#timers) {
+      clearTimeout(t.t);
+      t.done(false);
+    }
     this.#timers.clear();
   }
 
@@ -363,7 +366,11 @@ export class FakeBtcpay {
     let n = 0;
     for (const rows of this.#rows.values())
       for (const r of rows)
-        if (r.timestamp < cut && !r.pruned) ((r.body = JSON.stringify({ type: r.type })), (r.pruned = true), n++);
+        if (r.timestamp < cut && !r.pruned) {
+          r.body = JSON.stringify({ type: r.type });
+          r.pruned = true;
+          n++;
+        }
     return n;
   }
 

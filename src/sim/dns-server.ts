@@ -20,7 +20,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket } from 'dns-packet';
-import { query, parseServer, type Server } from '../../src/clients/dns/index.ts';
+import { query, parseServer, type Server } from '../clients/dns/index.ts';
 
 export type FakeType = 'A' | 'AAAA' | 'CNAME' | 'NS' | 'TXT';
 export interface FakeRecord {
@@ -49,7 +49,7 @@ abstract class FakeDnsServer {
     return `${this.host}:${this.port}`;
   }
 
-  protected abstract answer(q: DecodedPacket, transport: 'udp' | 'tcp'): Promise<Buffer | undefined>;
+  protected abstract answer(q: DecodedPacket, transport: 'udp' | 'tcp'): Buffer | undefined | Promise<Buffer | undefined>;
 
   async #handle(raw: Buffer, from: { address: string; port: number; transport: 'udp' | 'tcp' }): Promise<Buffer[]> {
     let q: DecodedPacket;
@@ -166,7 +166,7 @@ export class FakeAuthoritative extends FakeDnsServer {
   }
 
   #soa(): Answer {
-    return { type: 'SOA', name: this.zone, ttl: 3600, class: 'IN', data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 } } as Answer;
+    return { type: 'SOA', name: this.zone, ttl: 3600, class: 'IN', data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 } };
   }
 
   #rrset(name: string, type: string): Answer[] {
@@ -175,7 +175,7 @@ export class FakeAuthoritative extends FakeDnsServer {
     return r.values.map((v) => ({ type, name, ttl: r.ttl, class: 'IN', data: type === 'TXT' ? [v] : v }) as Answer);
   }
 
-  protected async answer(q: DecodedPacket, transport: 'udp' | 'tcp'): Promise<Buffer> {
+  protected answer(q: DecodedPacket, transport: 'udp' | 'tcp'): Buffer {
     const qq = q.questions![0]!;
     const name = norm(qq.name);
     const inZone = name === this.zone || name.endsWith(`.${this.zone}`);

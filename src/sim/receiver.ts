@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
-import { verify, type SigningScheme } from '../../src/signing/index.ts';
+import { verify, type SigningScheme } from '../signing/index.ts';
 
 export interface ReceiverFaults {
   /** Verify with a different secret than the sender's (every genuine delivery fails with 401). */
