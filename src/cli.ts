@@ -1,5 +1,6 @@
 // hookwatch command line: run, check, once, schema, redeliver, demo.
-// Exit codes follow the contract: check 0/1; once 0 all pass, 1 any fail, 2 usage or config error.
+// Exit codes follow the contract: usage errors (a missing or unknown option) exit 2 in every command;
+// `check` exits 1 for an invalid config; `once`/`verify` 0 pass, 1 fail, 2 usage or config error.
 import { Command, CommanderError, Option } from 'commander';
 import { writeSync } from 'node:fs';
 import { PROBE_KINDS } from '../probes/registry.ts';
@@ -42,7 +43,8 @@ const program = new Command('hookwatch')
   .exitOverride()
   .configureOutput({ writeOut: out, writeErr: err });
 
-const configOption = () => new Option('--config.file <file>', 'probe configuration file (YAML)').makeOptionMandatory();
+const configOption = () => new Option('--config.file <file>', '(required) probe configuration file (YAML)').makeOptionMandatory();
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 const logOptions = (c: Command) =>
   c
     .addOption(new Option('--log.level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
@@ -54,7 +56,8 @@ logOptions(
     .description('run the agent: schedule probes and serve /metrics')
     .addOption(configOption())
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
-    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)'),
+    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)')
+    .addHelpText('after', examples('hookwatch run --config.file /etc/hookwatch/hookwatch.yaml', 'hookwatch run --config.file probes.yaml --web.listen-address 127.0.0.1:9877 --log.format logfmt')),
 ).action(async (o: Record<string, string>) => {
   const runLogs = new RunLogStore();
   const log = createLogger({ level: o['log.level'], format: o['log.format'] as LogFormat, sink: runLogs.sink });
@@ -63,7 +66,7 @@ logOptions(
   try {
     await agent.start();
   } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(1, `config invalid, not starting:\n${e.message}`);
+    if (e instanceof ConfigError) throw new ExitError(2, `config invalid, not starting:\n${e.message}`);
     throw new ExitError(1, `cannot start: ${(e as Error).message}`);
   }
   const a = agent.address();
@@ -84,8 +87,9 @@ logOptions(
 
 program
   .command('check')
-  .description('validate a configuration file (exit 0 valid, 1 invalid)')
+  .description('validate a configuration file (exit 0 valid, 1 invalid, 2 usage error)')
   .addOption(configOption())
+  .addHelpText('after', examples('hookwatch check --config.file /etc/hookwatch/hookwatch.yaml'))
   .action((o: Record<string, string>) => {
     const c = loadOrExit(o['config.file']!, 1);
     out(`config OK: ${c.probes.length} probe(s), ${Object.keys(c.sources).length} source(s)`);
@@ -95,12 +99,20 @@ program
   .command('once')
   .description('run probes once and print verdicts (exit 0 all pass, 1 any fail, 2 usage/config error)')
   .addOption(configOption())
-  .option('--probe <name>', 'probe to run (repeatable; default all)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--probe <name>', 'probe to run, repeatable (all when omitted)', (v: string, acc: string[] = []) => [...acc, v])
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .addOption(new Option('--log.level <level>', 'log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml',
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --probe internal-dns --probe internal-synthetic',
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --format json | jq \'.probes[] | select(.ok == false)\'',
+    ),
+  )
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
-    const wanted = o.probe as string[];
+    const wanted = (o.probe as string[] | undefined) ?? [];
     const names = config.probes.map((p) => p.name);
     const unknown = wanted.filter((n) => !names.includes(n));
     if (unknown.length) throw new ExitError(2, `unknown probe(s): ${unknown.join(', ')}; configured: ${names.join(', ')}`);
@@ -110,7 +122,7 @@ program
     const selected = wanted.length ? wanted : names;
     const recs = await Promise.all(selected.map(async (n) => ({ p: config.probes.find((x) => x.name === n)!, rec: await scheduler.runOnce(n) })));
     await scheduler.stop(100);
-    const views = recs.map(({ p, rec }) => runView(p.name, p.type, rec));
+    const views = recs.map(({ p, rec }) => runView(p.name, p.type, rec, { history: scheduler.history.get(p.name), runbook: PROBE_KINDS.find((k) => k.type === p.type)?.runbook }));
     if (o.format === 'json') out(JSON.stringify({ ok: views.every((v) => v.ok), probes: views }, null, 2));
     else out(formatText(views));
     process.exitCode = views.every((v) => v.ok) ? 0 : 1;
@@ -129,8 +141,15 @@ program
   .addOption(configOption())
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
-  .option('--apply', 'actually redeliver (default: dry run)', false)
+  .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe btcpay-delivery --since 6h',
+      'hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe btcpay-delivery --since 6h --apply',
+    ),
+  )
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
     const probe = config.probes.find((p) => p.name === o.probe);
@@ -148,10 +167,11 @@ program
   .command('demo')
   .description('run the agent against a simulated BTCPay store, receiver and DNS on loopback')
   .option('--web.listen-address <addr>', 'address to listen on', '127.0.0.1:9877')
-  .option('--duration <duration>', 'stop after this long (default: run until Ctrl-C)')
-  .action(async (o: Record<string, string>) => {
+  .option('--keep', 'after the story, keep everything running until Ctrl-C (to try once, redeliver and the page)')
+  .addHelpText('after', examples('hookwatch demo', 'hookwatch demo --keep'))
+  .action(async (o: Record<string, unknown>) => {
     const { runDemo } = await import('./demo/run.ts');
-    await runDemo({ listenAddress: o['web.listenAddress']!, durationMs: o.duration ? parseDuration(o.duration) : undefined, out });
+    process.exitCode = await runDemo({ listenAddress: o['web.listenAddress'] as string, keep: o.keep === true, out });
   });
 
 try {
@@ -161,9 +181,8 @@ try {
     err(e.message);
     process.exitCode = e.code;
   } else if (e instanceof CommanderError) {
-    // Contract: `check` answers only 0 (valid) or 1 (invalid); other commands use 2 for usage errors.
-    const usage = process.argv[2] === 'check' ? 1 : 2;
-    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : usage;
+    // Usage errors exit 2 in every command (`check` keeps 1 for an invalid config).
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
   } else {
     err(`hookwatch: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = 2;

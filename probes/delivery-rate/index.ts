@@ -36,6 +36,7 @@ const CAUSES: Record<FailureReason, string> = {
 
 export const deliveryRate = defineProbe({
   type: 'delivery_rate',
+  runbook: 'HookwatchWebhookDeliverySuccessLow',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
     webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook of the store'),

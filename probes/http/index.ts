@@ -5,6 +5,7 @@ import { defineProbe } from '../../src/probe/types.ts';
 
 export const httpProbe = defineProbe({
   type: 'http',
+  runbook: 'HookwatchProbeFailing',
   schema: z.strictObject({
     url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
     expectStatus: z.union([z.int().min(100).max(599), z.array(z.int().min(100).max(599)).min(1)]).optional(),

@@ -35,6 +35,7 @@ interface PaidEvent {
 
 export const paidLatency = defineProbe({
   type: 'paid_latency',
+  runbook: 'HookwatchPaidEventUndelivered',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
     webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook subscribed to a paid event'),

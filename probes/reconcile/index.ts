@@ -51,6 +51,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export const reconcile = defineProbe({
   type: 'reconcile',
+  runbook: 'HookwatchReconciliationMismatch',
   schema,
   thresholds: {
     max_missing: { default: 0, help: 'Missing records (paid at the sender, not recorded, past the grace) tolerated before alerting.' },

@@ -11,6 +11,7 @@ import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
 import { scrub } from '../config/secret.ts';
 import { RunLogStore } from './run-log.ts';
+import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 
 export interface RunRecord {
   runId: string;
@@ -52,6 +53,7 @@ export class Scheduler {
   #config?: LoadedConfig;
   #started = false;
   readonly runLogs: RunLogStore;
+  readonly history = new RunHistory();
   readonly #now: () => number;
 
   constructor(readonly opts: SchedulerOptions) {
@@ -75,6 +77,7 @@ export class Scheduler {
       this.#remove(name);
     }
     this.#config = config;
+    this.history.retain(config.probes.map((p) => p.name));
     for (const p of config.probes) {
       if (this.#entries.has(p.name)) continue;
       const kind = this.opts.kinds.find((k) => k.type === p.type);
@@ -203,6 +206,8 @@ export class Scheduler {
     // Upstream error text can echo request details; never let a secret through.
     if (result.reason) result.reason = scrub(result.reason, config.secrets);
     if (result.cause) result.cause = scrub(result.cause, config.secrets);
+    if (result.action) result.action = scrub(result.action, config.secrets);
+    if (result.fix) result.fix = scrub(result.fix, config.secrets);
     if (result.details) {
       const text = JSON.stringify(result.details);
       const clean = scrub(text, config.secrets);
@@ -211,8 +216,10 @@ export class Scheduler {
     const durationSeconds = (performance.now() - t0) / 1000;
     const finishedAt = this.#now();
     const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };
+    let transition: Transition | undefined;
     // A probe removed by a reload while running must not write its series back.
     if (this.#entries.get(name) === e) {
+      transition = this.history.record(name, rec);
       const m = ctx.metrics;
       m.set('probe_success', { type: probe.type }, result.ok ? 1 : 0);
       m.set('probe_duration_seconds', { type: probe.type }, durationSeconds);
@@ -222,8 +229,8 @@ export class Scheduler {
       e.runs++;
     }
     const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
-    if (result.ok) log.debug(line, 'probe run finished');
-    else log.warn(line, 'probe run failed');
+    log.debug(line, 'probe run finished');
+    if (transition) logTransition(log, transition);
     return rec;
   }
 
