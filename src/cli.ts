@@ -142,6 +142,7 @@ program
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
   .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
+  .option('--pending <duration>', "a retry younger than this means BTCPay is still on it (default 11m: its 10-minute retry plus a minute)")
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .addHelpText(
     'after',
@@ -158,8 +159,10 @@ program
     if (!source || source.type !== 'btcpay') throw new ExitError(2, `source "${probe.source}" is not a btcpay source`);
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
+    const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);
+    if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${String(o.pending)}"`);
     const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
-    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out });
     process.exitCode = code;
   });
 

@@ -337,7 +337,7 @@ export const dnsDrift = defineProbe({
     const explains = reports.filter((r) => r.verdicts.some((v) => v === 'drift' || v === 'stale' || v === 'resolver_failure')).map((r) => r.host);
     if (!failing.length) return { ok: true, details, ...(explains.length ? { explains } : {}) };
     // An inflated TTL alone breaks nothing yet: a ticket, not a page.
-    const ticketOnly = failing.every((r) => r.verdicts.every((v) => v === 'ttl_inflated'));
+    const ticketOnly = failing.every((r) => r.verdicts.every((v) => v === 'ttl_inflated' || v === 'drift'));
     const starts = failing.map((r) => (r.details.drift as { since?: string } | undefined)?.since).filter((x): x is string => !!x).map((x) => Date.parse(x));
     const join = (xs: string[]) => [...new Set(xs)].join(' ') || undefined;
     return {

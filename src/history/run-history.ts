@@ -17,6 +17,8 @@ export interface Transition {
   probe: string;
   from: 'ok' | 'failing' | 'pending';
   to: 'ok' | 'failing';
+  /** For a failing -> failing change: the severity it had before (TICKET -> PAGE is an escalation). */
+  fromSeverity?: 'page' | 'ticket';
   at: number;
   /** How long the previous state lasted (ms), when there was one. */
   lastedMs?: number;
@@ -36,6 +38,7 @@ export interface HistoryView {
 
 interface Track {
   state: 'ok' | 'failing';
+  severity?: 'page' | 'ticket';
   since: number;
   lastOkAt?: number;
   lastFailAt?: number;
@@ -70,9 +73,13 @@ export class RunHistory {
       transition = { probe, from: t.state, to, at: rec.finishedAt, lastedMs: Math.max(0, rec.finishedAt - t.since) };
       t.state = to;
       t.since = start;
+    } else if (!ok && t.severity !== (rec.result.severity ?? 'page')) {
+      transition = { probe, from: 'failing', to, at: rec.finishedAt, fromSeverity: t.severity };
+      if (start < t.since) t.since = start;
     } else if (!ok && start < t.since) {
       t.since = start;
     }
+    t.severity = ok ? undefined : (rec.result.severity ?? 'page');
     if (transition && !ok) {
       transition.reason = rec.result.reason;
       transition.severity = rec.result.severity ?? 'page';
@@ -110,7 +117,9 @@ export function formatLasted(ms: number): string {
  * A first run that passes is not news; a first run that fails is.
  */
 export function logTransition(log: { info: (o: object, msg: string) => void; debug: (o: object, msg: string) => void }, t: Transition): void {
-  if (t.to === 'failing') {
+  if (t.to === 'failing' && t.from === 'failing') {
+    log.info({ transition: `${(t.fromSeverity ?? 'page').toUpperCase()}->${(t.severity ?? 'page').toUpperCase()}`, severity: t.severity, reason: t.reason }, 'probe severity changed');
+  } else if (t.to === 'failing') {
     log.info({ transition: `${t.from === 'pending' ? 'START' : 'OK'}->FAIL`, severity: t.severity, reason: t.reason }, 'probe failing');
   } else if (t.from === 'failing') {
     log.info({ transition: 'FAIL->OK', failed_for: formatLasted(t.lastedMs ?? 0), failed_for_seconds: Math.round((t.lastedMs ?? 0) / 1000) }, 'probe recovered');
