@@ -200,11 +200,13 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   if (auth.ttl !== undefined) ctx.metrics.set('dns_authoritative_ttl_seconds', { host }, auth.ttl);
   else ctx.metrics.clear('dns_authoritative_ttl_seconds', (l) => l.host !== host);
 
+  let ttlSentence: string | undefined;
   const inflated = res.maxTtl !== undefined && auth.ttl !== undefined && res.maxTtl > auth.ttl;
   ctx.metrics.set('dns_ttl_inflated', { host }, inflated ? 1 : 0);
   if (inflated) {
     verdicts.push('ttl_inflated');
-    sentences.push(`${host}: ${resolverName} hands out TTL ${res.maxTtl}s but the authoritative TTL is ${auth.ttl}s, so after a change it will keep serving the old address ${fmtDuration(res.maxTtl! - auth.ttl!)} longer than intended.`);
+    // Told last: when something is broken now, that comes first.
+    ttlSentence = `${host}: ${resolverName} hands out TTL ${res.maxTtl}s but the authoritative TTL is ${auth.ttl}s, so after a change it will keep serving the old address ${fmtDuration(res.maxTtl! - auth.ttl!)} longer than intended.`;
     fixes.add(TTL_HELP);
   }
 
@@ -261,6 +263,7 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   ctx.metrics.set('dns_drift_duration_seconds', { host }, round(durationS));
   ctx.metrics.set('dns_drift_stale', { host }, stale ? 1 : 0);
 
+  if (ttlSentence) sentences.push(ttlSentence);
   const failing = verdicts.filter((v) => v !== 'drift');
   if (!verdicts.length) verdicts.push('ok');
   return { host, ok: failing.length === 0, verdicts, sentences, actions: [...actions], fixes: [...fixes], details };

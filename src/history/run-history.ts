@@ -74,8 +74,9 @@ export class RunHistory {
       t.state = to;
       t.since = start;
     } else if (!ok && t.severity !== (rec.result.severity ?? 'page')) {
+      // An escalation (TICKET -> PAGE) starts a new incident: "failing since" dates the page, not the ticket.
       transition = { probe, from: 'failing', to, at: rec.finishedAt, fromSeverity: t.severity };
-      if (start < t.since) t.since = start;
+      t.since = start;
     } else if (!ok && start < t.since) {
       t.since = start;
     }
