@@ -167,6 +167,33 @@ program
   });
 
 program
+  .command('verify')
+  .description('migration sign-off for one webhook host: the sender\'s resolver serves the new address and the test webhook arrives (exit 0 signed off, 1 not, 2 usage/config error)')
+  .addOption(configOption())
+  .requiredOption('--host <host>', '(required) the webhook destination host that moved')
+  .option('--expect <ip>', 'the address the host must resolve to now, repeatable (default: what its authoritative servers serve)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--resolver <addr>', 'the sender\'s resolver, "system" or IP:PORT (default: global.resolver of the config)')
+  .option('--authoritative <addr>', 'an authoritative server IP:PORT, repeatable (default: from the config, else discovered)', (v: string, acc: string[] = []) => [...acc, v])
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch verify --config.file /etc/hookwatch/hookwatch.yaml --host hooks.example.com --expect 203.0.113.7',
+      'hookwatch verify --config.file /etc/hookwatch/hookwatch.yaml --host hooks.example.com --format json',
+    ),
+  )
+  .action(async (o: Record<string, unknown>) => {
+    const config = loadOrExit(o['config.file'] as string, 2);
+    const { verifyHost, formatVerify, isIp } = await import('./commands/verify.ts');
+    const expect = (o.expect as string[] | undefined) ?? [];
+    const bad = expect.filter((x) => !isIp(x));
+    if (bad.length) throw new ExitError(2, `--expect takes IP addresses, got: ${bad.join(', ')}`);
+    const report = await verifyHost({ config, kinds: PROBE_KINDS, host: o.host as string, expect, resolver: o.resolver as string | undefined, authoritative: o.authoritative as string[] | undefined });
+    out(o.format === 'json' ? JSON.stringify(report, null, 2) : formatVerify(report));
+    process.exitCode = report.ok ? 0 : 1;
+  });
+
+program
   .command('demo')
   .description('run the agent against a simulated BTCPay store, receiver and DNS on loopback')
   .option('--web.listen-address <addr>', 'address to listen on', '127.0.0.1:9877')

@@ -15,7 +15,8 @@ function scalarDetails(details: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const [k, v] of Object.entries(details)) {
     if (out.length >= MAX_DETAILS) break;
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out.push(`${k}=${v}`);
+    if (typeof v === 'number') out.push(`${k}=${Number.isInteger(v) ? v : Number(v.toFixed(3))}`);
+    else if (typeof v === 'string' || typeof v === 'boolean') out.push(`${k}=${v}`);
     else if (Array.isArray(v) && v.length > 0 && v.length <= 5 && v.every((x) => typeof x === 'string' || typeof x === 'number')) out.push(`${k}=${v.join(',')}`);
   }
   return out;
