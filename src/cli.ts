@@ -101,7 +101,8 @@ program
   .addOption(configOption())
   .option('--probe <name>', 'probe to run, repeatable (all when omitted)', (v: string, acc: string[] = []) => [...acc, v])
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-  .addOption(new Option('--log.level <level>', 'log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+  // error by default: a failing probe's reason is in the verdict already; its warn lines would repeat it.
+  .addOption(new Option('--log.level <level>', 'log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('error'))
   .addHelpText(
     'after',
     examples(

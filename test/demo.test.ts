@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../src/demo/run.ts';
 import { missingBinaries } from './helpers/daemons.ts';
+import { runCli } from './helpers/agent-process.ts';
 
 const noAlerting = missingBinaries('prometheus', 'prometheus-alertmanager');
 
@@ -13,8 +14,42 @@ describe('embedded demo', () => {
   it('tells the incident in order, ends by itself with exit 0 and a timeline', async () => {
     const lines: string[] = [];
     const started = Date.now();
-    const code = await runDemo({ listenAddress: '127.0.0.1:0', out: (s) => lines.push(s), alerting: !noAlerting });
-    const seconds = (Date.now() - started) / 1000;
+    // --keep: the printed config works with `once` and `redeliver`, and the run log pages have content.
+    const stop = new AbortController();
+    const kept: Record<string, unknown> = {};
+    let storyEnd = 0;
+    const code = await runDemo({
+      listenAddress: '127.0.0.1:0',
+      out: (s) => lines.push(s),
+      alerting: !noAlerting,
+      keep: true,
+      stop: stop.signal,
+      onKept: ({ configFile, base }) => {
+        storyEnd = Date.now();
+        void (async () => {
+          try {
+            kept.once = await runCli(['once', '--config.file', configFile, '--format', 'json']);
+            kept.redeliver = await runCli(['redeliver', '--config.file', configFile, '--probe', 'btcpay-delivery', '--since', '1h']);
+            const status = (await (await fetch(`${base}/status`)).json()) as { probes: Array<{ name: string }> };
+            kept.logs = await Promise.all(status.probes.map(async (p) => ((await (await fetch(`${base}/probe/${p.name}/log?format=json`)).json()) as { lines: unknown[] }).lines.length));
+            kept.page = await (await fetch(`${base}/`)).text();
+          } finally {
+            stop.abort();
+          }
+        })();
+      },
+    });
+    const seconds = (storyEnd - started) / 1000;
+    const once = kept.once as { code: number; stdout: string; stderr: string };
+    expect(once.stderr).toBe('');
+    const onceProbes = (JSON.parse(once.stdout) as { probes: Array<{ name: string; ok: boolean; severity: string | null }> }).probes;
+    expect(onceProbes.map((p) => p.name).sort()).toEqual(['btcpay-delivery', 'btcpay-paid-latency', 'internal-dns', 'internal-reconcile', 'internal-synthetic']);
+    expect(onceProbes.find((p) => p.name === 'internal-dns')?.severity).toBe('ticket');
+    const redeliver = kept.redeliver as { code: number; stdout: string };
+    expect(redeliver.code, redeliver.stdout).toBe(0);
+    expect(redeliver.stdout).toMatch(/^DRY RUN/);
+    for (const n of kept.logs as number[]) expect(n).toBeGreaterThan(0);
+    expect(kept.page).toMatch(/No outage; 1 ticket/);
     const text = lines.join('\n');
     expect(code, text).toBe(0);
     expect(seconds).toBeLessThan(180);

@@ -35,6 +35,10 @@ export interface DemoOptions {
   alerting?: boolean;
   /** Seconds of healthy traffic before the migration (default 12). */
   healthySeconds?: number;
+  /** With keep: ends the kept state instead of SIGINT/SIGTERM (tests). */
+  stop?: AbortSignal;
+  /** With keep: called once everything is left running, with what the printed commands need. */
+  onKept?: (k: { configFile: string; base: string; storeUrl: string }) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -239,7 +243,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   // exhausts its retries for the first events (they will need a redelivery).
   const worse = await until(() => probe('internal-dns')?.severity === 'page' && probe('btcpay-paid-latency')?.ok === false, 40_000);
   if (!worse) missed.push('stale drift and growing latency before the flush');
-  await sleep(3000);
+  // On-call reads the page (the status page shows the grouped incident meanwhile).
+  await sleep(6000);
   const dnsNow = probe('internal-dns');
   const grouped = view().filter((p) => p.likelyRootCause?.probe === 'internal-dns').map((p) => p.name);
   say(`   Status page ${base}/ shows internal-dns as the likely root cause of: ${grouped.join(', ') || '(none yet)'}`);
@@ -312,9 +317,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`Still running (Ctrl-C to stop). Try: ${base}/  and`);
     out(`  hookwatch once --config.file ${configFile}`);
     out(`  hookwatch redeliver --config.file ${configFile} --probe btcpay-delivery --since 1h`);
+    opts.onKept?.({ configFile, base, storeUrl: btcpay.url });
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
+      opts.stop?.addEventListener('abort', () => resolve(), { once: true });
     });
   }
   clearInterval(payments);

@@ -8,6 +8,8 @@ import { esc, richText } from './page.ts';
 export const RUNBOOK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'alerts', 'runbooks');
 
 export function readRunbook(name: string, dir = RUNBOOK_DIR): string | undefined {
+  // `<Alert>.md` too, so a runbook_url base (chart: prometheusRule.runbookBaseURL) can point here.
+  name = name.replace(/\.md$/, '');
   if (!/^Hookwatch[A-Za-z]+$/.test(name)) return undefined;
   const f = join(dir, `${name}.md`);
   return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
