@@ -63,7 +63,7 @@ async function ready(url: string, child: ChildProcess, logs: string[], what: str
   throw new Error(`${what} not ready within 20 s`);
 }
 
-export async function startAlerting(o: { dir: string; root: string; target: string; runbookBase: string }): Promise<AlertingChain> {
+export async function startAlerting(o: { dir: string; root: string; target: string; runbookBase: string; configFile?: string }): Promise<AlertingChain> {
   const notifications: Notification[] = [];
   const sink: Server = createServer((req, res) => {
     let body = '';
@@ -101,7 +101,9 @@ export async function startAlerting(o: { dir: string; root: string; target: stri
   ]);
 
   // runbook_url: the rules carry a repository path; like the chart, point it at a served copy.
-  const rules = scaleFor(readFileSync(join(o.root, 'alerts', 'hookwatch.rules.yml'), 'utf8')).replace(/runbook_url: alerts\/runbooks\/(\w+)\.md/g, `runbook_url: ${o.runbookBase}$1`);
+  let rules = scaleFor(readFileSync(join(o.root, 'alerts', 'hookwatch.rules.yml'), 'utf8')).replace(/runbook_url: alerts\/runbooks\/(\w+)\.md/g, `runbook_url: ${o.runbookBase}$1`);
+  // The commands in the annotations name a host install's config file; here, the demo's.
+  if (o.configFile) rules = rules.split('--config.file /etc/hookwatch/hookwatch.yaml').join(`--config.file ${o.configFile}`);
   writeFileSync(join(o.dir, 'prom', 'hookwatch.rules.yml'), rules);
   const cfg = {
     global: { scrape_interval: '1s', evaluation_interval: '1s', scrape_timeout: '900ms' },

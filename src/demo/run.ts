@@ -53,7 +53,7 @@ async function until<T>(f: () => T | undefined | false | Promise<T | undefined |
 /** The first sentence of a reason ("e.g." and host names do not end one). */
 const firstSentence = (s: string | null | undefined) => {
   const t = String(s ?? '');
-  const m = /^(.+?[.!?])\s+(?=[A-Z]|[\w.-]+: )/.exec(t);
+  const m = /^(.+?(?<!\be\.g|\bi\.e)[.!?])\s+(?=[A-Z]|[\w.-]+: )/.exec(t);
   return m ? m[1]! : t;
 };
 
@@ -168,7 +168,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const haveAlerting = opts.alerting !== false && findBinary('prometheus') && findBinary('prometheus-alertmanager');
   if (haveAlerting) {
     try {
-      chain = await startAlerting({ dir, root: ROOT, target: `${a.host}:${a.port}`, runbookBase: `${base}/runbooks/` });
+      chain = await startAlerting({ dir, root: ROOT, target: `${a.host}:${a.port}`, runbookBase: `${base}/runbooks/`, configFile });
       out(`  Prometheus ${chain.promUrl} (shipped rules, every for: scaled 1m -> 1s) and Alertmanager ${chain.amUrl} (shipped routes and inhibition; receivers -> a local sink)`);
     } catch (e) {
       out(`  (Prometheus/Alertmanager did not start: ${(e as Error).message}; continuing without them)`);
