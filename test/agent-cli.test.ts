@@ -202,10 +202,10 @@ describe('shutdown with a hung probe in flight', () => {
 });
 
 describe('refuses to start on a bad config', () => {
-  it('exits 1 naming the path and line', async () => {
+  it('exits 2 (a config error, as in every command but check) naming the path and line', async () => {
     const f = write('refuse.yaml', 'probes:\n  - name: a\n    type: http\n    url: nope\n');
     const r = await runCli(['run', '--config.file', f, '--web.listen-address', '127.0.0.1:0']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('refuse.yaml:4:10: probes[0].url');
   });
 });

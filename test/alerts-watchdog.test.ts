@@ -12,7 +12,9 @@ const AM = join(ROOT, 'alerts', 'alertmanager.example.yml');
 
 describe('HookwatchWatchdog', () => {
   it('is an always-firing rule with a runbook', () => {
-    const rules = parse(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; expr: string; for?: string; annotations?: Record<string, string> }> }> };
+    const rules = parse(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8')) as {
+      groups: Array<{ rules: Array<{ alert?: string; expr: string; for?: string; annotations?: Record<string, string> }> }>;
+    };
     const w = rules.groups.flatMap((g) => g.rules).find((r) => r.alert === 'HookwatchWatchdog')!;
     expect(w.expr.trim()).toBe('vector(1)');
     expect(w.for).toBeUndefined();
@@ -26,12 +28,18 @@ describe('HookwatchWatchdog', () => {
     for (const r of am.inhibit_rules) {
       const m = r.target_matchers.join(' ');
       // Either the rule targets specific alerts, or it excludes the watchdog explicitly.
-      expect(/alertname=~?"Hookwatch\.\+"/.test(m) ? m.includes('alertname!="HookwatchWatchdog"') : !/HookwatchWatchdog/.test(m.replace('alertname!="HookwatchWatchdog"', '')), m).toBe(true);
+      expect(
+        /alertname=~?"Hookwatch\.\+"/.test(m)
+          ? m.includes('alertname!="HookwatchWatchdog"')
+          : !/HookwatchWatchdog/.test(m.replace('alertname!="HookwatchWatchdog"', '')),
+        m,
+      ).toBe(true);
     }
   });
 
   it.skipIf(missingBinaries('amtool'))('routes to the heartbeat receiver, and only there', () => {
-    const route = (labels: string[]) => spawnSync(bin('amtool'), ['config', 'routes', 'test', '--config.file', AM, ...labels], { encoding: 'utf8' }).stdout.trim();
+    const route = (labels: string[]) =>
+      spawnSync(bin('amtool'), ['config', 'routes', 'test', '--config.file', AM, ...labels], { encoding: 'utf8' }).stdout.trim();
     expect(route(['alertname=HookwatchWatchdog', 'severity=none'])).toBe('heartbeat');
     expect(route(['alertname=HookwatchDNSDrift', 'severity=page'])).toBe('pager,team-chat');
   });

@@ -111,7 +111,11 @@ describe('check', () => {
     const good = write('check.yaml', `probes:\n  - name: up\n    type: http\n    url: ${url}/ok\n`);
     const ok = await runCli(['check', '--config.file', good]);
     expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, 'config OK: 1 probe(s), 0 source(s)\n', '']);
-    const bad = await runCli(['check', '--config.file', write('check-bad.yaml', `probes:\n  - name: up\n    type: http\n    url: ${url}/ok\n    intervl: 5s\n`)]);
+    const bad = await runCli([
+      'check',
+      '--config.file',
+      write('check-bad.yaml', `probes:\n  - name: up\n    type: http\n    url: ${url}/ok\n    intervl: 5s\n`),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('check-bad.yaml:5:5: probes[0].intervl: unknown key "intervl" (did you mean "interval"?)');
     const usage = await runCli(['check']);
@@ -139,10 +143,14 @@ describe('run', () => {
     const cfg = write('run.yaml', `global: { interval: 300ms, timeout: 250ms }\nprobes:\n  - name: flip\n    type: http\n    url: ${url}/flip\n`);
     const agent = await startAgent(cfg, { extraArgs: ['--log.format', 'json'] });
     try {
-      await waitFor(async () => ((await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ runs: number }> }).probes[0]!.runs >= 3, { what: 'passing runs' });
+      await waitFor(async () => ((await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ runs: number }> }).probes[0]!.runs >= 3, {
+        what: 'passing runs',
+      });
       failing = true;
       await waitFor(() => agent.logs.some((l) => l.includes('probe failing')), { what: 'the failure' });
-      await waitFor(async () => ((await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ runs: number }> }).probes[0]!.runs >= 8, { what: 'failing runs' });
+      await waitFor(async () => ((await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ runs: number }> }).probes[0]!.runs >= 8, {
+        what: 'failing runs',
+      });
       failing = false;
       await waitFor(() => agent.logs.some((l) => l.includes('probe recovered')), { what: 'the recovery' });
     } finally {

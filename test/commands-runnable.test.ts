@@ -14,7 +14,9 @@ function sources(): Array<{ where: string; text: string }> {
   const rb = join(ROOT, 'alerts', 'runbooks');
   for (const f of readdirSync(rb)) out.push({ where: `alerts/runbooks/${f}`, text: readFileSync(join(rb, f), 'utf8') });
   out.push({ where: 'docs/migration-checklist.md', text: readFileSync(join(ROOT, 'docs', 'migration-checklist.md'), 'utf8') });
-  const rules = parse(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }> };
+  const rules = parse(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert?: string; annotations?: Record<string, string> }> }>;
+  };
   for (const r of rules.groups.flatMap((g) => g.rules)) {
     // Templates rendered with plausible values: a label becomes a word, a query result a probe name.
     const text = Object.values(r.annotations ?? {})
@@ -46,7 +48,8 @@ describe('commands printed for on-call', () => {
       expect(h, `${where}: hookwatch ${c}`).toMatch(/^Usage: hookwatch /);
       if (NEEDS_CONFIG.has(cmd!)) expect(c, `${where}: --config.file missing`).toMatch(/--config\.file \S/);
       expect(c, `${where}: placeholder in a command`).not.toMatch(/…|\.\.\.|--config\.file F\b/);
-      for (const flag of rest.filter((w) => w.startsWith('--'))) expect(h, `${where}: hookwatch ${c}: unknown option ${flag}`).toContain(`${flag.split('=')[0]} `);
+      for (const flag of rest.filter((w) => w.startsWith('--')))
+        expect(h, `${where}: hookwatch ${c}: unknown option ${flag}`).toContain(`${flag.split('=')[0]} `);
     }
   }, 60_000);
 });

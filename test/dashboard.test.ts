@@ -6,7 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './helpers/agent-process.ts';
 
-interface Panel { id: number; type: string; title: string; description?: string; targets?: Array<{ expr: string }>; links?: Array<{ title: string; url: string }> }
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  description?: string;
+  targets?: Array<{ expr: string }>;
+  links?: Array<{ title: string; url: string }>;
+}
 const FILE = join(ROOT, 'alerts', 'grafana', 'hookwatch-dashboard.json');
 const dash = JSON.parse(readFileSync(FILE, 'utf8')) as {
   editable: boolean;
@@ -28,7 +35,10 @@ describe('Grafana dashboard', () => {
   });
 
   it('filters every query by job and instance', () => {
-    const exprs = [...panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: p.title, expr: t.expr }))), ...dash.annotations.list.filter((a) => a.expr).map((a) => ({ where: 'annotation', expr: a.expr! }))];
+    const exprs = [
+      ...panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: p.title, expr: t.expr }))),
+      ...dash.annotations.list.filter((a) => a.expr).map((a) => ({ where: 'annotation', expr: a.expr! })),
+    ];
     expect(exprs.length).toBeGreaterThan(20);
     for (const { where, expr } of exprs) {
       // Each selector of a series (hookwatch metrics, recording rules, up, ALERTS) carries both matchers.
@@ -53,7 +63,11 @@ describe('Grafana dashboard', () => {
     const runbooks = [...dash.links, ...panels.flatMap((p) => p.links ?? [])].map((l) => /\/runbooks\/(\w+)$/.exec(l.url)?.[1]).filter((x): x is string => !!x);
     expect(new Set(runbooks).size).toBeGreaterThan(6);
     for (const r of runbooks) expect(existsSync(join(ROOT, 'alerts', 'runbooks', `${r}.md`)), r).toBe(true);
-    for (const p of panels) expect(p.links?.some((l) => l.url.includes('/runbooks/')), p.title).toBe(true);
+    for (const p of panels)
+      expect(
+        p.links?.some((l) => l.url.includes('/runbooks/')),
+        p.title,
+      ).toBe(true);
   });
 
   it('is the same file the Helm chart ships', () => {

@@ -31,7 +31,9 @@ describe('embedded demo', () => {
             kept.once = await runCli(['once', '--config.file', configFile, '--format', 'json']);
             kept.redeliver = await runCli(['redeliver', '--config.file', configFile, '--probe', 'btcpay-delivery', '--since', '1h']);
             const status = (await (await fetch(`${base}/status`)).json()) as { probes: Array<{ name: string }> };
-            kept.logs = await Promise.all(status.probes.map(async (p) => ((await (await fetch(`${base}/probe/${p.name}/log?format=json`)).json()) as { lines: unknown[] }).lines.length));
+            kept.logs = await Promise.all(
+              status.probes.map(async (p) => ((await (await fetch(`${base}/probe/${p.name}/log?format=json`)).json()) as { lines: unknown[] }).lines.length),
+            );
             kept.page = await (await fetch(`${base}/`)).text();
           } finally {
             stop.abort();
@@ -43,7 +45,13 @@ describe('embedded demo', () => {
     const once = kept.once as { code: number; stdout: string; stderr: string };
     expect(once.stderr).toBe('');
     const onceProbes = (JSON.parse(once.stdout) as { probes: Array<{ name: string; ok: boolean; severity: string | null }> }).probes;
-    expect(onceProbes.map((p) => p.name).sort()).toEqual(['btcpay-delivery', 'btcpay-paid-latency', 'internal-dns', 'internal-reconcile', 'internal-synthetic']);
+    expect(onceProbes.map((p) => p.name).sort()).toEqual([
+      'btcpay-delivery',
+      'btcpay-paid-latency',
+      'internal-dns',
+      'internal-reconcile',
+      'internal-synthetic',
+    ]);
     expect(onceProbes.find((p) => p.name === 'internal-dns')?.severity).toBe('ticket');
     const redeliver = kept.redeliver as { code: number; stdout: string };
     expect(redeliver.code, redeliver.stdout).toBe(0);
@@ -66,7 +74,10 @@ describe('embedded demo', () => {
       // without Alertmanager the agent's escalation is the page.
       ...(noAlerting
         ? [at(/internal-dns\s+TICKET→PAGE hooks\.pay\.test: .*stale answer/), at(/3\. The page \(from the agent/)]
-        : [at(/3\. The page \(Alertmanager -> pager receiver\): \[PAGE\] HookwatchDNSDrift/), at(/internal-dns\s+TICKET→PAGE hooks\.pay\.test: .*stale answer/)]),
+        : [
+            at(/3\. The page \(Alertmanager -> pager receiver\): \[PAGE\] HookwatchDNSDrift/),
+            at(/internal-dns\s+TICKET→PAGE hooks\.pay\.test: .*stale answer/),
+          ]),
       at(/likely root cause of: .*internal-synthetic/),
       at(/Do now: .*unbound-control flush hooks\.pay\.test/),
       at(/4\. The flush/),
@@ -77,7 +88,8 @@ describe('embedded demo', () => {
       at(/^Timeline/),
     ];
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    if (!noAlerting) expect(text).toMatch(/Inhibited by the drift \(firing in Prometheus, not sent\): .*Hookwatch(SyntheticWebhookFailing|WebhookDeliverySuccessLow)/);
+    if (!noAlerting)
+      expect(text).toMatch(/Inhibited by the drift \(firing in Prometheus, not sent\): .*Hookwatch(SyntheticWebhookFailing|WebhookDeliverySuccessLow)/);
     // The timeline: T, then the first flip, the page, the flush, recovery and all clear, in that order.
     const tl = lines.slice(order.at(-1)! + 1);
     const plus = (re: RegExp) => Number(new RegExp(`^\\s+T\\+(\\d+\\.\\d)s\\s+${re.source}`).exec(tl.find((l) => re.test(l)) ?? '')?.[1]);

@@ -6,7 +6,14 @@ import type { ProbeResult } from '../src/probe/types.ts';
 
 const T0 = Date.UTC(2026, 4, 1, 12, 0, 0);
 let n = 0;
-const rec = (at: number, result: ProbeResult): RunRecord => ({ runId: `r${++n}`, startedAt: at, finishedAt: at + 100, durationSeconds: 0.1, result, outcome: result.ok ? 'success' : 'failure' });
+const rec = (at: number, result: ProbeResult): RunRecord => ({
+  runId: `r${++n}`,
+  startedAt: at,
+  finishedAt: at + 100,
+  durationSeconds: 0.1,
+  result,
+  outcome: result.ok ? 'success' : 'failure',
+});
 
 describe('RunHistory', () => {
   it('tracks failing since / OK since, last OK and the transitions between them', () => {
@@ -41,7 +48,10 @@ describe('RunHistory', () => {
 
   it('logs transitions at info, a first pass at debug', () => {
     const lines: Array<{ level: string; o: Record<string, unknown>; msg: string }> = [];
-    const log = { info: (o: object, msg: string) => lines.push({ level: 'info', o: o as Record<string, unknown>, msg }), debug: (o: object, msg: string) => lines.push({ level: 'debug', o: o as Record<string, unknown>, msg }) };
+    const log = {
+      info: (o: object, msg: string) => lines.push({ level: 'info', o: o as Record<string, unknown>, msg }),
+      debug: (o: object, msg: string) => lines.push({ level: 'debug', o: o as Record<string, unknown>, msg }),
+    };
     logTransition(log, { probe: 'p', from: 'pending', to: 'ok', at: 0 });
     logTransition(log, { probe: 'p', from: 'ok', to: 'failing', at: 0, reason: 'HTTP 503', severity: 'page' });
     logTransition(log, { probe: 'p', from: 'failing', to: 'ok', at: 0, lastedMs: 200_000 });

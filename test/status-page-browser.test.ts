@@ -26,7 +26,10 @@ const SECRET = 'page-test-webhook-secret-77a1';
 /** WCAG 2.x contrast ratio of two CSS rgb() colours. */
 function contrast(fg: string, bg: string): number {
   const lum = (c: string) => {
-    const [r, g, b] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((x) => Number(x) / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)) as [number, number, number];
+    const [r, g, b] = (c.match(/[\d.]+/g) ?? [])
+      .slice(0, 3)
+      .map((x) => Number(x) / 255)
+      .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)) as [number, number, number];
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
   const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x) as [number, number];
@@ -34,7 +37,7 @@ function contrast(fg: string, bg: string): number {
 }
 
 async function until<T>(f: () => Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
+  for (const end = Date.now() + ms; Date.now() < end;) {
     const v = await f();
     if (v) return v;
     await new Promise((r) => setTimeout(r, 200));
@@ -96,10 +99,23 @@ probes:
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const status = async () => (await (await fetch(`${base}/status`)).json()) as { probes: Array<{ name: string; ok: boolean | null; severity: string | null; likelyRootCause: { probe: string } | null; action: string | null; fix: string | null }> };
+  const status = async () =>
+    (await (await fetch(`${base}/status`)).json()) as {
+      probes: Array<{
+        name: string;
+        ok: boolean | null;
+        severity: string | null;
+        likelyRootCause: { probe: string } | null;
+        action: string | null;
+        fix: string | null;
+      }>;
+    };
 
   it('before the migration: no outage, the inflated TTL is a ticket, spelled out', async () => {
-    await until(async () => (await status()).probes.every((p) => p.ok !== null) && (await status()).probes.find((p) => p.name === 'pay-dns')?.severity === 'ticket', 'first runs');
+    await until(
+      async () => (await status()).probes.every((p) => p.ok !== null) && (await status()).probes.find((p) => p.name === 'pay-dns')?.severity === 'ticket',
+      'first runs',
+    );
     await page.goto(base + '/');
     const banner = page.locator('.banner').first();
     await expect.poll(() => banner.textContent()).toMatch(/No outage; 1 ticket/);
@@ -118,11 +134,18 @@ probes:
     await receivers[0]!.stop();
     await until(async () => {
       const s = await status();
-      return s.probes.find((p) => p.name === 'pay-dns')?.severity === 'page' && s.probes.find((p) => p.name === 'receiver-synthetic')?.likelyRootCause?.probe === 'pay-dns';
+      return (
+        s.probes.find((p) => p.name === 'pay-dns')?.severity === 'page' &&
+        s.probes.find((p) => p.name === 'receiver-synthetic')?.likelyRootCause?.probe === 'pay-dns'
+      );
     }, 'stale drift explaining the synthetic failure');
     // The page refreshes itself: no reload needed.
-    await expect.poll(() => page.locator('.banner').first().textContent(), { timeout: 15_000 }).toMatch(/OUTAGE: 2 probes failing at page severity, 1 likely root cause/);
-    const order = await page.locator('main h2, main article[data-probe], main tr[data-probe]').evaluateAll((els) => els.map((e) => e.getAttribute('data-probe') ?? e.textContent!.trim()));
+    await expect
+      .poll(() => page.locator('.banner').first().textContent(), { timeout: 15_000 })
+      .toMatch(/OUTAGE: 2 probes failing at page severity, 1 likely root cause/);
+    const order = await page
+      .locator('main h2, main article[data-probe], main tr[data-probe]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-probe') ?? e.textContent!.trim()));
     expect(order[0]).toMatch(/^Likely root cause: pay-dns \(dns_drift\) on hooks\.pay\.test/);
     expect(order[1]).toBe('pay-dns');
     expect(order[2]).toMatch(/^Caused by it \(1\): receiver-synthetic/);
@@ -131,7 +154,9 @@ probes:
     const root = page.locator('.incident article[data-probe="pay-dns"]');
     expect(await root.locator('.badge').textContent()).toBe('✕ PAGE');
     expect(await root.locator('.meta').textContent()).toMatch(/failing since \d+s ago · last OK never/);
-    expect(await root.locator('.action').textContent()).toMatch(/^Do now: Flush hooks\.pay\.test from the cache of resolver .*unbound-control flush hooks\.pay\.test/);
+    expect(await root.locator('.action').textContent()).toMatch(
+      /^Do now: Flush hooks\.pay\.test from the cache of resolver .*unbound-control flush hooks\.pay\.test/,
+    );
     expect(await root.locator('.action').textContent()).not.toMatch(/cache-min-ttl/);
     expect(await root.locator('.fix').textContent()).toMatch(/^Lasting fix: .*cache-min-ttl/);
     expect(await root.locator('.action code').first().textContent()).toBe('unbound-control flush hooks.pay.test');

@@ -24,7 +24,15 @@ export interface VerifyReport {
   checks: Check[];
 }
 
-export async function verifyHost(o: { config: LoadedConfig; kinds: ReadonlyArray<ProbeKind>; host: string; expect?: string[]; resolver?: string; authoritative?: string[]; timeoutMs?: number }): Promise<VerifyReport> {
+export async function verifyHost(o: {
+  config: LoadedConfig;
+  kinds: ReadonlyArray<ProbeKind>;
+  host: string;
+  expect?: string[];
+  resolver?: string;
+  authoritative?: string[];
+  timeoutMs?: number;
+}): Promise<VerifyReport> {
   const host = o.host.toLowerCase();
   const resolver = o.resolver ?? o.config.global.resolver ?? 'system';
   const timeoutMs = o.timeoutMs ?? 3000;
@@ -45,34 +53,69 @@ export async function verifyHost(o: { config: LoadedConfig; kinds: ReadonlyArray
   const fromConfig = o.config.probes.flatMap((p) => (Array.isArray(p.authoritative) ? (p.authoritative as string[]) : []));
   const fixed = (o.authoritative ?? fromConfig).map(parseServer);
   const discovery: Server[] = resolver === 'system' ? systemNameservers() : [parseServer(resolver)];
-  const auth = await resolveAuthoritative(host, { servers: fixed.length ? fixed : undefined, discovery, timeoutMs }).catch((e: Error) => ({ rcode: 'FAILED', addresses: [] as string[], ttl: undefined, errors: [e.message] }));
+  const auth = await resolveAuthoritative(host, { servers: fixed.length ? fixed : undefined, discovery, timeoutMs }).catch((e: Error) => ({
+    rcode: 'FAILED',
+    addresses: [] as string[],
+    ttl: undefined,
+    errors: [e.message],
+  }));
   const served = [...auth.addresses].sort();
 
   if (answered.length) {
     const expected = o.expect?.length ? [...o.expect].sort() : served;
-    const what = o.expect?.length ? `expected ${expected.join(', ')}` : auth.rcode === 'NOERROR' ? `the authoritative servers serve ${served.join(', ')}` : undefined;
-    if (!what) checks.push({ name: 'resolver', ok: false, detail: `${resolver} answers ${answered.join(', ')}, but no authoritative server answered (${auth.errors.slice(0, 2).join('; ')}): pass --expect IP to judge the answer` });
+    const what = o.expect?.length
+      ? `expected ${expected.join(', ')}`
+      : auth.rcode === 'NOERROR'
+        ? `the authoritative servers serve ${served.join(', ')}`
+        : undefined;
+    if (!what)
+      checks.push({
+        name: 'resolver',
+        ok: false,
+        detail: `${resolver} answers ${answered.join(', ')}, but no authoritative server answered (${auth.errors.slice(0, 2).join('; ')}): pass --expect IP to judge the answer`,
+      });
     else {
       const same = answered.length === expected.length && answered.every((a, i) => a === expected[i]);
       checks.push({
         name: 'resolver',
         ok: same,
-        detail: same ? `${resolver} answers ${host} -> ${answered.join(', ')} (${what})` : `${resolver} still answers ${host} -> ${answered.join(', ')}, ${what}: flush its cache (see the HookwatchDNSDrift runbook)`,
+        detail: same
+          ? `${resolver} answers ${host} -> ${answered.join(', ')} (${what})`
+          : `${resolver} still answers ${host} -> ${answered.join(', ')}, ${what}: flush its cache (see the HookwatchDNSDrift runbook)`,
       });
     }
   }
   if (o.expect?.length && auth.rcode === 'NOERROR') {
     const same = served.length === o.expect.length && [...o.expect].sort().every((a, i) => a === served[i]);
-    checks.push({ name: 'authoritative', ok: same, detail: same ? `the authoritative servers serve ${served.join(', ')}` : `the authoritative servers serve ${served.join(', ') || 'nothing'}, not ${o.expect.join(', ')}: the record change is not (fully) made` });
+    checks.push({
+      name: 'authoritative',
+      ok: same,
+      detail: same
+        ? `the authoritative servers serve ${served.join(', ')}`
+        : `the authoritative servers serve ${served.join(', ') || 'nothing'}, not ${o.expect.join(', ')}: the record change is not (fully) made`,
+    });
   }
   if (resolverTtl !== undefined && auth.ttl !== undefined && resolverTtl > auth.ttl) {
-    checks.push({ name: 'ttl', ok: true, warning: true, detail: `${resolver} hands out TTL ${resolverTtl}s, above the authoritative ${auth.ttl}s: the next move will drift too (see HookwatchResolverTTLInflated)` });
+    checks.push({
+      name: 'ttl',
+      ok: true,
+      warning: true,
+      detail: `${resolver} hands out TTL ${resolverTtl}s, above the authoritative ${auth.ttl}s: the next move will drift too (see HookwatchResolverTTLInflated)`,
+    });
   }
 
   // 3. Every configured probe that names the host, run once now (the signed test webhook arrives).
-  const named = o.config.probes.filter((p) => JSON.stringify({ ...p, name: undefined }).toLowerCase().includes(host));
+  const named = o.config.probes.filter((p) =>
+    JSON.stringify({ ...p, name: undefined })
+      .toLowerCase()
+      .includes(host),
+  );
   if (!named.length) {
-    checks.push({ name: 'probes', ok: false, detail: `no configured probe names ${host}: add a synthetic probe with a target on it, so a signed test webhook proves delivery` });
+    checks.push({
+      name: 'probes',
+      ok: false,
+      detail: `no configured probe names ${host}: add a synthetic probe with a target on it, so a signed test webhook proves delivery`,
+    });
   } else {
     const scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: createLogger({ level: 'error' }), kinds: o.kinds });
     scheduler.apply({ ...o.config, probes: named });
@@ -82,7 +125,12 @@ export async function verifyHost(o: { config: LoadedConfig; kinds: ReadonlyArray
       const r = rec.result;
       // A latent finding (ticket) does not block the sign-off; it is reported.
       const ticket = !r.ok && r.severity === 'ticket';
-      checks.push({ name: `probe ${p.name} (${p.type})`, ok: r.ok || ticket, ...(ticket ? { warning: true } : {}), detail: r.ok ? 'passes' : `${r.reason ?? 'failed'}${r.action ? ` Do now: ${r.action}` : ''}` });
+      checks.push({
+        name: `probe ${p.name} (${p.type})`,
+        ok: r.ok || ticket,
+        ...(ticket ? { warning: true } : {}),
+        detail: r.ok ? 'passes' : `${r.reason ?? 'failed'}${r.action ? ` Do now: ${r.action}` : ''}`,
+      });
     }
   }
   return { host, resolver, ok: checks.every((c) => c.ok), checks };
@@ -90,7 +138,11 @@ export async function verifyHost(o: { config: LoadedConfig; kinds: ReadonlyArray
 
 export function formatVerify(r: VerifyReport): string {
   const lines = r.checks.map((c) => `${c.ok ? (c.warning ? 'WARN' : 'PASS') : 'FAIL'}  ${c.name}: ${c.detail}`);
-  lines.push(r.ok ? `SIGNED OFF: ${r.host} is served and reached correctly from the sender.` : `NOT SIGNED OFF: ${r.host}: ${r.checks.filter((c) => !c.ok).length} check(s) failed.`);
+  lines.push(
+    r.ok
+      ? `SIGNED OFF: ${r.host} is served and reached correctly from the sender.`
+      : `NOT SIGNED OFF: ${r.host}: ${r.checks.filter((c) => !c.ok).length} check(s) failed.`,
+  );
   return lines.join('\n');
 }
 

@@ -34,7 +34,10 @@ async function freePort(): Promise<number> {
 
 export function scaleFor(rules: string, factor = 1 / 60): string {
   const unit: Record<string, number> = { s: 1, m: 60, h: 3600 };
-  return rules.replace(/^(\s+for:\s*)(\d+)([smh])\s*$/gm, (_a, pre: string, n: string, u: string) => `${pre}${Math.max(1, Math.round(Number(n) * unit[u]! * factor))}s`);
+  return rules.replace(
+    /^(\s+for:\s*)(\d+)([smh])\s*$/gm,
+    (_a, pre: string, n: string, u: string) => `${pre}${Math.max(1, Math.round(Number(n) * unit[u]! * factor))}s`,
+  );
 }
 
 export interface AlertingChain {
@@ -55,7 +58,7 @@ function daemon(cmd: string, args: string[]): { child: ChildProcess; logs: strin
 }
 
 async function ready(url: string, child: ChildProcess, logs: string[], what: string): Promise<void> {
-  for (const end = Date.now() + 20_000; Date.now() < end; ) {
+  for (const end = Date.now() + 20_000; Date.now() < end;) {
     if (child.exitCode !== null) throw new Error(`${what} exited: ${logs.join('').slice(-800)}`);
     if ((await fetch(`${url}/-/ready`).catch(() => undefined))?.ok) return;
     await new Promise((r) => setTimeout(r, 150));
@@ -97,11 +100,18 @@ export async function startAlerting(o: { dir: string; root: string; target: stri
   const amPort = await freePort();
   const amUrl = `http://127.0.0.1:${amPort}`;
   const a = daemon(findBinary('prometheus-alertmanager')!, [
-    `--config.file=${join(o.dir, 'am', 'alertmanager.yml')}`, `--storage.path=${join(o.dir, 'am', 'data')}`, `--web.listen-address=127.0.0.1:${amPort}`, '--cluster.listen-address=', '--log.level=warn',
+    `--config.file=${join(o.dir, 'am', 'alertmanager.yml')}`,
+    `--storage.path=${join(o.dir, 'am', 'data')}`,
+    `--web.listen-address=127.0.0.1:${amPort}`,
+    '--cluster.listen-address=',
+    '--log.level=warn',
   ]);
 
   // runbook_url: the rules carry a repository path; like the chart, point it at a served copy.
-  let rules = scaleFor(readFileSync(join(o.root, 'alerts', 'hookwatch.rules.yml'), 'utf8')).replace(/runbook_url: alerts\/runbooks\/(\w+)\.md/g, `runbook_url: ${o.runbookBase}$1`);
+  let rules = scaleFor(readFileSync(join(o.root, 'alerts', 'hookwatch.rules.yml'), 'utf8')).replace(
+    /runbook_url: alerts\/runbooks\/(\w+)\.md/g,
+    `runbook_url: ${o.runbookBase}$1`,
+  );
   // The commands in the annotations name a host install's config file; here, the demo's.
   if (o.configFile) rules = rules.split('--config.file /etc/hookwatch/hookwatch.yaml').join(`--config.file ${o.configFile}`);
   writeFileSync(join(o.dir, 'prom', 'hookwatch.rules.yml'), rules);
@@ -115,7 +125,10 @@ export async function startAlerting(o: { dir: string; root: string; target: stri
   const promPort = await freePort();
   const promUrl = `http://127.0.0.1:${promPort}`;
   const p = daemon(findBinary('prometheus')!, [
-    `--config.file=${join(o.dir, 'prom', 'prometheus.yml')}`, `--storage.tsdb.path=${join(o.dir, 'prom', 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn',
+    `--config.file=${join(o.dir, 'prom', 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(o.dir, 'prom', 'data')}`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+    '--log.level=warn',
   ]);
   const stopChild = (c: ChildProcess) =>
     new Promise<void>((r) => {

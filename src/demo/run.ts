@@ -43,7 +43,7 @@ export interface DemoOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(f: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T | undefined> {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
+  for (const end = Date.now() + ms; Date.now() < end;) {
     const v = await f();
     if (v) return v;
     await sleep(200);
@@ -140,7 +140,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
           const name = String(o.probe ?? '').padEnd(20);
           if (o.msg === 'probe failing') {
             events.push({ at, probe: String(o.probe), to: 'failing', severity: String(o.severity) });
-            show(`${name} ${String(o.transition).replace('->', '→')}  ${String(o.severity).toUpperCase().padEnd(6)} ${firstSentence(o.reason as string)}`, at);
+            const sev = String(o.severity).toUpperCase().padEnd(6);
+            show(`${name} ${String(o.transition).replace('->', '→')}  ${sev} ${firstSentence(o.reason as string)}`, at);
           } else if (o.msg === 'probe severity changed') {
             show(`${name} ${String(o.transition).replace('->', '→')} ${firstSentence(o.reason as string)}`, at);
           } else if (o.msg === 'probe recovered') {
@@ -169,12 +170,15 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   if (haveAlerting) {
     try {
       chain = await startAlerting({ dir, root: ROOT, target: `${a.host}:${a.port}`, runbookBase: `${base}/runbooks/`, configFile });
-      out(`  Prometheus ${chain.promUrl} (shipped rules, every for: scaled 1m -> 1s) and Alertmanager ${chain.amUrl} (shipped routes and inhibition; receivers -> a local sink)`);
+      out(
+        `  Prometheus ${chain.promUrl} (shipped rules, every for: scaled 1m -> 1s),\n` +
+          `  Alertmanager ${chain.amUrl} (shipped routes and inhibition; receivers -> a local sink)`,
+      );
     } catch (e) {
       out(`  (Prometheus/Alertmanager did not start: ${(e as Error).message}; continuing without them)`);
     }
   } else {
-    out('  Alerting chain off: install Debian\'s prometheus and prometheus-alertmanager (apt-get install prometheus prometheus-alertmanager)');
+    out("  Alerting chain off: install Debian's prometheus and prometheus-alertmanager (apt-get install prometheus prometheus-alertmanager)");
     out('  to see the real notifications the shipped rules and Alertmanager example send, with inhibition.');
   }
 
@@ -182,7 +186,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   held = undefined;
   let n = 0;
   const payments = setInterval(() => {
-    const inv = btcpay.createInvoice({ amount: (10 + (n++ % 7)).toFixed(2), currency: 'USD', metadata: { orderId: `demo-${n}` }, paymentMethod: n % 3 === 0 ? 'lightning' : 'chain' });
+    const inv = btcpay.createInvoice({
+      amount: (10 + (n++ % 7)).toFixed(2),
+      currency: 'USD',
+      metadata: { orderId: `demo-${n}` },
+      paymentMethod: n % 3 === 0 ? 'lightning' : 'chain',
+    });
     btcpay.settleInvoice(inv.id);
   }, 1000);
   const view = () => statusView(agent).probes;
@@ -210,13 +219,19 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   let pageText = '';
   if (chain) {
     const c = chain;
-    const page = await until(() => c.notifications.find((x) => x.receiver === 'pager' && x.status === 'firing' && x.alerts.some((al) => al.labels.alertname === 'HookwatchDNSDrift')), 60_000);
+    const page = await until(
+      () => c.notifications.find((x) => x.receiver === 'pager' && x.status === 'firing' && x.alerts.some((al) => al.labels.alertname === 'HookwatchDNSDrift')),
+      60_000,
+    );
     if (page) {
       pageAt = page.at;
       const al = page.alerts.find((x) => x.labels.alertname === 'HookwatchDNSDrift')!;
       pageText = `${al.labels.alertname} on ${al.labels.host}`;
       out('');
-      say(`3. The page (Alertmanager -> pager receiver): [${al.labels.severity?.toUpperCase()}] ${al.labels.alertname} condition=${al.labels.condition}`, page.at);
+      say(
+        `3. The page (Alertmanager -> pager receiver): [${al.labels.severity?.toUpperCase()}] ${al.labels.alertname} condition=${al.labels.condition}`,
+        page.at,
+      );
       out(`     ${al.annotations.summary}`);
       if (al.annotations.action) out(`     action: ${al.annotations.action}`);
       out(`     runbook: ${al.annotations.runbook_url}`);
@@ -227,7 +242,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       }, 15_000);
       const names = [...new Set((held ?? []).map((x) => x.labels.alertname))];
       say(`   Inhibited by the drift (firing in Prometheus, not sent): ${names.join(', ') || 'none yet'}`);
-      const sent = [...new Set(c.notifications.filter((x) => x.at >= faultAt && x.status === 'firing').flatMap((x) => x.alerts.map((al) => `${x.receiver}:${al.labels.alertname}`)))];
+      const sent = [
+        ...new Set(
+          c.notifications.filter((x) => x.at >= faultAt && x.status === 'firing').flatMap((x) => x.alerts.map((al) => `${x.receiver}:${al.labels.alertname}`)),
+        ),
+      ];
       say(`   Notifications sent since the migration: ${sent.join(', ')}`);
     } else missed.push('the HookwatchDNSDrift page');
   } else {
@@ -246,14 +265,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   // On-call reads the page (the status page shows the grouped incident meanwhile).
   await sleep(6000);
   const dnsNow = probe('internal-dns');
-  const grouped = view().filter((p) => p.likelyRootCause?.probe === 'internal-dns').map((p) => p.name);
+  const grouped = view()
+    .filter((p) => p.likelyRootCause?.probe === 'internal-dns')
+    .map((p) => p.name);
   say(`   Status page ${base}/ shows internal-dns as the likely root cause of: ${grouped.join(', ') || '(none yet)'}`);
   say(`   Do now: ${dnsNow?.action ?? '(no action)'}`);
 
   // 4. The flush.
   out('');
   const flushAt = Date.now();
-  say('4. The flush: on-call flushes the resolver cache (here: the simulated resolver\'s cache).');
+  say("4. The flush: on-call flushes the resolver cache (here: the simulated resolver's cache).");
   dns.resolver.flush();
   const recovered = await until(() => {
     const d = probe('internal-dns');
@@ -294,8 +315,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const clear = await until(() => view().every((p) => p.ok === true || p.severity === 'ticket'), 60_000);
   const clearAt = clear ? Date.now() : undefined;
   out('');
-  if (clear) say('6. All clear: reconciliation clean (every paid invoice is in the merchant\'s records), no probe at page severity.');
-  else missed.push(`all clear (still failing: ${view().filter((p) => p.ok === false && p.severity === 'page').map((p) => p.name).join(', ')})`);
+  if (clear) say("6. All clear: reconciliation clean (every paid invoice is in the merchant's records), no probe at page severity.");
+  else
+    missed.push(
+      `all clear (still failing: ${view()
+        .filter((p) => p.ok === false && p.severity === 'page')
+        .map((p) => p.name)
+        .join(', ')})`,
+    );
   say(`   Still open: the TTL ticket (${String(probe('internal-dns')?.fix ?? '').split(';')[0]}; ...).`);
 
   // Timeline.

@@ -119,11 +119,17 @@ export function formatLasted(ms: number): string {
  */
 export function logTransition(log: { info: (o: object, msg: string) => void; debug: (o: object, msg: string) => void }, t: Transition): void {
   if (t.to === 'failing' && t.from === 'failing') {
-    log.info({ transition: `${(t.fromSeverity ?? 'page').toUpperCase()}->${(t.severity ?? 'page').toUpperCase()}`, severity: t.severity, reason: t.reason }, 'probe severity changed');
+    log.info(
+      { transition: `${(t.fromSeverity ?? 'page').toUpperCase()}->${(t.severity ?? 'page').toUpperCase()}`, severity: t.severity, reason: t.reason },
+      'probe severity changed',
+    );
   } else if (t.to === 'failing') {
     log.info({ transition: `${t.from === 'pending' ? 'START' : 'OK'}->FAIL`, severity: t.severity, reason: t.reason }, 'probe failing');
   } else if (t.from === 'failing') {
-    log.info({ transition: 'FAIL->OK', failed_for: formatLasted(t.lastedMs ?? 0), failed_for_seconds: Math.round((t.lastedMs ?? 0) / 1000) }, 'probe recovered');
+    log.info(
+      { transition: 'FAIL->OK', failed_for: formatLasted(t.lastedMs ?? 0), failed_for_seconds: Math.round((t.lastedMs ?? 0) / 1000) },
+      'probe recovered',
+    );
   } else {
     log.debug({ transition: 'START->OK' }, 'probe passing');
   }

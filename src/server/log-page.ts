@@ -8,7 +8,12 @@ function field(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-export function renderLogPage(o: { probe: string; runId?: string; lines: Array<Record<string, unknown>>; runs: Array<{ runId: string; at: string | null; ok: boolean }> }): string {
+export function renderLogPage(o: {
+  probe: string;
+  runId?: string;
+  lines: Array<Record<string, unknown>>;
+  runs: Array<{ runId: string; at: string | null; ok: boolean }>;
+}): string {
   const rows = o.lines
     .map((l) => {
       const t = typeof l.time === 'number' ? new Date(l.time).toISOString() : String(l.time ?? '');
@@ -17,14 +22,22 @@ export function renderLogPage(o: { probe: string; runId?: string; lines: Array<R
         .filter(([k]) => !HIDDEN.has(k))
         .map(([k, v]) => `<span class="k">${esc(k)}</span>=<span class="v">${esc(field(v))}</span>`)
         .join(' ');
-      return `<tr class="lvl-${esc(level)}"><td><time datetime="${esc(t)}" title="${esc(t)}">${esc(t.replace('T', ' ').replace('Z', ' UTC'))}</time></td><td class="level">${esc(level.toUpperCase())}</td><td>${esc(l.msg ?? '')}</td><td class="fields">${fields}</td></tr>`;
+      const time = `<time datetime="${esc(t)}" title="${esc(t)}">${esc(t.replace('T', ' ').replace('Z', ' UTC'))}</time>`;
+      const cells = `<td>${time}</td><td class="level">${esc(level.toUpperCase())}</td><td>${esc(l.msg ?? '')}</td><td class="fields">${fields}</td>`;
+      return `<tr class="lvl-${esc(level)}">${cells}</tr>`;
     })
     .join('\n');
   const runs = o.runs
     .slice()
     .reverse()
-    .map((r) => `<li>${r.runId === o.runId ? '<b>' : ''}<a href="?run=${encodeURIComponent(r.runId)}">${esc(r.at ?? '')} ${r.ok ? 'passed' : 'failed'}</a>${r.runId === o.runId ? '</b>' : ''}</li>`)
+    .map((r) => {
+      const link = `<a href="?run=${encodeURIComponent(r.runId)}">${esc(r.at ?? '')} ${r.ok ? 'passed' : 'failed'}</a>`;
+      return `<li>${r.runId === o.runId ? `<b>${link}</b>` : link}</li>`;
+    })
     .join('');
+  const table = o.lines.length
+    ? `<table><thead><tr><th>time</th><th>level</th><th>message</th><th>fields</th></tr></thead><tbody>\n${rows}\n</tbody></table>`
+    : '<p>No log lines kept for this run.</p>';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>log · ${esc(o.probe)} · hookwatch</title>
 <style>body{font-family:system-ui,sans-serif;margin:1rem 1.5rem;color:#1f2328}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
@@ -32,8 +45,9 @@ td,th{border-bottom:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;verti
 .lvl-warn .level{color:#6f4400}.lvl-error .level{color:#a40e26}a{color:#0550ae}nav ul{columns:3;font-size:.85rem}</style></head>
 <body><p><a href="../../">← status</a> · <a href="?format=json${o.runId ? `&amp;run=${encodeURIComponent(o.runId)}` : ''}">JSON</a></p>
 <h1>${esc(o.probe)}: run ${esc(o.runId ?? '(none yet)')}</h1>
-${o.lines.length ? `<table><thead><tr><th>time</th><th>level</th><th>message</th><th>fields</th></tr></thead><tbody>\n${rows}\n</tbody></table>` : '<p>No log lines kept for this run.</p>'}
+${table}
 ${runs ? `<nav><h2>Recent runs</h2><ul>${runs}</ul></nav>` : ''}
-<script>document.querySelectorAll('time[datetime]').forEach(function(t){var d=new Date(t.getAttribute('datetime'));if(!isNaN(d)){t.title=t.textContent;t.textContent=d.toLocaleString(undefined,{dateStyle:'short',timeStyle:'medium'});}});</script>
+<script>document.querySelectorAll('time[datetime]').forEach(function(t){var d=new Date(t.getAttribute('datetime'));
+if(!isNaN(d)){t.title=t.textContent;t.textContent=d.toLocaleString(undefined,{dateStyle:'short',timeStyle:'medium'});}});</script>
 </body></html>`;
 }

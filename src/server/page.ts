@@ -7,8 +7,7 @@ import type { StatusView } from './status.ts';
 
 type ProbeView = StatusView['probes'][number];
 
-export const esc = (s: unknown) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+export const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** `code` spans in probe text become <code>, so commands stand out and copy cleanly. */
 export function richText(s: string | null): string {
@@ -28,7 +27,10 @@ export function ago(ms: number): string {
 function when(isoTime: string | null, now: number, suffix = 'ago'): string {
   if (!isoTime) return '<span class="muted">never</span>';
   const t = Date.parse(isoTime);
-  const abs = new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const abs = new Date(t)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
   return `<time datetime="${esc(isoTime)}" title="${esc(abs)}" data-rel="${suffix}">${ago(now - t)} ${suffix}</time>`;
 }
 
@@ -45,10 +47,12 @@ function strip(p: ProbeView): string {
     .map((h) => {
       const cls = h.ok ? 'ok' : h.severity === 'ticket' ? 'ticket' : 'page';
       const label = `${h.at} ${h.ok ? 'passed' : `failed (${h.outcome})`}`;
-      return `<a class="run ${cls}" href="probe/${encodeURIComponent(p.name)}/log?run=${encodeURIComponent(h.runId)}" title="${esc(label)}">${h.ok ? '' : '!'}</a>`;
+      const href = `probe/${encodeURIComponent(p.name)}/log?run=${encodeURIComponent(h.runId)}`;
+      return `<a class="run ${cls}" href="${href}" title="${esc(label)}">${h.ok ? '' : '!'}</a>`;
     })
     .join('');
-  return `<div class="strip" role="img" aria-label="${esc(`last ${p.history.length} runs, ${failed} failed, oldest first`)}">${cells}</div><span class="muted small">last ${p.history.length} runs, ${failed} failed</span>`;
+  const summary = `last ${p.history.length} runs, ${failed} failed`;
+  return `<div class="strip" role="img" aria-label="${esc(`${summary}, oldest first`)}">${cells}</div><span class="muted small">${summary}</span>`;
 }
 
 function runbookLink(p: ProbeView, runbookBase: string): string {
@@ -65,7 +69,8 @@ ${p.action && !opts.consequence ? `<div class="action"><b>Do now:</b> ${richText
 ${p.fix && !opts.consequence ? `<div class="fix"><b>Lasting fix:</b> ${richText(p.fix)}</div>` : ''}
 ${p.cause && !opts.consequence ? `<p class="cause"><b>Likely cause:</b> ${richText(p.cause)}</p>` : ''}`
     : '';
-  return `<article class="probe ${failing ? (p.severity === 'ticket' ? 'is-ticket' : 'is-page') : p.ok ? 'is-ok' : 'is-pending'}" id="probe-${esc(p.name)}" data-probe="${esc(p.name)}">
+  const cls = failing ? (p.severity === 'ticket' ? 'is-ticket' : 'is-page') : p.ok ? 'is-ok' : 'is-pending';
+  return `<article class="probe ${cls}" id="probe-${esc(p.name)}" data-probe="${esc(p.name)}">
 <h3>${badge(p)} <span class="name">${esc(p.name)}</span> <span class="type">${esc(p.type)}</span></h3>
 <p class="meta">${since}${lastOk}${p.finishedAt ? ` · last run ${when(p.finishedAt, now, 'ago')}` : ''}</p>
 ${strip(p)}
@@ -115,7 +120,8 @@ footer{color:var(--muted);font-size:.85rem;margin:2rem 0}
 // scroll position. The <noscript> meta refresh does the refreshing when this does not run.
 const SCRIPT = (refreshS: number) => `
 (function(){
-  function fmt(s){s=Math.max(0,Math.round(s));if(s<60)return s+'s';if(s<3600)return Math.floor(s/60)+'m '+(s%60)+'s';if(s<86400)return Math.floor(s/3600)+'h '+Math.floor(s%3600/60)+'m';return Math.floor(s/86400)+'d '+Math.floor(s%86400/3600)+'h';}
+  function fmt(s){s=Math.max(0,Math.round(s));if(s<60)return s+'s';if(s<3600)return Math.floor(s/60)+'m '+(s%60)+'s';
+    if(s<86400)return Math.floor(s/3600)+'h '+Math.floor(s%3600/60)+'m';return Math.floor(s/86400)+'d '+Math.floor(s%86400/3600)+'h';}
   function times(){document.querySelectorAll('time[datetime]').forEach(function(t){var d=new Date(t.getAttribute('datetime'));
     t.title=d.toLocaleString(undefined,{dateStyle:'medium',timeStyle:'long'});t.textContent=fmt((Date.now()-d)/1000)+' '+t.dataset.rel;});}
   times();setInterval(times,1000);
@@ -162,15 +168,33 @@ ${deps.map((d) => card(d, now, rb, { consequence: true })).join('\n')}</div>
   const otherPages = pages.filter((p) => !grouped.has(p.name));
   const passing = probes.filter((p) => p.ok !== false && !grouped.has(p.name));
 
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const passingCount = `${probes.length - failing.length} of ${probes.length} probes passing`;
+  const causes = groups.size ? `, ${plural(groups.size, 'likely root cause')}` : '';
+  const openTickets = tickets.length ? `${plural(tickets.length, 'ticket')} open · ` : '';
   const banner = pages.length
-    ? `<div class="banner page" role="alert">✕ OUTAGE: ${pages.length} probe${pages.length > 1 ? 's' : ''} failing at page severity${groups.size ? `, ${groups.size} likely root cause${groups.size > 1 ? 's' : ''}` : ''}<small>${tickets.length ? `${tickets.length} ticket${tickets.length > 1 ? 's' : ''} open · ` : ''}${probes.length - failing.length} of ${probes.length} probes passing</small></div>`
+    ? `<div class="banner page" role="alert">✕ OUTAGE: ${plural(pages.length, 'probe')} failing at page severity${causes}` +
+      `<small>${openTickets}${passingCount}</small></div>`
     : tickets.length
-      ? `<div class="banner ticket" role="status">◆ No outage; ${tickets.length} ticket${tickets.length > 1 ? 's' : ''} to fix in working hours<small>${probes.length - failing.length} of ${probes.length} probes passing</small></div>`
+      ? `<div class="banner ticket" role="status">◆ No outage; ${plural(tickets.length, 'ticket')} to fix in working hours<small>${passingCount}</small></div>`
       : `<div class="banner ok" role="status">✓ All ${probes.length} probes passing<small>nothing to do</small></div>`;
 
+  const logLink = (p: ProbeView) => (p.runId ? `<a href="probe/${encodeURIComponent(p.name)}/log">log</a>` : '');
   const passingRows = passing
-    .map((p) => `<tr data-probe="${esc(p.name)}"><td>${badge(p)}</td><td>${esc(p.name)} <span class="type">${esc(p.type)}</span></td><td>${p.ok ? `OK since ${when(p.since, now)}` : 'no run yet'}</td><td>${strip(p)}</td><td>${p.runId ? `<a href="probe/${encodeURIComponent(p.name)}/log">log</a>` : ''}</td></tr>`)
+    .map(
+      (p) =>
+        `<tr data-probe="${esc(p.name)}"><td>${badge(p)}</td><td>${esc(p.name)} <span class="type">${esc(p.type)}</span></td>` +
+        `<td>${p.ok ? `OK since ${when(p.since, now)}` : 'no run yet'}</td><td>${strip(p)}</td><td>${logLink(p)}</td></tr>`,
+    )
     .join('\n');
+  const openTicketCards = tickets.filter((p) => !grouped.has(p.name)).map((p) => card(p, now, rb));
+  const reloadFailed = o.lastReloadError
+    ? `<p class="banner page" role="alert">✕ The last configuration reload failed; the previous configuration keeps running: ${esc(o.lastReloadError)}</p>`
+    : '';
+  const passingTable = passing.length
+    ? '<h2>Passing</h2><table class="passing"><thead><tr><th>state</th><th>probe</th><th>since</th><th>recent runs</th><th>last run</th></tr></thead>' +
+      `<tbody>\n${passingRows}\n</tbody></table>`
+    : '';
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -180,12 +204,13 @@ ${deps.map((d) => card(d, now, rb, { consequence: true })).join('\n')}</div>
 <body><div id="content">
 ${banner}
 <main>
-${o.lastReloadError ? `<p class="banner page" role="alert">✕ The last configuration reload failed; the previous configuration keeps running: ${esc(o.lastReloadError)}</p>` : ''}
+${reloadFailed}
 ${incidents}
 ${otherPages.length ? `<h2>Failing (page)</h2>\n${otherPages.map((p) => card(p, now, rb)).join('\n')}` : ''}
-${tickets.filter((p) => !grouped.has(p.name)).length ? `<h2>Tickets (not an outage)</h2>\n${tickets.filter((p) => !grouped.has(p.name)).map((p) => card(p, now, rb)).join('\n')}` : ''}
-${passing.length ? `<h2>Passing</h2><table class="passing"><thead><tr><th>state</th><th>probe</th><th>since</th><th>recent runs</th><th>last run</th></tr></thead><tbody>\n${passingRows}\n</tbody></table>` : ''}
-<footer>Updated ${when(new Date(now).toISOString(), now)} · refreshes every ${refresh}s · config ${esc(o.configFile)} · <a href="status">/status (JSON)</a> · <a href="metrics">/metrics</a></footer>
+${openTicketCards.length ? `<h2>Tickets (not an outage)</h2>\n${openTicketCards.join('\n')}` : ''}
+${passingTable}
+<footer>Updated ${when(new Date(now).toISOString(), now)} · refreshes every ${refresh}s · config ${esc(o.configFile)} ·
+<a href="status">/status (JSON)</a> · <a href="metrics">/metrics</a></footer>
 </main></div>
 <script>${SCRIPT(refresh)}</script>
 </body></html>`;

@@ -59,7 +59,10 @@ export function destinationsOf(agent: Pick<Agent, 'registry'>, probe: string): s
  * delivers to (a DNS drift on host H explains the delivery, latency and synthetic failures for H),
  * the same reasoning as the Alertmanager inhibition.
  */
-export function rootCauses(views: Array<Pick<RunView, 'name' | 'ok' | 'explains'>>, destinations: (probe: string) => string[]): Map<string, { probe: string; host: string }> {
+export function rootCauses(
+  views: Array<Pick<RunView, 'name' | 'ok' | 'explains'>>,
+  destinations: (probe: string) => string[],
+): Map<string, { probe: string; host: string }> {
   const out = new Map<string, { probe: string; host: string }>();
   const explainers = views.filter((v) => v.explains.length > 0);
   for (const v of views) {

@@ -6,7 +6,10 @@ import type { RunView } from './status.ts';
 
 /** "2026-05-01 12:00:03 UTC": second precision, zone spelled out. */
 export function clockTime(isoOrMs: string | number): string {
-  return new Date(isoOrMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return new Date(isoOrMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
 const MAX_DETAILS = 6;
@@ -17,7 +20,8 @@ function scalarDetails(details: Record<string, unknown>): string[] {
     if (out.length >= MAX_DETAILS) break;
     if (typeof v === 'number') out.push(`${k}=${Number.isInteger(v) ? v : Number(v.toFixed(3))}`);
     else if (typeof v === 'string' || typeof v === 'boolean') out.push(`${k}=${v}`);
-    else if (Array.isArray(v) && v.length > 0 && v.length <= 5 && v.every((x) => typeof x === 'string' || typeof x === 'number')) out.push(`${k}=${v.join(',')}`);
+    else if (Array.isArray(v) && v.length > 0 && v.length <= 5 && v.every((x) => typeof x === 'string' || typeof x === 'number'))
+      out.push(`${k}=${v.join(',')}`);
   }
   return out;
 }
