@@ -167,7 +167,11 @@ export const deliveryRate = defineProbe({
           : top
             ? CAUSES[top]
             : 'Deliveries are failing.';
-      return { ok: false, reason: problems.join('; '), cause, details };
+      // Failed attempts (not a webhook setting) are recovered by a redelivery once the receiver answers.
+      const action = !flagged.length && top
+        ? `Once the receiver answers, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since 6h\` (add --apply to send).`
+        : undefined;
+      return { ok: false, reason: problems.join('; '), cause, ...(action ? { action } : {}), details };
     } catch (e) {
       if (e instanceof BtcpayError && e.kind === 'permission') state.delete('permissionsOk');
       const { reason, cause } = explainApiError(e);
