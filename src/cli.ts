@@ -12,7 +12,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
 import { Agent } from './agent.ts';
 import { loadWebConfig } from './server/listen.ts';
-import { runView } from './server/status.ts';
+import { destinationsOf, rootCauses, runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
 
@@ -118,12 +118,16 @@ program
     const unknown = wanted.filter((n) => !names.includes(n));
     if (unknown.length) throw new ExitError(2, `unknown probe(s): ${unknown.join(', ')}; configured: ${names.join(', ')}`);
     const log = createLogger({ level: o['log.level'] as string });
-    const scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log, kinds: PROBE_KINDS });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const scheduler = new Scheduler({ registry, log, kinds: PROBE_KINDS });
     scheduler.apply(config);
     const selected = wanted.length ? wanted : names;
     const recs = await Promise.all(selected.map(async (n) => ({ p: config.probes.find((x) => x.name === n)!, rec: await scheduler.runOnce(n) })));
     await scheduler.stop(100);
-    const views = recs.map(({ p, rec }) => runView(p.name, p.type, rec, { history: scheduler.history.get(p.name), runbook: PROBE_KINDS.find((k) => k.type === p.type)?.runbook }));
+    const runbook = (type: string) => PROBE_KINDS.find((k) => k.type === type)?.runbook;
+    const plain = recs.map(({ p, rec }) => runView(p.name, p.type, rec, { history: scheduler.history.get(p.name), runbook: runbook(p.type) }));
+    const causes = rootCauses(plain, (n) => destinationsOf({ registry }, n));
+    const views = plain.map((v) => ({ ...v, likelyRootCause: causes.get(v.name) ?? null }));
     if (o.format === 'json') out(JSON.stringify({ ok: views.every((v) => v.ok), probes: views }, null, 2));
     else out(formatText(views));
     process.exitCode = views.every((v) => v.ok) ? 0 : 1;

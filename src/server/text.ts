@@ -38,6 +38,8 @@ export function formatText(views: RunView[], opts: { now?: number } = {}): strin
     lines.push(`FAIL  ${v.name} (${v.type})  ${(v.severity ?? 'page').toUpperCase()}${took}`);
     const pad = (label: string, text: string | null) => text && lines.push(`      ${label.padEnd(7)} ${text}`);
     pad('reason:', v.reason);
+    const root = (v as { likelyRootCause?: { probe: string; host: string } | null }).likelyRootCause;
+    if (root) pad('root:', `likely caused by ${root.probe}, which explains failures delivering to ${root.host}: fix that first`);
     if (v.since) pad('since:', `${clockTime(v.since)} (${formatLasted(Math.max(0, now - Date.parse(v.since)))} ago)`);
     pad('action:', v.action);
     pad('fix:', v.fix);
