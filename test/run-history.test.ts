@@ -42,6 +42,9 @@ describe('RunHistory', () => {
     const esc = h.record('dns', rec(T0 + 60_000, { ok: false, severity: 'page', reason: 'stale', since: T0 - 30_000 }));
     expect(esc).toMatchObject({ from: 'failing', to: 'failing', fromSeverity: 'ticket', severity: 'page' });
     expect(h.get('dns').since).toBe(T0 - 30_000);
+    // Back to a ticket: the ticket has been open since the first run.
+    expect(h.record('dns', rec(T0 + 120_000, { ok: false, severity: 'ticket' }))).toMatchObject({ fromSeverity: 'page', severity: 'ticket' });
+    expect(h.get('dns').since).toBe(T0);
     h.retain([]);
     expect(h.get('dns').state).toBe('pending');
   });

@@ -39,7 +39,10 @@ export interface HistoryView {
 interface Track {
   state: 'ok' | 'failing';
   severity?: 'page' | 'ticket';
+  /** Start of the current state at its current severity. */
   since: number;
+  /** Start of the current state, whatever the severity (a ticket that escalated and came back). */
+  streakSince: number;
   lastOkAt?: number;
   lastFailAt?: number;
   recent: RunPoint[];
@@ -66,19 +69,21 @@ export class RunHistory {
     let t = this.#byProbe.get(probe);
     let transition: Transition | undefined;
     if (!t) {
-      t = { state: to, since: start, recent: [] };
+      t = { state: to, since: start, streakSince: start, recent: [] };
       this.#byProbe.set(probe, t);
       transition = { probe, from: 'pending', to, at: rec.finishedAt };
     } else if (t.state !== to) {
-      transition = { probe, from: t.state, to, at: rec.finishedAt, lastedMs: Math.max(0, rec.finishedAt - t.since) };
+      transition = { probe, from: t.state, to, at: rec.finishedAt, lastedMs: Math.max(0, rec.finishedAt - t.streakSince) };
       t.state = to;
-      t.since = start;
+      t.since = t.streakSince = start;
     } else if (!ok && t.severity !== (rec.result.severity ?? 'page')) {
-      // An escalation (TICKET -> PAGE) starts a new incident: "failing since" dates the page, not the ticket.
+      // An escalation (TICKET -> PAGE) starts a new incident: "failing since" dates the page, not the
+      // ticket; back at TICKET, the ticket's own start applies again.
       transition = { probe, from: 'failing', to, at: rec.finishedAt, fromSeverity: t.severity };
-      t.since = start;
+      t.since = rec.result.severity === 'ticket' ? t.streakSince : start;
     } else if (!ok && start < t.since) {
       t.since = start;
+      if (start < t.streakSince) t.streakSince = start;
     }
     t.severity = ok ? undefined : (rec.result.severity ?? 'page');
     if (transition && !ok) {
