@@ -127,6 +127,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
   // The agent's own state-change lines become the console story; every line stays in the run logs.
   const events: Array<{ at: number; probe: string; to: 'failing' | 'ok'; severity?: string }> = [];
+  const escalations: Array<{ at: number; probe: string; severity: string }> = [];
   // Held back until the header is printed, then shown as they happen.
   let held: string[] | undefined = [];
   const show = (line: string, at: number) => (held ? held.push(`${clock(at)} ${line}`) : say(line, at));
@@ -143,6 +144,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
             const sev = String(o.severity).toUpperCase().padEnd(6);
             show(`${name} ${String(o.transition).replace('->', '→')}  ${sev} ${firstSentence(o.reason as string)}`, at);
           } else if (o.msg === 'probe severity changed') {
+            escalations.push({ at, probe: String(o.probe), severity: String(o.severity) });
             show(`${name} ${String(o.transition).replace('->', '→')} ${firstSentence(o.reason as string)}`, at);
           } else if (o.msg === 'probe recovered') {
             events.push({ at, probe: String(o.probe), to: 'ok' });
@@ -252,7 +254,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   } else {
     const stale = await until(() => probe('internal-dns')?.severity === 'page' && probe('internal-dns'), 60_000);
     if (stale) {
-      pageAt = Date.now();
+      pageAt = escalations.find((e) => e.probe === 'internal-dns' && e.severity === 'page' && e.at >= faultAt)?.at ?? Date.now();
       pageText = `internal-dns (page severity) on ${HOST}`;
       out('');
       say('3. The page (from the agent; Alertmanager not installed): internal-dns fails at PAGE severity and explains the others.');
