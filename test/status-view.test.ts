@@ -54,7 +54,7 @@ describe('renderStatusPage', () => {
       { ...view('fine', 'http', { ok: true }, h), likelyRootCause: null },
       { ...view('ttl', 'dns_drift', { ok: false, severity: 'ticket', fix: 'honour TTLs' }, h), likelyRootCause: null },
       { ...view('lonely', 'http', { ok: false, reason: 'HTTP 503' }, h), likelyRootCause: null },
-      { ...view('synthetic', 'synthetic', { ok: false, reason: 'refused' }, h), likelyRootCause: { probe: 'dns', host: 'hooks.pay.test' } },
+      { ...view('synthetic', 'synthetic', { ok: false, reason: 'refused', action: 'redeliver `y`' }, h), likelyRootCause: { probe: 'dns', host: 'hooks.pay.test' } },
       {
         ...view('dns', 'dns_drift', { ok: false, severity: 'page', reason: 'stale', action: 'flush `x`', fix: 'honour TTLs', explains: ['hooks.pay.test'] }, h),
         likelyRootCause: null,
@@ -80,6 +80,9 @@ describe('renderStatusPage', () => {
     ];
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(html).toContain('<b>Do now:</b> flush <code>x</code>');
+    // A consequence's own action (a redelivery) comes after the root cause's.
+    expect(html).toContain('<b>After the root cause is fixed:</b> redeliver <code>y</code>');
+    expect(html.indexOf('After the root cause is fixed')).toBeGreaterThan(html.indexOf('<b>Do now:</b>'));
     expect(html).toContain('◆ TICKET');
     expect(html).toMatch(/<noscript><meta http-equiv="refresh" content="10"><\/noscript>/);
     expect(html).toMatch(/failing since <time datetime="2026-05-01T12:00:00.000Z" title="2026-05-01 12:00:00 UTC" data-rel="ago">1m 0s ago<\/time>/);

@@ -66,6 +66,7 @@ function card(p: ProbeView, now: number, runbookBase: string, opts: { consequenc
   const body = failing
     ? `<p class="reason"><b>What is wrong:</b> ${richText(p.reason)}</p>
 ${p.action && !opts.consequence ? `<div class="action"><b>Do now:</b> ${richText(p.action)}</div>` : ''}
+${p.action && opts.consequence ? `<div class="fix then"><b>After the root cause is fixed:</b> ${richText(p.action)}</div>` : ''}
 ${p.fix && !opts.consequence ? `<div class="fix"><b>Lasting fix:</b> ${richText(p.fix)}</div>` : ''}
 ${p.cause && !opts.consequence ? `<p class="cause"><b>Likely cause:</b> ${richText(p.cause)}</p>` : ''}`
     : '';
