@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real daemons the test suite runs on loopback: a caching resolver and an authoritative
-# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl.
+# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl,
+# chromium (the status page browser test drives it with playwright-core).
 # Debian installs start no service here; tests run each daemon themselves in a temp dir.
 set -euo pipefail
-pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates)
+pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

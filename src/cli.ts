@@ -1,5 +1,6 @@
 // hookwatch command line: run, check, once, schema, redeliver, demo.
-// Exit codes follow the contract: check 0/1; once 0 all pass, 1 any fail, 2 usage or config error.
+// Exit codes follow the contract: usage errors (a missing or unknown option) exit 2 in every command;
+// `check` exits 1 for an invalid config; `once`/`verify` 0 pass, 1 fail, 2 usage or config error.
 import { Command, CommanderError, Option } from 'commander';
 import { writeSync } from 'node:fs';
 import { PROBE_KINDS, probeKind } from '../probes/registry.ts';
@@ -12,7 +13,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
 import { formatScheduleInfo, scheduleInfo } from './scheduler/schedule-info.ts';
 import { Agent } from './agent.ts';
-import { runView } from './server/status.ts';
+import { destinationsOf, rootCauses, runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
 
@@ -43,7 +44,8 @@ const program = new Command('hookwatch')
   .exitOverride()
   .configureOutput({ writeOut: out, writeErr: err });
 
-const configOption = () => new Option('--config.file <file>', 'probe configuration file (YAML)').makeOptionMandatory();
+const configOption = () => new Option('--config.file <file>', '(required) probe configuration file (YAML)').makeOptionMandatory();
+const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 const logOptions = (c: Command) =>
   c
     .addOption(new Option('--log.level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
@@ -56,7 +58,8 @@ logOptions(
     .addOption(configOption())
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
     .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth); re-read on reload')
-    .option('--web.enable-lifecycle', 'serve POST /-/reload (SIGHUP always reloads)', false),
+    .option('--web.enable-lifecycle', 'serve POST /-/reload (SIGHUP always reloads)')
+    .addHelpText('after', examples('hookwatch run --config.file /etc/hookwatch/hookwatch.yaml', 'hookwatch run --config.file probes.yaml --web.listen-address 127.0.0.1:9877 --log.format logfmt')),
 ).action(async (o: Record<string, string | boolean>) => {
   const runLogs = new RunLogStore();
   const log = createLogger({ level: o['log.level'] as string, format: o['log.format'] as LogFormat, sink: runLogs.sink });
@@ -89,7 +92,7 @@ logOptions(
   try {
     await agent.start();
   } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(1, `config invalid, not starting:\n${e.message}`);
+    if (e instanceof ConfigError) throw new ExitError(2, `config invalid, not starting:\n${e.message}`);
     throw new ExitError(1, `cannot start: ${(e as Error).message}`);
   }
   const a = agent.address();
@@ -98,8 +101,9 @@ logOptions(
 
 program
   .command('check')
-  .description('validate a configuration file (exit 0 valid, 1 invalid)')
+  .description('validate a configuration file (exit 0 valid, 1 invalid, 2 usage error)')
   .addOption(configOption())
+  .addHelpText('after', examples('hookwatch check --config.file /etc/hookwatch/hookwatch.yaml'))
   .action((o: Record<string, string>) => {
     const c = loadOrExit(o['config.file']!, 1);
     out(`config OK: ${c.probes.length} probe(s), ${Object.keys(c.sources).length} source(s)`);
@@ -110,22 +114,35 @@ program
   .command('once')
   .description('run probes once and print verdicts (exit 0 all pass, 1 any fail, 2 usage/config error)')
   .addOption(configOption())
-  .option('--probe <name>', 'probe to run (repeatable; default all)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--probe <name>', 'probe to run, repeatable (all when omitted)', (v: string, acc: string[] = []) => [...acc, v])
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-  .addOption(new Option('--log.level <level>', 'log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+  // error by default: a failing probe's reason is in the verdict already; its warn lines would repeat it.
+  .addOption(new Option('--log.level <level>', 'log level (logs go to stderr)').choices(['debug', 'info', 'warn', 'error']).default('error'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml',
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --probe internal-dns --probe internal-synthetic',
+      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --format json | jq \'.probes[] | select(.ok == false)\'',
+    ),
+  )
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
-    const wanted = o.probe as string[];
+    const wanted = (o.probe as string[] | undefined) ?? [];
     const names = config.probes.map((p) => p.name);
     const unknown = wanted.filter((n) => !names.includes(n));
     if (unknown.length) throw new ExitError(2, `unknown probe(s): ${unknown.join(', ')}; configured: ${names.join(', ')}`);
     const log = createLogger({ level: o['log.level'] as string });
-    const scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log, kinds: PROBE_KINDS });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const scheduler = new Scheduler({ registry, log, kinds: PROBE_KINDS });
     scheduler.apply(config);
     const selected = wanted.length ? wanted : names;
     const recs = await Promise.all(selected.map(async (n) => ({ p: config.probes.find((x) => x.name === n)!, rec: await scheduler.runOnce(n) })));
     await scheduler.stop(100);
-    const views = recs.map(({ p, rec }) => runView(p.name, p.type, rec));
+    const runbook = (type: string) => PROBE_KINDS.find((k) => k.type === type)?.runbook;
+    const plain = recs.map(({ p, rec }) => runView(p.name, p.type, rec, { history: scheduler.history.get(p.name), runbook: runbook(p.type) }));
+    const causes = rootCauses(plain, (n) => destinationsOf({ registry }, n));
+    const views = plain.map((v) => ({ ...v, likelyRootCause: causes.get(v.name) ?? null }));
     if (o.format === 'json') out(JSON.stringify({ ok: views.every((v) => v.ok), probes: views }, null, 2));
     else out(formatText(views));
     process.exitCode = views.every((v) => v.ok) ? 0 : 1;
@@ -144,8 +161,16 @@ program
   .addOption(configOption())
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
-  .option('--apply', 'actually redeliver (default: dry run)', false)
+  .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
+  .option('--pending <duration>', "a retry younger than this means BTCPay is still on it (default 11m: its 10-minute retry plus a minute)")
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe btcpay-delivery --since 6h',
+      'hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe btcpay-delivery --since 6h --apply',
+    ),
+  )
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
     const probe = config.probes.find((p) => p.name === o.probe);
@@ -155,19 +180,49 @@ program
     if (!scope) throw new ExitError(2, `probe "${String(o.probe)}" not found or does not watch BTCPay webhook deliveries`);
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
+    const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);
+    if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${String(o.pending)}"`);
     const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
-    const code = await runRedeliverCommand({ source, ...scope, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const code = await runRedeliverCommand({ source, ...scope, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out });
     process.exitCode = code;
+  });
+
+program
+  .command('verify')
+  .description('migration sign-off for one webhook host: the sender\'s resolver serves the new address and the test webhook arrives (exit 0 signed off, 1 not, 2 usage/config error)')
+  .addOption(configOption())
+  .requiredOption('--host <host>', '(required) the webhook destination host that moved')
+  .option('--expect <ip>', 'the address the host must resolve to now, repeatable (default: what its authoritative servers serve)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--resolver <addr>', 'the sender\'s resolver, "system" or IP:PORT (default: global.resolver of the config)')
+  .option('--authoritative <addr>', 'an authoritative server IP:PORT, repeatable (default: from the config, else discovered)', (v: string, acc: string[] = []) => [...acc, v])
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .addHelpText(
+    'after',
+    examples(
+      'hookwatch verify --config.file /etc/hookwatch/hookwatch.yaml --host hooks.example.com --expect 203.0.113.7',
+      'hookwatch verify --config.file /etc/hookwatch/hookwatch.yaml --host hooks.example.com --format json',
+    ),
+  )
+  .action(async (o: Record<string, unknown>) => {
+    const config = loadOrExit(o['config.file'] as string, 2);
+    const { verifyHost, formatVerify, isIp } = await import('./commands/verify.ts');
+    const expect = (o.expect as string[] | undefined) ?? [];
+    const bad = expect.filter((x) => !isIp(x));
+    if (bad.length) throw new ExitError(2, `--expect takes IP addresses, got: ${bad.join(', ')}`);
+    const report = await verifyHost({ config, kinds: PROBE_KINDS, host: o.host as string, expect, resolver: o.resolver as string | undefined, authoritative: o.authoritative as string[] | undefined });
+    out(o.format === 'json' ? JSON.stringify(report, null, 2) : formatVerify(report));
+    process.exitCode = report.ok ? 0 : 1;
   });
 
 program
   .command('demo')
   .description('run the agent against a simulated BTCPay store, receiver and DNS on loopback')
   .option('--web.listen-address <addr>', 'address to listen on', '127.0.0.1:9877')
-  .option('--duration <duration>', 'stop after this long (default: run until Ctrl-C)')
-  .action(async (o: Record<string, string>) => {
+  .option('--keep', 'after the story, keep everything running until Ctrl-C (to try once, redeliver and the page)')
+  .addHelpText('after', examples('hookwatch demo', 'hookwatch demo --keep'))
+  .action(async (o: Record<string, unknown>) => {
     const { runDemo } = await import('./demo/run.ts');
-    await runDemo({ listenAddress: o['web.listenAddress']!, durationMs: o.duration ? parseDuration(o.duration) : undefined, out });
+    process.exitCode = await runDemo({ listenAddress: o['web.listenAddress'] as string, keep: o.keep === true, out });
   });
 
 try {
@@ -177,9 +232,8 @@ try {
     err(e.message);
     process.exitCode = e.code;
   } else if (e instanceof CommanderError) {
-    // Contract: `check` answers only 0 (valid) or 1 (invalid); other commands use 2 for usage errors.
-    const usage = process.argv[2] === 'check' ? 1 : 2;
-    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : usage;
+    // Usage errors exit 2 in every command (`check` keeps 1 for an invalid config).
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2;
   } else {
     // Never a stack trace (paths, and whatever the error text carries): the message, and exit 2.
     err(`hookwatch: ${e instanceof Error ? e.message : String(e)}`);

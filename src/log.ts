@@ -28,6 +28,11 @@ export function toLogfmt(line: string): string {
   return parts.join(' ');
 }
 
+function levelOf(line: string): number {
+  const m = /"level":"(\w+)"/.exec(line);
+  return (m && pino.levels.values[m[1]!]) ?? 30;
+}
+
 export interface LogOptions {
   level?: string;
   format?: LogFormat;
@@ -40,6 +45,10 @@ export interface LogOptions {
 export function createLogger(opts: LogOptions = {}): Logger {
   const dest = opts.destination ?? process.stderr;
   const format = opts.format ?? 'json';
+  const level = opts.level ?? 'info';
+  // The per-run store keeps debug lines too (a run's log page always has its lines); the output
+  // still gets only the configured level.
+  const minOut = pino.levels.values[level] ?? 30;
   const out = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const text = chunk.toString('utf8');
@@ -52,6 +61,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
             /* never let the in-memory log break logging */
           }
         }
+        if (opts.sink && levelOf(line) < minOut) continue;
         dest.write((format === 'logfmt' ? toLogfmt(line) : line) + '\n');
       }
       cb();
@@ -59,7 +69,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   });
   return pino(
     {
-      level: opts.level ?? 'info',
+      level: opts.sink && minOut > pino.levels.values.debug! ? 'debug' : level,
       base: undefined,
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       formatters: { level: (label) => ({ level: label }) },

@@ -54,8 +54,8 @@ describe('hookwatch check', () => {
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('bad.yaml:14:5: probes[0].intervl: unknown key "intervl" (did you mean "interval"?)');
     expect(r2.stderr + r2.stdout).not.toContain(SECRET);
-    // check answers 0 or 1 only, even for a usage error
-    expect((await runCli(['check'])).code).toBe(1);
+    // a usage error (no --config.file) is 2, as in every command
+    expect((await runCli(['check'])).code).toBe(2);
   });
 });
 
@@ -120,10 +120,10 @@ describe('hookwatch run', () => {
     expect(status.probes.find((p) => p.name === 'up')!.ok).toBe(true);
     expect(status.probes.find((p) => p.name === 'down')!.reason).toBe('HTTP 503, expected 2xx');
     const html = await (await fetch(`${agent.url}/`)).text();
-    expect(html).toContain('<td>down</td>');
+    expect(html).toContain('data-probe="down"');
     expect(html).toContain('href="probe/down/log"');
     const log = await (await fetch(`${agent.url}/probe/down/log?format=json`)).json() as { lines: Array<{ msg: string; run_id: string }> };
-    expect(log.lines.some((l) => l.msg === 'probe run failed')).toBe(true);
+    expect(log.lines.some((l) => l.msg === 'probe run finished')).toBe(true);
   });
 
   it.skipIf(missingBinaries('promtool'))('serves metrics that promtool check metrics reports clean', async () => {
@@ -203,10 +203,10 @@ describe('shutdown with a hung probe in flight', () => {
 });
 
 describe('refuses to start on a bad config', () => {
-  it('exits 1 naming the path and line', async () => {
+  it('exits 2 (a config error, as in every command but check) naming the path and line', async () => {
     const f = write('refuse.yaml', 'probes:\n  - name: a\n    type: http\n    url: nope\n');
     const r = await runCli(['run', '--config.file', f, '--web.listen-address', '127.0.0.1:0']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('refuse.yaml:4:10: probes[0].url');
   });
 });

@@ -53,7 +53,8 @@ function promtool(args: string[], cwd = ALERTS_DIR) {
 describe('alert rules: structure and content', () => {
   it('defines every contract alert, each with a page or ticket severity', () => {
     for (const name of CONTRACT_ALERTS) expect(alertNames, name).toContain(name);
-    for (const r of alertRules) expect(['page', 'ticket'], r.alert).toContain(r.labels?.severity);
+    // The dead man's switch is the one alert that is neither: it always fires, to a heartbeat receiver.
+    for (const r of alertRules) expect(r.alert === 'HookwatchWatchdog' ? ['none'] : ['page', 'ticket'], r.alert).toContain(r.labels?.severity);
     // The post-mortem's pages stay pages.
     const sev = (n: string) => new Set(alertRules.filter((r) => r.alert === n).map((r) => r.labels!.severity));
     for (const n of ['HookwatchPaidToDeliveredSlow', 'HookwatchPaidEventUndelivered', 'HookwatchSyntheticWebhookFailing', 'HookwatchSyntheticWebhookStale', 'HookwatchDNSDrift', 'HookwatchReconciliationMismatch']) {
@@ -70,7 +71,7 @@ describe('alert rules: structure and content', () => {
       expect(a.description, r.alert).toBeTruthy();
       // Values: the alert's own value, or series looked up at notification time (thresholds, TTLs, phases).
       // (Agent-level alerts are binary: up/down, reload ok/failed; their labels say it all.)
-      if (!['HookwatchAgentDown', 'HookwatchConfigReloadFailed'].includes(r.alert!)) expect(a.summary! + a.description!, r.alert).toMatch(/\$value|\| query/);
+      if (!['HookwatchAgentDown', 'HookwatchConfigReloadFailed', 'HookwatchWatchdog'].includes(r.alert!)) expect(a.summary! + a.description!, r.alert).toMatch(/\$value|\| query/);
       expect(a.runbook_url, r.alert).toBe(`alerts/runbooks/${r.alert}.md`);
       expect(existsSync(join(ROOT, a.runbook_url!)), a.runbook_url).toBe(true);
     }
@@ -132,7 +133,8 @@ describe.skipIf(missingBinaries('promtool'))('alert rules: promtool', () => {
     const r = promtool(['test', 'rules', ...testFiles], TESTS_DIR);
     expect(r.out, r.out.slice(0, 4000)).not.toContain('FAILED');
     expect(r.code, r.out).toBe(0);
-  });
+    // promtool takes ~15 s of CPU for all files: more than the default timeout on a busy machine.
+  }, 120_000);
 
   it('covers every alert both firing and not firing in the promtool tests', () => {
     const firing = new Set<string>();
@@ -147,7 +149,8 @@ describe.skipIf(missingBinaries('promtool'))('alert rules: promtool', () => {
     }
     for (const name of alertNames) {
       expect(firing, `${name} firing`).toContain(name);
-      expect(silent, `${name} not firing`).toContain(name);
+      // (The watchdog never stops firing: that is its test.)
+      if (name !== 'HookwatchWatchdog') expect(silent, `${name} not firing`).toContain(name);
     }
     // Both severities of the delivery alert are exercised, and the inhibition label is asserted.
     const all = testFiles.map((f) => readFileSync(join(TESTS_DIR, f), 'utf8')).join('\n');

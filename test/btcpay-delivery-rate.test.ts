@@ -122,6 +122,7 @@ describe('delivery_rate', () => {
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/attempt success ratio 0\.000 < 0\.95/);
     expect(r.cause).toMatch(/5xx/);
+    expect(r.action).toMatch(/`hookwatch redeliver --config\.file test\.yaml --probe \S+ --since 6h`/);
     expect(await ctx.metricValue('webhook_delivery_failures_total', { reason: 'http_5xx' })).toBe(9);
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'http_error' })).toBe(9);
     expect(await ctx.metricValue('webhook_event_success_ratio')).toBe(0);

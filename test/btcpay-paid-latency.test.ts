@@ -70,6 +70,7 @@ describe('paid_latency', () => {
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/undelivered/);
     expect(r.cause).toMatch(/disabled/);
+    expect(r.action).toMatch(/`hookwatch redeliver --config\.file test\.yaml --probe \S+ --since 6h`/);
     const und = (r.details as { undelivered: Array<{ invoiceId: string; ageSeconds: number; lastAttempt: unknown }> }).undelivered;
     expect(und[0]).toMatchObject({ invoiceId: inv.id, lastAttempt: expect.stringMatching(/never attempted/) });
     expect(und[0]!.ageSeconds).toBeGreaterThanOrEqual(600);

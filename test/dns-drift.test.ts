@@ -2,7 +2,7 @@
 // metrics, state and texts. The same scenario against real nsd + unbound is in dns-lab.test.ts.
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import dgram from 'node:dgram';
-import { dnsDrift, syntheticHosts, FLUSH_HELP } from '../probes/dns-drift/index.ts';
+import { dnsDrift, syntheticHosts, FLUSH_HELP, flushAction } from '../probes/dns-drift/index.ts';
 import { PROBE_KINDS } from '../probes/registry.ts';
 import { testedDestinations } from '../src/config/load.ts';
 import { FakeAuthoritative, FakeRecursive } from '../src/sim/dns-server.ts';
@@ -59,7 +59,11 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(r.ok).toBe(false);
     expect(hostOf(r).verdicts).toEqual(['ttl_inflated']);
     expect(r.reason).toMatch(/hands out TTL 172800s but the authoritative TTL is 3600s/);
-    expect(r.cause).toMatch(/cache-min-ttl/);
+    expect(r.fix).toMatch(/cache-min-ttl/);
+    // Latent: nothing is broken yet, so it is a ticket with no immediate action.
+    expect(r.severity).toBe('ticket');
+    expect(r.action).toBeUndefined();
+    expect(r.explains).toBeUndefined();
     expect(await badCtx.metricValue('dns_ttl_inflated', { host: 'hooks.pay.test' })).toBe(1);
     expect(await badCtx.metricValue('dns_resolver_ttl_seconds', { host: 'hooks.pay.test' })).toBe(172800);
     expect(await badCtx.metricValue('dns_authoritative_ttl_seconds', { host: 'hooks.pay.test' })).toBe(3600);
@@ -91,6 +95,8 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(g1.ok).toBe(true); // propagation within the TTL must not fail the probe
     expect(hostOf(g1).verdicts).toEqual(['drift']);
     expect(hostOf(g1).summary.join(' ')).toMatch(/normal propagation/);
+    // Passing, but a drifting host is still the likely cause of delivery failures to it.
+    expect(g1.explains).toEqual(['hooks.pay.test']);
 
     // Half a TTL later: both still drifting, neither stale.
     const b2 = await runAt(T0 + 1_860_000, badConf, badCtx);
@@ -107,7 +113,14 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(b3.ok).toBe(false);
     expect(hostOf(b3).verdicts).toEqual(expect.arrayContaining(['stale', 'ttl_inflated']));
     expect(b3.reason).toMatch(/stale answer/);
-    for (const word of ['systemd-resolved', 'resolvectl flush-caches', 'unbound-control flush_zone', 'dnsmasq', 'nscd -i hosts']) expect(b3.cause).toContain(word);
+    // The action ends the outage now (flush, with the host filled in); the fix prevents the next one.
+    for (const word of ['systemd-resolved', 'resolvectl flush-caches', 'unbound-control flush hooks.pay.test', 'unbound-control flush_zone pay.test', 'dnsmasq', 'nscd -i hosts']) expect(b3.action).toContain(word);
+    expect(b3.action).toContain(`resolver ${bad.address}`);
+    expect(b3.action).not.toMatch(/cache-min-ttl/);
+    expect(b3.fix).toMatch(/cache-min-ttl/);
+    expect(b3.severity).toBe('page');
+    expect(b3.explains).toEqual(['hooks.pay.test']);
+    expect(b3.since).toBe(T0 + 60_000);
     expect(await badCtx.metricValue('dns_drift_stale', { host: 'hooks.pay.test' })).toBe(1);
     expect(await badCtx.metricValue('dns_drift_duration_seconds', { host: 'hooks.pay.test' })).toBe(3740);
 
@@ -182,7 +195,8 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(r.ok).toBe(false);
     expect(hostOf(r).verdicts).toEqual(['resolver_failure']);
     expect(r.reason).toMatch(/resolver 127\.0\.0\.1:\d+ answered NXDOMAIN while the authoritative servers serve 127\.0\.0\.2/);
-    expect(r.cause).toMatch(/cached negative answer clears with a flush/);
+    expect(r.action).toMatch(/cached negative answer clears with a flush/);
+    expect(r.fix).toMatch(/resolver's logs/);
     expect((hostOf(r) as unknown as { resolver: { rcode: string } }).resolver.rcode).toBe('NXDOMAIN');
     expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(1);
     expect(await ctx.metricValue('dns_drift', { host: 'hooks.pay.test' })).toBe(0);
@@ -272,6 +286,14 @@ describe('dns_drift configuration', () => {
     expect(Object.keys(r.details!.hosts as object)).toEqual(['hooks.pay.test', 'backup.pay.test']);
     expect(r.details!.resolver).toBe(good.address); // global.resolver is the default
     expect(dnsDrift.validate!(conf as never, { ...ctx.config, sources: {}, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
+  });
+
+  it('names the flush for the resolver in use: systemd-resolved by its stub address, else each command with the host', () => {
+    expect(flushAction('hooks.pay.test', 'system', [{ host: '127.0.0.53', port: 53 }])).toBe("Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): `resolvectl flush-caches`");
+    const other = flushAction('hooks.pay.test', '10.0.0.2:53', [{ host: '10.0.0.2', port: 53 }]);
+    expect(other).toContain('resolver 10.0.0.2:53');
+    expect(other).toContain('`unbound-control flush hooks.pay.test`');
+    expect(other).toContain('`unbound-control flush_zone pay.test`');
   });
 
   it('validates its keys strictly', () => {

@@ -91,7 +91,7 @@ describe.skipIf(skip)('dns_drift against nsd + unbound (real daemons)', () => {
     expect(stale.ok).toBe(false);
     expect(addrsOf(stale, host)).toEqual(['127.0.0.2']);
     expect(stale.reason).toMatch(/stale answer/);
-    expect(stale.cause).toMatch(/unbound-control flush_zone/);
+    expect(stale.action).toMatch(/unbound-control flush_zone/);
     expect(await badCtx.metricValue('dns_drift_duration_seconds', { host })).toBeGreaterThan(3);
     expect(await badCtx.metricValue('dns_drift_stale', { host })).toBe(1);
 

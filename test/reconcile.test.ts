@@ -93,6 +93,8 @@ function expectScenario(r: Awaited<ReturnType<typeof reconcile.run>>, ids: Retur
   expect(d.mismatches).toHaveLength(2);
   expect(d.pending).toEqual([ids.pending]);
   expect(r.reason).toMatch(/2 paid invoice\(s\) missing/);
+  // What ends it now, runnable as printed: the redelivery, from this probe's own BTCPay source.
+  expect(r.action).toMatch(/^Once webhooks are delivered again, redeliver, dry run first: `hookwatch redeliver --config\.file \S+ --probe recon --since \d+h`/);
   expect(r.reason).toMatch(/2 internal record\(s\) with no paid invoice/);
   expect(r.reason).toMatch(/2 amount\/currency mismatch/);
 }

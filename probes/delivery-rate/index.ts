@@ -36,6 +36,7 @@ const CAUSES: Record<FailureReason, string> = {
 
 export const deliveryRate = defineProbe({
   type: 'delivery_rate',
+  runbook: 'HookwatchWebhookDeliverySuccessLow',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
     webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook of the store'),
@@ -165,7 +166,11 @@ export const deliveryRate = defineProbe({
           : top
             ? CAUSES[top]
             : 'Deliveries are failing.';
-      return { ok: false, reason: problems.join('; '), cause, details };
+      // Failed attempts (not a webhook setting) are recovered by a redelivery once the receiver answers.
+      const action = !flagged.length && top
+        ? `Once the receiver answers, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since 6h\` (add --apply to send).`
+        : undefined;
+      return { ok: false, reason: problems.join('; '), cause, ...(action ? { action } : {}), details };
     } catch (e) {
       if (e instanceof BtcpayError && e.kind === 'permission') state.delete('permissionsOk');
       const { reason, cause } = explainApiError(e);

@@ -73,6 +73,21 @@ function markUnknown(ctx: ProbeContext, host: string): void {
 
 export const FLUSH_HELP =
   "Flush the sender's DNS cache: systemd-resolved `resolvectl flush-caches`; unbound `unbound-control flush_zone <zone>` (or `flush <host>`); dnsmasq `pkill -HUP dnsmasq` (SIGHUP clears its cache); nscd `nscd -i hosts`.";
+
+/**
+ * The command that ends a stale answer for `host`, for the resolver actually in use: 127.0.0.53 is
+ * systemd-resolved's stub; any other address could be any software, so each one's command is given
+ * with the host filled in, ready to paste on the machine running that resolver.
+ */
+export function flushAction(host: string, resolver: string, servers: Array<{ host: string; port: number }>): string {
+  const where = resolver === 'system' ? `the system resolver (${servers.map((s) => s.host).join(', ') || 'from /etc/resolv.conf'})` : `resolver ${resolver}`;
+  if (servers.length > 0 && servers.every((s) => s.host === '127.0.0.53')) return `Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): \`resolvectl flush-caches\``;
+  const zone = host.split('.').slice(1).join('.') || host;
+  return (
+    `Flush ${host} from the cache of ${where}, on the machine that runs it: unbound \`unbound-control flush ${host}\` (whole zone: \`unbound-control flush_zone ${zone}\`); ` +
+    'systemd-resolved `resolvectl flush-caches`; dnsmasq `pkill -HUP dnsmasq`; nscd `nscd -i hosts`. Then restart the sender if it pools connections to the old address.'
+  );
+}
 export const TTL_HELP =
   'Make the caching resolver honour TTLs: unbound — remove `cache-min-ttl` (default 0) and keep `cache-max-ttl` at 86400 or less; dnsmasq — remove `min-cache-ttl`/`max-cache-ttl` overrides; nscd — nscd ignores DNS TTLs, lower `positive-time-to-live hosts` in /etc/nscd.conf or disable its hosts cache; systemd-resolved honours TTLs, so look for a forwarder behind it.';
 
@@ -83,6 +98,9 @@ interface HostReport {
   ok: boolean;
   verdicts: Verdict[];
   sentences: string[];
+  /** What ends the failure now. */
+  actions: string[];
+  /** What keeps it from recurring. */
   fixes: string[];
   details: Record<string, unknown>;
 }
@@ -129,6 +147,7 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   const verdicts: Verdict[] = [];
   const sentences: string[] = [];
   const fixes = new Set<string>();
+  const actions = new Set<string>();
   const resolverName = resolver === 'system' ? 'the system resolver (getaddrinfo)' : `resolver ${resolver}`;
   const details: Record<string, unknown> = {
     host,
@@ -143,8 +162,8 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
     markUnknown(ctx, host);
     verdicts.push('authoritative_failure');
     sentences.push(`${host}: no authoritative server gave an answer (${auth.errors.slice(0, 3).join('; ') || 'no servers found'}), so the resolver's answer cannot be judged.`);
-    fixes.add('Check that the authoritative servers are reachable from this agent, or list them with `authoritative: ["IP:PORT"]` (split horizon).');
-    return { host, ok: false, verdicts, sentences, fixes: [...fixes], details };
+    actions.add('Check that the authoritative servers are reachable from this agent, or list them with `authoritative: ["IP:PORT"]` (split horizon).');
+    return { host, ok: false, verdicts, sentences, actions: [...actions], fixes: [...fixes], details };
   }
   ctx.metrics.set('dns_authoritative_failure', { host }, 0);
 
@@ -152,11 +171,13 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   if (auth.ttl !== undefined) ctx.metrics.set('dns_authoritative_ttl_seconds', { host }, auth.ttl);
   else ctx.metrics.clear('dns_authoritative_ttl_seconds', (l) => l.host !== host);
 
+  let ttlSentence: string | undefined;
   const inflated = res.maxTtl !== undefined && auth.ttl !== undefined && res.maxTtl > auth.ttl;
   ctx.metrics.set('dns_ttl_inflated', { host }, inflated ? 1 : 0);
   if (inflated) {
     verdicts.push('ttl_inflated');
-    sentences.push(`${host}: ${resolverName} hands out TTL ${res.maxTtl}s but the authoritative TTL is ${auth.ttl}s, so after a change it will keep serving the old address ${fmtDuration(res.maxTtl! - auth.ttl!)} longer than intended.`);
+    // Told last: when something is broken now, that comes first.
+    ttlSentence = `${host}: ${resolverName} hands out TTL ${res.maxTtl}s but the authoritative TTL is ${auth.ttl}s, so after a change it will keep serving the old address ${fmtDuration(res.maxTtl! - auth.ttl!)} longer than intended.`;
     fixes.add(TTL_HELP);
   }
 
@@ -166,7 +187,7 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
     verdicts.push('authoritative_disagreement');
     const d = auth.disagreements[0]!;
     sentences.push(`${host}: the authoritative servers disagree about ${d.name} ${d.type}: ${Object.entries(d.answers).map(([s, a]) => `${s} serves ${Array.isArray(a) ? a.join(', ') : a}`).join('; ')} (a migration applied to only part of the NS set?).`);
-    fixes.add('Update the zone on every authoritative server (check zone transfers: compare SOA serials with `dig +norec SOA <zone> @server`), then re-run this probe.');
+    actions.add('Update the zone on every authoritative server (check zone transfers: compare SOA serials with `dig +norec SOA <zone> @server`), then re-run this probe.');
   }
 
   // Resolver failure: it has nothing while the authoritative servers have addresses.
@@ -175,12 +196,13 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   if (resolverFailed) {
     verdicts.push('resolver_failure');
     sentences.push(`${host}: ${resolverName} answered ${res.rcode}${res.error ? ` (${res.error})` : ''} while the authoritative servers serve ${auth.addresses.join(', ')}.`);
-    fixes.add(`Check the resolver's logs and upstream reachability; a cached negative answer clears with a flush. ${FLUSH_HELP}`);
+    actions.add(`A cached negative answer clears with a flush. ${flushAction(host, resolver, resolverServers)}`);
+    fixes.add("Check the resolver's logs and its upstream reachability.");
   }
   if (auth.rcode === 'NXDOMAIN' && res.addresses.length === 0) {
     verdicts.push('nxdomain');
     sentences.push(`${host}: the authoritative servers say the name does not exist (NXDOMAIN).`);
-    fixes.add('Check the host name in the synthetic targets / hosts list, or add the record to the zone.');
+    actions.add('Check the host name in the synthetic targets / hosts list, or add the record to the zone.');
   }
 
   // Drift: some address the resolver gives is not served by any authoritative server (or the resolver
@@ -200,7 +222,7 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
     verdicts.push(stale ? 'stale' : 'drift');
     if (stale) {
       sentences.push(`${host}: ${resolverName} still answers ${res.addresses.join(', ') || 'no address'} but the authoritative servers serve ${auth.addresses.join(', ')}; this has lasted ${fmtDuration(durationS)}, longer than the TTL (${auth.ttl ?? 0}s) plus grace (${graceS}s): the resolver is serving a stale answer.`);
-      fixes.add(FLUSH_HELP);
+      actions.add(flushAction(host, resolver, resolverServers));
       if (!inflated) fixes.add(TTL_HELP);
     } else {
       sentences.push(`${host}: ${resolverName} answers ${res.addresses.join(', ') || 'no address'} but the authoritative servers serve ${auth.addresses.join(', ')}; normal propagation for up to the TTL (${auth.ttl ?? 0}s) plus grace (${graceS}s), stale after ${fmtDuration(Math.max(0, staleAfterS - durationS))} more.`);
@@ -212,9 +234,10 @@ async function checkHost(host: string, probe: Conf & { timeoutMs: number; interv
   ctx.metrics.set('dns_drift_duration_seconds', { host }, round(durationS));
   ctx.metrics.set('dns_drift_stale', { host }, stale ? 1 : 0);
 
+  if (ttlSentence) sentences.push(ttlSentence);
   const failing = verdicts.filter((v) => v !== 'drift');
   if (!verdicts.length) verdicts.push('ok');
-  return { host, ok: failing.length === 0, verdicts, sentences, fixes: [...fixes], details };
+  return { host, ok: failing.length === 0, verdicts, sentences, actions: [...actions], fixes: [...fixes], details };
 }
 
 function summarizeAuth(a: AuthoritativeAnswer): Record<string, unknown> {
@@ -233,6 +256,7 @@ function fmtDuration(s: number): string {
 
 export const dnsDrift = defineProbe({
   type: 'dns_drift',
+  runbook: 'HookwatchDNSDrift',
   schema,
   thresholds: THRESHOLDS,
   validate(probe, config) {
@@ -247,7 +271,7 @@ export const dnsDrift = defineProbe({
     // Series of hosts that left the list must not linger in /metrics.
     for (const m of HOST_METRICS) ctx.metrics.clear(m, (l) => hosts.includes(l.host ?? ''));
     for (const k of [...ctx.state.keys()]) if (k.startsWith('drift_since:') && !hosts.includes(k.slice('drift_since:'.length))) ctx.state.delete(k);
-    if (!hosts.length) return { ok: false, reason: 'no hosts to check', cause: 'List hosts in `hosts`, or add a synthetic probe with targets.' };
+    if (!hosts.length) return { ok: false, reason: 'no hosts to check', fix: 'List hosts in `hosts`, or add a synthetic probe with targets.' };
 
     const resolver = probe.resolver ?? ctx.config.global.resolver ?? 'system';
     const graceS = probe.grace !== undefined ? probe.grace / 1000 : (probe.thresholds.grace_seconds ?? GRACE_DEFAULT_SECONDS);
@@ -262,13 +286,13 @@ export const dnsDrift = defineProbe({
       } catch (e) {
         if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
         markUnknown(ctx, h);
-        reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], fixes: [], details: { host: h } });
+        reports.push({ host: h, ok: false, verdicts: ['authoritative_failure'], sentences: [`${h}: check failed: ${e instanceof Error ? e.message : String(e)}`], actions: [], fixes: [], details: { host: h } });
       }
     };
     try {
       await forEachLimited(hosts, 4, check);
     } catch (e) {
-      return { ok: false, reason: `dns_drift aborted: ${e instanceof Error ? e.message : String(e)}`, cause: 'The run timed out or the agent is shutting down; raise the probe timeout if this repeats.' };
+      return { ok: false, reason: `dns_drift aborted: ${e instanceof Error ? e.message : String(e)}`, fix: 'The run timed out or the agent is shutting down; raise the probe timeout if this repeats.' };
     } finally {
       if (rejected) ctx.metrics.inc('dns_rejected_packets_total', {}, rejected);
     }
@@ -280,11 +304,22 @@ export const dnsDrift = defineProbe({
       ...(rejected ? { rejectedPackets: rejected } : {}),
       hosts: Object.fromEntries(reports.map((r) => [r.host, { verdicts: r.verdicts, summary: r.sentences, ...r.details }])),
     };
-    if (!failing.length) return { ok: true, details };
+    // Hosts whose answer differs from the authority: their delivery failures have this root cause.
+    const explains = reports.filter((r) => r.verdicts.some((v) => v === 'drift' || v === 'stale' || v === 'resolver_failure')).map((r) => r.host);
+    if (!failing.length) return { ok: true, details, ...(explains.length ? { explains } : {}) };
+    // An inflated TTL alone breaks nothing yet: a ticket, not a page.
+    const ticketOnly = failing.every((r) => r.verdicts.every((v) => v === 'ttl_inflated' || v === 'drift'));
+    const starts = failing.map((r) => (r.details.drift as { since?: string } | undefined)?.since).filter((x): x is string => !!x).map((x) => Date.parse(x));
+    const join = (xs: string[]) => [...new Set(xs)].join(' ') || undefined;
     return {
       ok: false,
       reason: failing.flatMap((r) => r.sentences).join(' '),
-      cause: [...new Set(failing.flatMap((r) => r.fixes))].join(' '),
+      action: join(failing.flatMap((r) => r.actions)),
+      fix: join(failing.flatMap((r) => r.fixes)),
+      severity: ticketOnly ? 'ticket' : 'page',
+      ...(ticketOnly ? { runbook: 'HookwatchResolverTTLInflated' } : {}),
+      ...(explains.length ? { explains } : {}),
+      ...(starts.length ? { since: Math.min(...starts) } : {}),
       details,
     };
   },

@@ -6,6 +6,7 @@ import { refuseUrlCredentials } from '../../src/redact-url.ts';
 
 export const httpProbe = defineProbe({
   type: 'http',
+  runbook: 'HookwatchProbeFailing',
   schema: z.strictObject({
     url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).superRefine(refuseUrlCredentials).describe('URL to GET (redirects are not followed)'),
     expectStatus: z

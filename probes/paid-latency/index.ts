@@ -36,6 +36,7 @@ interface PaidEvent {
 
 export const paidLatency = defineProbe({
   type: 'paid_latency',
+  runbook: 'HookwatchPaidEventUndelivered',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
     webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook subscribed to a paid event'),
@@ -197,7 +198,8 @@ export const paidLatency = defineProbe({
         : undelivered.length && neverTried === undelivered.length
           ? 'Paid events have no delivery attempt at all: they are queued behind a failing delivery (in-order queue), or were lost in a BTCPay restart. Check the receiver, then redeliver.'
           : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
-      return { ok: false, reason: problems.join('; '), cause, details };
+      const action = `Once the receiver is reachable, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since 6h\` (add --apply to send).`;
+      return { ok: false, reason: problems.join('; '), cause, action, details };
     } catch (e) {
       if (e instanceof BtcpayError && e.kind === 'permission') st.permissionsOk = false;
       const { reason, cause } = explainApiError(e);

@@ -52,6 +52,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export const reconcile = defineProbe({
   type: 'reconcile',
+  runbook: 'HookwatchReconciliationMismatch',
   schema,
   thresholds: {
     max_missing: { default: 0, help: 'Missing records (paid at the sender, not recorded, past the grace) tolerated before alerting.' },
@@ -193,7 +194,11 @@ export const reconcile = defineProbe({
       causes.push('Mismatched amounts or currencies: the internal system booked a different value than the invoice (a tampered payload, a currency conversion bug, or a partial payment booked as full).');
     }
     if (problems.length === 0) return { ok: true, details };
-    return { ok: false, reason: problems.join('; '), cause: causes.join(' '), details };
+    // Missing records: once deliveries work, a redelivery restores them (this probe names the BTCPay source).
+    const action = missing.length > maxMissing
+      ? `Once webhooks are delivered again, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since ${Math.ceil(oldestMissingMs / 3_600_000) + 1}h\` (add --apply to send).`
+      : undefined;
+    return { ok: false, reason: problems.join('; '), cause: causes.join(' '), ...(action ? { action } : {}), details };
   },
 });
 

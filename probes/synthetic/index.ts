@@ -184,6 +184,7 @@ export function summarize(outcomes: TargetOutcome[]): ProbeResult {
 
 export const synthetic = defineProbe({
   type: 'synthetic',
+  runbook: 'HookwatchSyntheticWebhookFailing',
   schema,
   defaultIntervalMs: 3_600_000,
   thresholds: {

@@ -104,6 +104,13 @@ export class MetricRegistry {
     if (!name) this.#series.delete(probe);
   }
 
+  /** Distinct values of one label across a probe's live series (e.g. the hosts a probe delivers to). */
+  labelValues(probe: string, label: string): string[] {
+    const out = new Set<string>();
+    for (const sets of this.#series.get(probe)?.values() ?? []) for (const l of sets.values()) if (l[label]) out.add(l[label]);
+    return [...out];
+  }
+
   async exposition(): Promise<string> {
     return this.registry.metrics();
   }

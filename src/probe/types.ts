@@ -116,8 +116,20 @@ export interface ProbeResult {
   ok: boolean;
   /** One sentence, present when !ok: what failed. */
   reason?: string;
-  /** The likely cause and what to do, for humans (once output, /status). */
+  /** The likely cause, for humans (once output, /status). */
   cause?: string;
+  /** What ends the outage now, runnable as printed where it is a command (e.g. the resolver flush). */
+  action?: string;
+  /** What prevents it recurring (e.g. make the resolver honour TTLs). */
+  fix?: string;
+  /** How urgent a failure is: 'page' (an outage, the default) or 'ticket' (latent, fix in working hours). */
+  severity?: 'page' | 'ticket';
+  /** Destination hosts whose delivery failures this failure explains (a DNS drift on the host). */
+  explains?: string[];
+  /** When the probe's own evidence says the failure began (epoch ms), when it knows better than its run history. */
+  since?: number;
+  /** The alert whose runbook covers this result (e.g. HookwatchResolverTTLInflated), overriding the kind's. */
+  runbook?: string;
   /** Anything worth showing a human: ids, per-target verdicts. Never secrets, never used as labels. */
   details?: Record<string, unknown>;
 }
@@ -140,6 +152,8 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
    * deliver within 2m") outlast the global timeout. Takes the parsed probe (own keys + intervalMs).
    */
   defaultTimeoutMs?: (probe: z.infer<C> & { intervalMs: number }) => number;
+  /** The alert whose runbook explains this kind's failures (alerts/runbooks/<name>.md). */
+  runbook?: string;
   /** Default interval for this kind when neither probe nor global sets one (e.g. synthetic: 1h). */
   defaultIntervalMs?: number;
   /** Extra cross-field checks after parsing (e.g. that `source` names a btcpay source). Return error messages keyed by key. */

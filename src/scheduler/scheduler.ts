@@ -59,6 +59,7 @@ class ScrubbedMetrics extends ProbeMetrics {
     super.observe(name, this.scrubber.labels(labels), value);
   }
 }
+import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 
 export interface RunRecord {
   runId: string;
@@ -101,6 +102,7 @@ export class Scheduler {
   #config?: LoadedConfig;
   #started = false;
   readonly runLogs: RunLogStore;
+  readonly history = new RunHistory();
   readonly #now: () => number;
 
   constructor(readonly opts: SchedulerOptions) {
@@ -127,6 +129,7 @@ export class Scheduler {
       this.#remove(name);
     }
     this.#config = config;
+    this.history.retain(config.probes.map((p) => p.name));
     for (const p of config.probes) {
       if (this.#entries.has(p.name)) continue;
       const kind = this.opts.kinds.find((k) => k.type === p.type);
@@ -266,8 +269,10 @@ export class Scheduler {
     const durationSeconds = (performance.now() - t0) / 1000;
     const finishedAt = this.#now();
     const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };
+    let transition: Transition | undefined;
     // A probe removed by a reload while running must not write its series back.
     if (this.#entries.get(name) === e) {
+      transition = this.history.record(name, rec);
       e.last = rec;
       e.runs++;
       try {
@@ -280,9 +285,9 @@ export class Scheduler {
         log.error({ error: scrubber.text(String(err)) }, 'cannot export the run\'s metrics');
       }
     }
-    const line = { ok: result.ok, outcome, duration_seconds: Number(rec.durationSeconds.toFixed(4)), reason: result.reason };
-    if (result.ok) log.debug(line, 'probe run finished');
-    else log.warn(line, 'probe run failed');
+    const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
+    log.debug(line, 'probe run finished');
+    if (transition) logTransition(log, transition);
     return rec;
   }
 

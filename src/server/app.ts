@@ -2,9 +2,9 @@
 import express, { type Express } from 'express';
 import type { AgentView } from './agent-view.ts';
 import { statusView } from './status.ts';
-
-const esc = (s: string | number | undefined) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import { renderStatusPage } from './page.ts';
+import { renderLogPage } from './log-page.ts';
+import { readRunbook, renderRunbook } from './runbooks.ts';
 
 export function createApp(agent: AgentView): Express {
   const app = express();
@@ -50,29 +50,25 @@ export function createApp(agent: AgentView): Express {
       res.status(404).type('text/plain').send('unknown probe\n');
       return;
     }
-    const lines = s.last ? agent.scheduler.runLogs.lines(s.last.runId) : [];
+    const runs = agent.scheduler.history.get(s.name).recent.map((r) => ({ runId: r.runId, at: new Date(r.at).toISOString(), ok: r.ok }));
+    const asked = typeof req.query.run === 'string' ? req.query.run : undefined;
+    const runId = asked && runs.some((r) => r.runId === asked) ? asked : s.last?.runId;
+    const lines = runId ? agent.scheduler.runLogs.lines(runId) : [];
     if (req.query.format === 'json') {
-      res.json({ probe: s.name, runId: s.last?.runId, lines });
+      res.json({ probe: s.name, runId, lines });
       return;
     }
-    res.type('text/plain').send(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    res.type('html').send(renderLogPage({ probe: s.name, runId, lines, runs }));
+  });
+
+  app.get('/runbooks/:name', (req, res) => {
+    const md = readRunbook(req.params.name);
+    if (md === undefined) res.status(404).type('text/plain').send('unknown runbook\n');
+    else res.type('html').send(renderRunbook(req.params.name, md));
   });
 
   app.get('/', (_req, res) => {
-    const rows = agent.scheduler
-      .status()
-      .map((p) => {
-        const r = p.last?.result;
-        const verdict = !p.last ? 'pending' : r?.ok ? 'OK' : 'FAIL';
-        const color = !p.last ? '#888' : r?.ok ? '#1a7f37' : '#cf222e';
-        return `<tr><td>${esc(p.name)}</td><td>${esc(p.type)}</td><td style="color:${color};font-weight:bold">${verdict}</td><td>${esc(r?.reason ?? '')}</td><td>${esc(r?.cause ?? '')}</td><td>${p.last ? new Date(p.last.finishedAt).toISOString() : ''}</td><td>${p.last ? p.last.durationSeconds.toFixed(3) + ' s' : ''}</td><td>${p.last ? `<a href="probe/${encodeURIComponent(p.name)}/log">log</a>` : ''}</td></tr>`;
-      })
-      .join('\n');
-    res.type('html').send(`<!doctype html><html><head><meta charset="utf-8"><title>hookwatch</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}</style></head>
-<body><h1>hookwatch</h1><p><a href="metrics">Metrics</a> · <a href="status">Status (JSON)</a> · config: ${esc(agent.opts.configFile)}${agent.lastReloadError ? ` · <b style="color:#cf222e">last reload failed</b>` : ''}</p>
-<table><tr><th>probe</th><th>type</th><th>last result</th><th>reason</th><th>likely cause</th><th>finished</th><th>duration</th><th>last run</th></tr>
-${rows}</table></body></html>`);
+    res.type('html').send(renderStatusPage(statusView(agent), { configFile: agent.opts.configFile, lastReloadError: agent.lastReloadError }));
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('Not Found\n');

@@ -12,11 +12,12 @@ export async function runRedeliverCommand(o: {
   format: 'text' | 'json';
   out: (s: string) => void;
   paidEvents?: string[];
+  pendingSeconds?: number;
 }): Promise<number> {
   const client = clientFromSource(o.source, 60_000);
   const log = createLogger({ level: 'info' });
   try {
-    const report = await planRedelivery(client, { ...(o.webhookId ? { webhookId: o.webhookId } : {}), sinceMs: o.sinceMs, nowMs: Date.now(), apply: o.apply, log, ...(o.paidEvents ? { paidEvents: o.paidEvents } : {}) });
+    const report = await planRedelivery(client, { ...(o.webhookId ? { webhookId: o.webhookId } : {}), sinceMs: o.sinceMs, nowMs: Date.now(), apply: o.apply, log, ...(o.paidEvents ? { paidEvents: o.paidEvents } : {}), ...(o.pendingSeconds !== undefined ? { pendingSeconds: o.pendingSeconds } : {}) });
     o.out(o.format === 'json' ? JSON.stringify(report, null, 2) : formatRedeliverReport(report));
     return report.items.some((i) => i.action === 'error') ? 1 : 0;
   } catch (e) {
