@@ -9,7 +9,7 @@ import { MetricRegistry } from '../src/metrics/registry.ts';
 import { ProbeMetrics } from '../src/metrics/probe-metrics.ts';
 import { createLogger } from '../src/log.ts';
 import type { ProbeContext } from '../src/probe/types.ts';
-import { startFakeBtcpay } from '../test/fakes/btcpay/index.ts';
+import { startFakeBtcpay } from '../src/sim/btcpay/index.ts';
 import { Writable } from 'node:stream';
 
 const HISTORY = 100_000;

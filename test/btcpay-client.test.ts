@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
 import { BtcpayClient, BtcpayError } from '../src/clients/btcpay/client.ts';
-import { missingPermissions } from '../src/clients/btcpay/permissions.ts';
+import { missingPermissions } from '../src/btcpay/permissions.ts';
 import { Secret } from '../src/config/secret.ts';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
-import { startReceiver, type TestReceiver } from './fakes/btcpay/receiver.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
+import { startReceiver, type TestReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 
 let fake: FakeBtcpay;
 let rx: TestReceiver;

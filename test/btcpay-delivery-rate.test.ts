@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { failureReason } from '../src/clients/btcpay/deliveries.ts';
 import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, until, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, until, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {

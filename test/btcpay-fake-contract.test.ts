@@ -11,8 +11,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFakeBtcpay, RETRY_SCHEDULE_MS, type FakeBtcpay } from './fakes/btcpay/index.ts';
-import { startReceiver, type TestReceiver } from './fakes/btcpay/receiver.ts';
+import { startFakeBtcpay, RETRY_SCHEDULE_MS, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
+import { startReceiver, type TestReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { bin, missingBinaries } from './helpers/daemons.ts';
 
 let fake: FakeBtcpay;

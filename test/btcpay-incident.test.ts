@@ -9,7 +9,7 @@ import { paidLatency } from '../probes/paid-latency/index.ts';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
 import { planRedelivery } from '../src/clients/btcpay/redeliver.ts';
 import type { ProbeResult } from '../src/probe/types.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

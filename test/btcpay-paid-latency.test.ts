@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { paidLatency, median } from '../probes/paid-latency/index.ts';
 import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {

@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
 import { formatRedeliverReport, planRedelivery } from '../src/clients/btcpay/redeliver.ts';
 import { runRedeliverCommand } from '../src/clients/btcpay/redeliver-command.ts';
-import { startHarness, type Harness } from './fakes/btcpay/harness.ts';
-import { startFakeBtcpay } from './fakes/btcpay/index.ts';
-import { startReceiver } from './fakes/btcpay/receiver.ts';
+import { startHarness, type Harness } from './helpers/btcpay-harness.ts';
+import { startFakeBtcpay } from '../src/sim/btcpay/index.ts';
+import { startReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { runCli } from './helpers/agent-process.ts';
 
 let h: Harness | undefined;

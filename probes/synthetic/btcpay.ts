@@ -2,7 +2,7 @@
 // docs/btcpay-greenfield.md §6), so BTCPay itself sends real signed InvoiceSettled deliveries through its own
 // resolver and queue; watch each webhook's deliveries for that invoice, then archive the invoice.
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
-import { POLICIES } from '../../src/clients/btcpay/permissions.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
 import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { scrub } from '../../src/config/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';

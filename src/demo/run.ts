@@ -21,7 +21,7 @@ const NEW_IP = '127.0.0.3';
 
 export async function runDemo(opts: { listenAddress: string; durationMs?: number; summaryEveryMs?: number; out: (s: string) => void }): Promise<void> {
   const { out } = opts;
-  const { startFakeBtcpay } = await import('../../test/fakes/btcpay/index.ts');
+  const { startFakeBtcpay } = await import('../sim/btcpay/index.ts');
   const { startFakeDns } = await import('../../test/fakes/dns-server.ts');
   const { startReceiver } = await import('../../test/helpers/receiver.ts');
 

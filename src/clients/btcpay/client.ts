@@ -6,7 +6,7 @@ import { request, type Dispatcher } from 'undici';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Secret } from '../../config/secret.ts';
-import { missingPermissions } from './permissions.ts';
+import { missingPermissions } from '../../btcpay/permissions.ts';
 import {
   ApiKeySchema,
   DeliveryBodySchema,

@@ -4,7 +4,7 @@ import type { ProbeContext, SourceConfig } from '../../probe/types.ts';
 import { BtcpayClient, BtcpayError } from './client.ts';
 
 export { BtcpayClient, BtcpayError } from './client.ts';
-export { POLICIES } from './permissions.ts';
+export { POLICIES } from '../../btcpay/permissions.ts';
 
 type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
 

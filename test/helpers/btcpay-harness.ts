@@ -1,11 +1,11 @@
 // Wiring for probe tests: a fake BTCPay on a settable clock, a receiver, a webhook, an API key and
 // ProbeContexts that point a btcpay source at the fake.
-import { Secret } from '../../../src/config/secret.ts';
-import type { LoadedConfig, ProbeBase, SourceConfig } from '../../../src/probe/types.ts';
-import { MetricRegistry } from '../../../src/metrics/registry.ts';
-import { makeTestContext, type TestContext } from '../../helpers/context.ts';
-import { startFakeBtcpay, type FakeBtcpay, type FakeBtcpayOptions } from './index.ts';
-import { startReceiver, type TestReceiver } from './receiver.ts';
+import { Secret } from '../../src/config/secret.ts';
+import type { LoadedConfig, ProbeBase, SourceConfig } from '../../src/probe/types.ts';
+import { MetricRegistry } from '../../src/metrics/registry.ts';
+import { makeTestContext, type TestContext } from './context.ts';
+import { startFakeBtcpay, type FakeBtcpay, type FakeBtcpayOptions } from '../../src/sim/btcpay/index.ts';
+import { startReceiver, type TestReceiver } from '../../src/sim/btcpay/recording-receiver.ts';
 
 export interface Harness {
   fake: FakeBtcpay;

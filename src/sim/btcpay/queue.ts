@@ -1,0 +1,222 @@
+// The simulated webhook sender: one in-order queue per webhook, the automatic-retry loop running inside the queue
+// slot, and the row written after each attempt (docs/btcpay-greenfield.md §4; BTCPay: BTCPayServer.Common/
+// MultiProcessingQueue.cs for the per-webhook ordering, BTCPayServer/Plugins/Webhooks/WebhookSender.cs for Process
+// and SendDelivery).
+import { createHmac } from 'node:crypto';
+import { Resolver, lookup as systemLookup } from 'node:dns';
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import { base58Id } from '../../btcpay/ids.ts';
+import { RETRY_SCHEDULE_MS } from '../../btcpay/retry.ts';
+import type { SimClock } from './clock.ts';
+import { subscribed, type FakeDeliveryRow, type FakeWebhook } from './types.ts';
+
+export const FAKE_BTCPAY_VERSION = '2.4.1';
+
+export interface SenderHost {
+  readonly webhooks: Map<string, FakeWebhook>;
+  readonly clock: SimClock;
+  /** Bumped by a restart: work of an older generation is dropped. */
+  readonly generation: number;
+  readonly closed: boolean;
+  write(row: FakeDeliveryRow): void;
+}
+
+export interface SenderOptions {
+  /** 'IP:PORT' of a DNS server for webhook URL hosts. Default: system lookup. */
+  resolver?: string;
+  /** Real time an attempt may take before it counts as timed out. */
+  deliveryTimeoutMs?: number;
+}
+
+type Job = { row: FakeDeliveryRow };
+interface Queue {
+  jobs: Job[];
+  running: boolean;
+}
+
+export class WebhookQueues {
+  readonly #queues = new Map<string, Queue>();
+  readonly #agent: Agent;
+  readonly #loopbackAgent: Agent;
+  #inflight = 0;
+
+  constructor(
+    private readonly host: SenderHost,
+    private readonly opts: SenderOptions,
+  ) {
+    const resolver = opts.resolver ? makeResolver(opts.resolver) : undefined;
+    this.#agent = new Agent({ connect: resolver ? { lookup: resolver } : {} });
+    // BTCPay skips certificate validation for loopback URLs (its loopback HttpClient, WebhooksPlugin.cs).
+    this.#loopbackAgent = new Agent({ connect: { ...(resolver ? { lookup: resolver } : {}), rejectUnauthorized: false } });
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Every queue empty and nothing in flight. */
+  get idle(): boolean {
+    return this.#inflight === 0 && [...this.#queues.values()].every((q) => !q.running && q.jobs.length === 0);
+  }
+
+  /** Queues that are working (running an item). */
+  get running(): number {
+    return [...this.#queues.values()].filter((q) => q.running).length;
+  }
+
+  /** Drop queued items (a restart: the queues live in memory only). */
+  clear(): void {
+    for (const q of this.#queues.values()) q.jobs.length = 0;
+  }
+
+  forget(webhookId: string): void {
+    this.#queues.delete(webhookId);
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close().catch(() => undefined);
+    await this.#loopbackAgent.close().catch(() => undefined);
+  }
+
+  enqueue(webhookId: string, row: FakeDeliveryRow): void {
+    let q = this.#queues.get(webhookId);
+    if (!q) this.#queues.set(webhookId, (q = { jobs: [], running: false }));
+    q.jobs.push({ row });
+    if (!q.running) void this.#drain(webhookId, q);
+  }
+
+  async #drain(webhookId: string, q: Queue): Promise<void> {
+    q.running = true;
+    try {
+      while (q.jobs.length && !this.host.closed) await this.#process(webhookId, q.jobs.shift()!);
+    } finally {
+      q.running = false;
+    }
+  }
+
+  /** One queue item: the attempt plus the whole automatic-retry loop, blocking later events. */
+  async #process(webhookId: string, job: Job): Promise<void> {
+    const gen = this.host.generation;
+    let row = job.row;
+    for (let attempt = 0; ; attempt++) {
+      const w = this.host.webhooks.get(webhookId);
+      if (!w || gen !== this.host.generation) return;
+      const retryable = await this.#send(w, row, gen);
+      if (!retryable || attempt >= RETRY_SCHEDULE_MS.length) return;
+      const still = () => {
+        const cur = this.host.webhooks.get(webhookId);
+        return !!cur && cur.enabled && cur.automaticRedelivery && subscribed(cur, row.type) && gen === this.host.generation;
+      };
+      if (!still()) return;
+      if (!(await this.host.clock.sleep(RETRY_SCHEDULE_MS[attempt]!))) return;
+      if (!still()) return;
+      row = derivedRow(row, this.host.clock.nowSec());
+    }
+  }
+
+  /** POST one delivery, then write its row. Returns whether BTCPay would retry it (2.3.4+ rules). */
+  async #send(w: FakeWebhook, row: FakeDeliveryRow, gen: number): Promise<boolean> {
+    this.#inflight++;
+    try {
+      row.deliveryTime = this.host.clock.nowSec();
+      const bytes = Buffer.from(row.body, 'utf8');
+      const sig = createHmac('sha256', Buffer.from(w.secret, 'utf8')).update(bytes).digest('hex');
+      const timeoutMs = this.opts.deliveryTimeoutMs ?? 100_000;
+      let retry: boolean;
+      try {
+        const res = await request(w.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` },
+          body: bytes,
+          dispatcher: isLoopbackUrl(w.url) ? this.#loopbackAgent : this.#agent,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await res.body.dump().catch(() => undefined);
+        row.httpCode = res.statusCode;
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          row.status = 'HttpSuccess';
+          row.errorMessage = null;
+          retry = false;
+        } else {
+          row.status = 'HttpError';
+          row.errorMessage = `HTTP Error Code ${res.statusCode}`;
+          retry = res.statusCode >= 500 || res.statusCode === 408 || res.statusCode === 429;
+        }
+      } catch (e) {
+        row.status = 'Failed';
+        row.httpCode = null;
+        row.errorMessage = dotnetMessage(e, w.url, timeoutMs);
+        retry = true;
+      }
+      if (gen === this.host.generation && this.host.webhooks.has(w.id)) this.host.write(row);
+      return retry;
+    } finally {
+      this.#inflight--;
+    }
+  }
+}
+
+export function newRow(webhookId: string, id: string, ts: number, body: string, type: string, original: string, invoiceId?: string): FakeDeliveryRow {
+  return { id, webhookId, timestamp: ts, deliveryTime: null, httpCode: null, errorMessage: null, status: 'Failed', body, pruned: false, type, originalDeliveryId: original, ...(invoiceId ? { invoiceId } : {}) };
+}
+
+/** A retry or redelivery: a new row whose body is rebuilt from the original's, common fields first (WebhookSender.cs, CreateRedeliveryRequest). */
+export function derivedRow(from: FakeDeliveryRow, nowSec: number): FakeDeliveryRow {
+  const orig = JSON.parse(from.body) as Record<string, unknown>;
+  const id = base58Id();
+  const original = (orig.originalDeliveryId as string | undefined) ?? from.id;
+  const { deliveryId: _d, webhookId, originalDeliveryId: _o, isRedelivery: _r, type, timestamp, ...rest } = orig;
+  const body = JSON.stringify({ deliveryId: id, webhookId, originalDeliveryId: original, isRedelivery: true, type, timestamp, ...rest }, null, 2);
+  return newRow(from.webhookId, id, nowSec, body, from.type, original, from.invoiceId);
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const h = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return h === 'localhost' || h === '::1' || /^127\./.test(h);
+  } catch {
+    return false;
+  }
+}
+
+type LookupCb = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+
+/** A net.connect lookup that asks one DNS server (A records), so tests can point the sender at a stale cache. */
+function makeResolver(server: string) {
+  const r = new Resolver({ timeout: 2000, tries: 1 });
+  r.setServers([server]);
+  return (hostname: string, options: { all?: boolean }, cb: LookupCb) => {
+    const done = (addr: string, family: number) => (options?.all ? cb(null, [{ address: addr, family }]) : cb(null, addr, family));
+    if (isIP(hostname)) return done(hostname, isIP(hostname));
+    if (hostname === 'localhost') return systemLookup(hostname, options as object, cb as never);
+    r.resolve4(hostname, (err, addrs) => {
+      if (err || !addrs.length) {
+        const e = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname }) as NodeJS.ErrnoException;
+        return cb(e, '', 4);
+      }
+      done(addrs[0]!, 4);
+    });
+  };
+}
+
+/** The .NET exception texts BTCPay stores in errorMessage for failures without an HTTP response. */
+function dotnetMessage(e: unknown, url: string, timeoutMs: number): string {
+  const err = e as { code?: string; name?: string; cause?: { code?: string }; message?: string };
+  const code = err.code ?? err.cause?.code ?? '';
+  let hostPort = '';
+  try {
+    const u = new URL(url);
+    hostPort = `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
+  } catch {
+    /* keep empty */
+  }
+  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return `The request was canceled due to the configured HttpClient.Timeout of ${Math.round(timeoutMs / 1000)} seconds elapsing.`;
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `Name or service not known (${hostPort})`;
+  if (code === 'ECONNREFUSED') return `Connection refused (${hostPort})`;
+  if (/CERT|SSL|TLS|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message ?? '')) return 'The SSL connection could not be established, see inner exception.';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'An error occurred while sending the request.';
+  return err.message ?? 'An error occurred while sending the request.';
+}
