@@ -139,7 +139,7 @@ program
     if (!source || source.type !== 'btcpay') throw new ExitError(2, `source "${probe.source}" is not a btcpay source`);
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
-    const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
+    const { runRedeliverCommand } = await import('./commands/redeliver/index.ts');
     const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
     process.exitCode = code;
   });

@@ -2,7 +2,6 @@
 // incremental cost, late rows from the in-order queue, webhook misconfiguration, bad upstream data, secrets.
 import { afterEach, describe, expect, it } from 'vitest';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
-import { failureReason } from '../src/clients/btcpay/deliveries.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { probeEntry, startHarness, until, type Harness } from './helpers/btcpay-harness.ts';
 
@@ -128,18 +127,6 @@ describe('delivery_rate', () => {
     // Volume guard: fewer deliveries than min_deliveries give no verdict on the ratio.
     const guarded = await deliveryRate.run(parse({ checks: [] }, { min_deliveries: 100 }), h.ctx({ state }));
     expect(guarded.ok).toBe(true);
-  });
-
-  it('failure reasons from status, httpCode and .NET error texts', () => {
-    const f = (status: 'Failed' | 'HttpError', httpCode: number | null, errorMessage: string | null) => failureReason({ status, httpCode, errorMessage });
-    expect(f('Failed', null, 'No such host is known. (x.example:443)')).toBe('dns');
-    expect(f('Failed', null, 'Name or service not known (x:443)')).toBe('dns');
-    expect(f('Failed', null, 'The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.')).toBe('timeout');
-    expect(f('Failed', null, 'Connection refused (x:443)')).toBe('refused');
-    expect(f('Failed', null, 'The SSL connection could not be established, see inner exception.')).toBe('tls');
-    expect(f('HttpError', 401, 'HTTP Error Code 401')).toBe('http_4xx');
-    expect(f('HttpError', 503, 'HTTP Error Code 503')).toBe('http_5xx');
-    expect(f('Failed', null, 'something else')).toBe('other');
   });
 
   it('reads incrementally: cost follows new deliveries, not history', async () => {

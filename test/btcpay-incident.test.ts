@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { paidLatency } from '../probes/paid-latency/index.ts';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
-import { planRedelivery } from '../src/clients/btcpay/redeliver.ts';
+import { planRedelivery } from '../src/commands/redeliver/plan.ts';
 import type { ProbeResult } from '../src/probe/types.ts';
 import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 

@@ -3,18 +3,14 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations } from '../../src/btcpay/source.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
+import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { FAILURE_CAUSES, FAILURE_REASONS, failureReason, type FailureReason } from '../../src/btcpay/failures.ts';
+import { subscribesToAll } from '../../src/btcpay/subscriptions.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
-import {
-  DeliveryTracker,
-  eventKey,
-  FAILURE_REASONS,
-  failureReason,
-  outcomeOf,
-  type FailureReason,
-  type TrackedDelivery,
-} from '../../src/clients/btcpay/deliveries.ts';
+import { DeliveryTracker, eventKey, outcomeOf, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
 
 export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
@@ -24,15 +20,6 @@ const DEFAULT_WINDOW_MS = 15 * 60_000;
 const DEFAULT_HORIZON_MS = 75 * 60_000;
 const OUTCOMES = ['success', 'http_error', 'failed'] as const;
 
-const CAUSES: Record<FailureReason, string> = {
-  dns: "BTCPay cannot resolve the receiver's host name: check the DNS record and the resolver BTCPay uses (see the dns_drift probe).",
-  timeout: 'The receiver does not answer in time: it is overloaded, hung, or a firewall drops packets.',
-  refused: 'Nothing accepts connections at the receiver address: the service is down or the host/port (or DNS answer) is stale.',
-  tls: 'TLS fails between BTCPay and the receiver: expired or mismatched certificate, or plain HTTP on an HTTPS port.',
-  http_4xx: 'The receiver rejects the webhooks (4xx): wrong path, auth in front of it, or a signature-secret mismatch. BTCPay does not retry these.',
-  http_5xx: 'The receiver fails while handling webhooks (5xx): check its logs and dependencies.',
-  other: 'Deliveries fail for an unclassified reason: read errorMessage in details.',
-};
 
 export const deliveryRate = defineProbe({
   type: 'delivery_rate',
@@ -73,7 +60,7 @@ export const deliveryRate = defineProbe({
 
     try {
       if (!state.get('permissionsOk')) {
-        const missing = await client.checkPermissions([POLICIES.modifyWebhooks], opts);
+        const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks], opts);
         if (missing.length) {
           return {
             ok: false,
@@ -164,11 +151,11 @@ export const deliveryRate = defineProbe({
         : hooks.length === 0
           ? 'No webhook is configured on the store, so nothing is delivered: create one (Store settings > Webhooks).'
           : top
-            ? CAUSES[top]
+            ? FAILURE_CAUSES[top]
             : 'Deliveries are failing.';
       return { ok: false, reason: problems.join('; '), cause, details };
     } catch (e) {
-      if (e instanceof BtcpayError && e.kind === 'permission') state.delete('permissionsOk');
+      if (e instanceof BtcpayError && e.kind === 'permission') (state.delete('permissionsOk'), forgetPermissions(src));
       const { reason, cause } = explainApiError(e);
       ctx.log.warn({ err: reason }, 'delivery_rate poll failed');
       return { ok: false, reason, cause };
@@ -212,8 +199,7 @@ export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic:
     const s = new Set<Check>();
     if (!h.enabled) s.add('disabled');
     if (!h.automaticRedelivery) s.add('redelivery_off');
-    const subscribed = h.authorizedEvents.everything || paidEvents.every((e) => (h.authorizedEvents.specificEvents ?? []).includes(e));
-    if (!subscribed) s.add('paid_event_unsubscribed');
+    if (!subscribesToAll(h, paidEvents)) s.add('paid_event_unsubscribed');
     if (synthetic) {
       let host = '';
       try {

@@ -4,18 +4,19 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations } from '../../src/btcpay/source.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
+import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
+import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
-import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
-import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
+import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
+import { DeliveryTracker, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
-/** Types that announce a late payment on an expired invoice (status stays Expired, additionalStatus PaidLate). */
-const PAID_LATE_EVENTS = ['InvoicePaidAfterExpiration', 'InvoiceReceivedPayment'];
 const NO_WEBHOOK = '(no webhook subscribed)';
-const PROCESSING_EVENTS = ['InvoiceProcessing', 'InvoiceReceivedPayment', 'InvoicePaymentSettled'];
 
 type Method = 'chain' | 'lightning';
 interface InvoiceMeta {
@@ -65,7 +66,7 @@ export const paidLatency = defineProbe({
 
     try {
       if (!st.permissionsOk) {
-        const missing = await client.checkPermissions([POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
+        const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
         if (missing.length) {
           return {
             ok: false,
@@ -80,16 +81,17 @@ export const paidLatency = defineProbe({
       const baseline = st.lastPollSec === undefined;
       const hooks = probe.webhookId
         ? [await client.getWebhook(probe.webhookId, { signal })]
-        : (await client.listWebhooks({ signal })).filter((h) => subscribedToAny(h, paidEvents));
+        : (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
       exportDestinations(ctx, hooks.map((h) => h.url));
 
       // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
-      const statuses = ['Settled', ...(paidEvents.some((e) => PROCESSING_EVENTS.includes(e)) ? ['Processing'] : []), ...(probe.includePaidLate === false ? [] : ['Expired'])];
+      const rules = { paidEvents, ...(probe.includePaidLate === false ? { includePaidLate: false } : {}) };
+      const statuses = paidStatuses(rules);
       // Bounded read, newest first: on a store past the page cap the oldest invoices are left out (and said so)
       // rather than failing every poll for good.
       const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal });
       if (listed.truncated) ctx.log.warn({ pages: listed.pages, pageSize: listed.pageSize }, 'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged');
-      const invoices = listed.invoices.filter((i) => i.status !== 'Expired' || i.additionalStatus === 'PaidLate');
+      const invoices = listed.invoices.filter((i) => isPaid(i, rules));
 
       // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
       const horizonSec = Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000);
@@ -120,7 +122,7 @@ export const paidLatency = defineProbe({
       const pairedInvoices = new Set<string>();
       for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
       for (const inv of invoices) {
-        const types = inv.status === 'Expired' ? [...paidEvents, ...PAID_LATE_EVENTS] : paidEvents;
+        const types = paidEventTypes(inv, rules);
         const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
         const meta = st.meta.get(inv.id)!;
         if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
@@ -199,7 +201,7 @@ export const paidLatency = defineProbe({
           : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
       return { ok: false, reason: problems.join('; '), cause, details };
     } catch (e) {
-      if (e instanceof BtcpayError && e.kind === 'permission') st.permissionsOk = false;
+      if (e instanceof BtcpayError && e.kind === 'permission') ((st.permissionsOk = false), forgetPermissions(src));
       const { reason, cause } = explainApiError(e);
       ctx.log.warn({ err: reason }, 'paid_latency poll failed');
       return { ok: false, reason, cause };
@@ -232,9 +234,6 @@ function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void
   for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
 }
 
-function subscribedToAny(h: Webhook, types: string[]): boolean {
-  return h.authorizedEvents.everything || types.some((t) => (h.authorizedEvents.specificEvents ?? []).includes(t));
-}
 
 function family(pmId: string | null | undefined): Method {
   return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';

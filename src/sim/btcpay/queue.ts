@@ -7,7 +7,7 @@ import { Resolver, lookup as systemLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import { base58Id } from '../../btcpay/ids.ts';
-import { RETRY_SCHEDULE_MS } from '../../btcpay/retry.ts';
+import { ATTEMPT_TIMEOUT_MS, RETRY_SCHEDULE_MS } from '../../btcpay/retry.ts';
 import type { SimClock } from './clock.ts';
 import { subscribed, type FakeDeliveryRow, type FakeWebhook } from './types.ts';
 
@@ -146,7 +146,7 @@ export class WebhookQueues {
       } catch (e) {
         row.status = 'Failed';
         row.httpCode = null;
-        row.errorMessage = dotnetMessage(e, w.url, timeoutMs);
+        row.errorMessage = dotnetMessage(e, w.url);
         retry = true;
       }
       if (gen === this.host.generation && this.host.webhooks.has(w.id)) this.host.write(row);
@@ -182,9 +182,12 @@ function isLoopbackUrl(url: string): boolean {
 
 type LookupCb = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
 
-/** A net.connect lookup that asks one DNS server (A records), so tests can point the sender at a stale cache. */
+/**
+ * A net.connect lookup that asks one DNS server (A records), so tests can point the sender at a stale cache. Like
+ * getaddrinfo: NXDOMAIN / no data is ENOTFOUND (EAI_NONAME), a resolver that times out or fails is EAI_AGAIN.
+ */
 function makeResolver(server: string) {
-  const r = new Resolver({ timeout: 2000, tries: 1 });
+  const r = new Resolver({ timeout: 500, tries: 1 });
   r.setServers([server]);
   return (hostname: string, options: { all?: boolean }, cb: LookupCb) => {
     const done = (addr: string, family: number) => (options?.all ? cb(null, [{ address: addr, family }]) : cb(null, addr, family));
@@ -192,7 +195,8 @@ function makeResolver(server: string) {
     if (hostname === 'localhost') return systemLookup(hostname, options as object, cb as never);
     r.resolve4(hostname, (err, addrs) => {
       if (err || !addrs.length) {
-        const e = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname }) as NodeJS.ErrnoException;
+        const code = !err || err.code === 'ENOTFOUND' || err.code === 'ENODATA' ? 'ENOTFOUND' : 'EAI_AGAIN';
+        const e = Object.assign(new Error(`getaddrinfo ${code} ${hostname}`), { code, hostname }) as NodeJS.ErrnoException;
         return cb(e, '', 4);
       }
       done(addrs[0]!, 4);
@@ -200,8 +204,21 @@ function makeResolver(server: string) {
   };
 }
 
-/** The .NET exception texts BTCPay stores in errorMessage for failures without an HTTP response. */
-function dotnetMessage(e: unknown, url: string, timeoutMs: number): string {
+/** Linux socket error texts .NET puts before " (host:port)" when a connection cannot be made. */
+const CONNECT_TEXTS: Record<string, string> = {
+  ENOTFOUND: 'Name or service not known',
+  EAI_NONAME: 'Name or service not known',
+  EAI_AGAIN: 'Resource temporarily unavailable',
+  ECONNREFUSED: 'Connection refused',
+  EHOSTUNREACH: 'No route to host',
+  ENETUNREACH: 'Network is unreachable',
+};
+
+/**
+ * The errorMessage BTCPay stores for an attempt without an HTTP response: the .NET exception message verbatim
+ * (WebhookSender.cs, SendDelivery), as .NET 8 words it on Linux. Kept in step with src/btcpay/failures.ts.
+ */
+export function dotnetMessage(e: unknown, url: string): string {
   const err = e as { code?: string; name?: string; cause?: { code?: string }; message?: string };
   const code = err.code ?? err.cause?.code ?? '';
   let hostPort = '';
@@ -211,12 +228,11 @@ function dotnetMessage(e: unknown, url: string, timeoutMs: number): string {
   } catch {
     /* keep empty */
   }
-  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return `The request was canceled due to the configured HttpClient.Timeout of ${Math.round(timeoutMs / 1000)} seconds elapsing.`;
+  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return `The request was canceled due to the configured HttpClient.Timeout of ${ATTEMPT_TIMEOUT_MS / 1000} seconds elapsing.`;
   }
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `Name or service not known (${hostPort})`;
-  if (code === 'ECONNREFUSED') return `Connection refused (${hostPort})`;
+  if (CONNECT_TEXTS[code]) return `${CONNECT_TEXTS[code]} (${hostPort})`;
   if (/CERT|SSL|TLS|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message ?? '')) return 'The SSL connection could not be established, see inner exception.';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'An error occurred while sending the request.';
-  return err.message ?? 'An error occurred while sending the request.';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'Connection reset by peer';
+  return 'An error occurred while sending the request.';
 }

@@ -11,8 +11,8 @@
 //  - count grows geometrically until the page reaches the cutoff, bounded by maxRows;
 //  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such);
 //  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
-import { BtcpayError, type BtcpayClient } from './client.ts';
-import type { Delivery } from './schemas.ts';
+import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
+import type { Delivery } from '../clients/btcpay/schemas.ts';
 
 export interface DeliveryInfo {
   type: string;
@@ -196,25 +196,6 @@ async function fetchBodies(client: BtcpayClient, rows: TrackedDelivery[], concur
   await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
   if (failure !== undefined) throw failure;
   return calls;
-}
-
-export type FailureReason = 'dns' | 'timeout' | 'refused' | 'tls' | 'http_4xx' | 'http_5xx' | 'other';
-export const FAILURE_REASONS: FailureReason[] = ['dns', 'timeout', 'refused', 'tls', 'http_4xx', 'http_5xx', 'other'];
-
-/** Map a failed row to a small fixed reason set, from status, httpCode and the .NET error text. */
-export function failureReason(d: Pick<TrackedDelivery, 'status' | 'httpCode' | 'errorMessage'>): FailureReason {
-  if (d.status === 'HttpError' || (d.httpCode !== null && d.httpCode !== undefined)) {
-    const c = d.httpCode ?? Number(/(\d{3})/.exec(d.errorMessage ?? '')?.[1]);
-    if (c >= 400 && c < 500) return 'http_4xx';
-    if (c >= 500 && c < 600) return 'http_5xx';
-    return 'other';
-  }
-  const m = d.errorMessage ?? '';
-  if (/no such host|name or service not known|nodename nor servname|name does not resolve|ENOTFOUND|EAI_AGAIN|temporary failure in name resolution|name resolution/i.test(m)) return 'dns';
-  if (/timeout|timed out|canceled|cancelled/i.test(m)) return 'timeout';
-  if (/refused|ECONNREFUSED/i.test(m)) return 'refused';
-  if (/ssl|tls|certificate/i.test(m)) return 'tls';
-  return 'other';
 }
 
 export function outcomeOf(status: Delivery['status']): 'success' | 'http_error' | 'failed' {

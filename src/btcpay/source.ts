@@ -1,12 +1,10 @@
-// Entry points shared by the BTCPay probes and the redeliver command.
+// From a configured btcpay source to a client, and from API errors to a reason and a likely cause; shared by the
+// BTCPay probes and the redeliver command.
 import type { Dispatcher } from 'undici';
-import type { ProbeContext, SourceConfig } from '../../probe/types.ts';
-import { BtcpayClient, BtcpayError } from './client.ts';
+import type { ProbeContext, SourceConfig } from '../probe/types.ts';
+import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
 
-export { BtcpayClient, BtcpayError } from './client.ts';
-export { POLICIES } from '../../btcpay/permissions.ts';
-
-type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
+export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
 
 /** Look up a btcpay source by name; a readable message instead of a throw when it is missing or of another type. */
 export function btcpaySource(ctx: Pick<ProbeContext, 'source'>, name: string): BtcpaySource | string {

@@ -5,8 +5,8 @@
 // BTCPay is still working on it (automatic retries come every 10 min), and a second --apply run right after the
 // first must not send it again. A redelivery still waiting in BTCPay's in-memory queue has no row yet, so it
 // cannot be seen through the API (docs/btcpay-greenfield.md §4).
-import { BtcpayError, type BtcpayClient } from './client.ts';
-import { DeliveryTracker, eventKey, type TrackedDelivery } from './deliveries.ts';
+import { BtcpayError, type BtcpayClient } from '../../clients/btcpay/client.ts';
+import { DeliveryTracker, eventKey, type TrackedDelivery } from '../../btcpay/tracker.ts';
 
 export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
 /** The 10-minute automatic retry interval plus a minute for the attempt itself. */

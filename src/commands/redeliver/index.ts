@@ -1,8 +1,8 @@
 // The `hookwatch redeliver` command body (the CLI parses options and calls this).
 import type { SourceConfig } from '../../probe/types.ts';
 import { createLogger } from '../../log.ts';
-import { clientFromSource, explainApiError } from './index.ts';
-import { formatRedeliverReport, planRedelivery } from './redeliver.ts';
+import { clientFromSource, explainApiError } from '../../btcpay/source.ts';
+import { formatRedeliverReport, planRedelivery } from './plan.ts';
 
 export async function runRedeliverCommand(o: {
   source: Extract<SourceConfig, { type: 'btcpay' }>;
