@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { startFakeBtcpay, RETRY_SCHEDULE_MS, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
 import { startReceiver, type TestReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { bin, missingBinaries } from './helpers/daemons.ts';
+import { RETRY_CYCLE_SEC } from '../src/btcpay/retry.ts';
 
 let fake: FakeBtcpay;
 let rx: TestReceiver;
@@ -229,6 +230,32 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
       await f2.close();
       rst.closeAllConnections();
       await new Promise<void>((r) => rst.close(() => r()));
+    }
+  });
+
+  it('virtual clock: an attempt that times out holds the queue 100 s before its row is written, and events stack behind a full retry cycle (WebhookSender.cs, MultiProcessingQueue.cs)', async () => {
+    const t0 = Date.UTC(2026, 0, 1);
+    const f2 = await startFakeBtcpay({ clock: 'virtual', startMs: t0, deliveryTimeoutMs: 200 });
+    try {
+      await rx.setMode({ kind: 'hang' });
+      const w = f2.createWebhook({ url: rx.url, specificEvents: ['InvoiceSettled'] });
+      f2.createInvoice({ amount: 0 });
+      f2.createInvoice({ amount: 0 }); // queued behind the first
+      await f2.run(99_000);
+      expect(f2.deliveries(w.id)).toHaveLength(0); // the attempt is still "in flight"
+      await f2.run(1_000);
+      expect(f2.deliveries(w.id)).toHaveLength(1);
+      expect(f2.deliveries(w.id)[0]).toMatchObject({ timestamp: t0 / 1000, deliveryTime: t0 / 1000 });
+      await rx.heal();
+      await f2.run(RETRY_CYCLE_SEC * 1000);
+      const rows = f2.deliveries(w.id);
+      const second = rows.find((r) => r.originalDeliveryId !== rows.at(-1)!.originalDeliveryId)!;
+      // The first retry (100 s attempt + 10 s wait) succeeds now that the receiver answers; the second event follows at once.
+      expect(second).toMatchObject({ status: 'HttpSuccess', timestamp: t0 / 1000 });
+      expect(second.deliveryTime! - second.timestamp).toBe(100 + 10);
+    } finally {
+      await rx.heal();
+      await f2.close();
     }
   });
 

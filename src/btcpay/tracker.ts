@@ -7,12 +7,24 @@
 // (docs/btcpay-greenfield.md §4). Hence:
 //  - healthy store: read down to the previous poll minus a short slack; cost ~ new rows;
 //  - first poll (restart), or while the log shows failures or queueing: read down to the backlog horizon
-//    (default 75 min, one full retry cycle plus margin), so late rows are found;
-//  - count grows geometrically until the page reaches the cutoff, bounded by maxRows;
+//    (default 75 min) at least;
+//  - and per webhook, while its queue may still be blocked, down to the oldest event that could still be queued:
+//    retries run inside the queue slot and every attempt to a receiver that never answers takes 100 s, so one
+//    event can hold the queue ~76 min and each failing event behind it adds its own cycle (BTCPay:
+//    BTCPayServer/Plugins/Webhooks/WebhookSender.cs, Process; BTCPayServer.Common/MultiProcessingQueue.cs). A
+//    webhook counts as blocked from the event time of a failed or long-queued row until no further row could still
+//    be on its way (the longest retry gap plus an attempt, src/btcpay/retry.ts), bounded by maxDepthSec;
+//  - count grows geometrically until the page reaches the cutoff, bounded by maxRows (so a poll makes at most
+//    ~log4(maxRows/64)+1 list calls per webhook);
 //  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such);
 //  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
 import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
 import type { Delivery } from '../clients/btcpay/schemas.ts';
+import { ATTEMPT_TIMEOUT_MS, isRetryable, MAX_RETRY_GAP_SEC } from './retry.ts';
+
+/** A row that waited longer than this between creation and its attempt was queued behind another delivery. */
+const QUEUE_WAIT_SEC = 60;
+const ATTEMPT_SEC = ATTEMPT_TIMEOUT_MS / 1000;
 
 export interface DeliveryInfo {
   type: string;
@@ -40,6 +52,8 @@ export interface PollOptions {
   /** The probe's window in seconds: rows older than this are not needed for its figures. */
   windowSec: number;
   horizonSec?: number;
+  /** How far back a blocked queue may make us read (default 24 h). */
+  maxDepthSec?: number;
   /** Re-read this far behind the previous poll even when healthy (rows written a little late). */
   slackSec?: number;
   /** Upper bound of `count` per webhook and poll. */
@@ -63,6 +77,16 @@ export interface PollResult {
   truncated: string[];
   /** Rows whose bodies are still unread (bounded per poll); read on the next poll. */
   pendingBodies: number;
+  /** Webhooks whose queue may still hold events, with how far back this poll read for them (unix s). */
+  blocked: Array<{ webhookId: string; sinceSec: number; untilSec: number; depthCapped: boolean }>;
+}
+
+/** A webhook whose queue may still be working through a backlog. */
+interface Blockage {
+  /** Event time of the oldest row that showed the blockage: events queued behind it were created later. */
+  sinceSec: number;
+  /** Past this, every row the backlog could produce has been written. */
+  untilSec: number;
 }
 
 const MIN_PAGE = 32;
@@ -71,6 +95,7 @@ export class DeliveryTracker {
   readonly rows = new Map<string, TrackedDelivery>();
   #lastPollSec?: number;
   #unhealthyUntil = 0;
+  readonly #blocked = new Map<string, Blockage>();
   readonly #pageHint = new Map<string, number>();
   /** Bodies read during a poll that then failed, by row id: reused when the row is staged again. */
   readonly #stagedInfo = new Map<string, { info: NonNullable<TrackedDelivery['info']>; timestamp: number }>();
@@ -87,7 +112,11 @@ export class DeliveryTracker {
     const baseline = this.#lastPollSec === undefined;
     const deep = baseline || o.nowSec < this.#unhealthyUntil;
     const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
-    const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0 };
+    const maxDepth = o.maxDepthSec ?? 24 * 3600;
+    const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [] };
+    // Blockages whose rows have all had time to land are over.
+    for (const [wid, b] of this.#blocked) if (o.nowSec > b.untilSec || !webhookIds.includes(wid)) this.#blocked.delete(wid);
+    let lowest = cutoff;
 
     // New rows are staged and only committed to `rows` once the whole poll (lists and bodies) succeeded: a
     // poll that fails or is aborted half-way must leave them "new" for the next poll, or they would never be
@@ -95,13 +124,18 @@ export class DeliveryTracker {
     const staged = new Map<string, TrackedDelivery>();
     const hints = new Map<string, number>();
     for (const wid of webhookIds) {
+      const b = this.#blocked.get(wid);
+      const wanted = b ? Math.min(cutoff, b.sinceSec - slack) : cutoff;
+      const cut = Math.max(wanted, o.nowSec - maxDepth);
+      if (b) res.blocked.push({ webhookId: wid, sinceSec: b.sinceSec, untilSec: b.untilSec, depthCapped: cut > wanted });
+      lowest = Math.min(lowest, cut);
       let count = Math.min(maxRows, this.#pageHint.get(wid) ?? MIN_PAGE * 2);
       let rows: Delivery[];
       for (;;) {
         rows = await client.listDeliveries(wid, count, { signal: o.signal });
         res.listCalls++;
         const oldest = rows.at(-1);
-        if (rows.length < count || !oldest || oldest.timestamp < cutoff) break;
+        if (rows.length < count || !oldest || oldest.timestamp < cut) break;
         if (count >= maxRows) {
           res.truncated.push(wid);
           break;
@@ -111,7 +145,7 @@ export class DeliveryTracker {
       res.listedRows += rows.length;
       let inRange = 0;
       for (const d of rows) {
-        if (d.timestamp < cutoff) continue;
+        if (d.timestamp < cut) continue;
         inRange++;
         if (this.rows.has(d.id) || staged.has(d.id)) continue;
         const t: TrackedDelivery = {
@@ -134,7 +168,9 @@ export class DeliveryTracker {
     res.fresh.sort((a, b) => a.timestamp - b.timestamp);
 
     if (o.bodies !== false) {
-      const todo = [...this.rows.values(), ...staged.values()].filter((r) => r.info === undefined && r.timestamp >= o.nowSec - o.windowSec - slack);
+      // Late rows of queued events may be older than the window: read their bodies too (callers pair them with invoices).
+      const from = Math.min(o.nowSec - o.windowSec - slack, lowest);
+      const todo = [...this.rows.values(), ...staged.values()].filter((r) => r.info === undefined && r.timestamp >= from);
       todo.sort((a, b) => b.timestamp - a.timestamp);
       const limit = o.maxBodyFetches ?? 2000;
       const batch = todo.slice(0, limit);
@@ -152,15 +188,32 @@ export class DeliveryTracker {
     for (const [wid, n] of hints) this.#pageHint.set(wid, n);
     // A failure or a queue wait means later events may sit in the queue: read deep for a while.
     for (const t of res.fresh) {
-      if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > 60) this.#unhealthyUntil = o.nowSec + horizon;
+      if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC) this.#unhealthyUntil = o.nowSec + horizon;
+      this.#noteQueue(t, slack);
     }
 
-    // Forget rows no cutoff can reach any more.
-    const forget = deepFloor - slack;
+    // Forget rows no cutoff can reach any more (a blockage only ever reaches back to rows we have read).
+    let floor = Math.min(deepFloor, lowest);
+    for (const b of this.#blocked.values()) floor = Math.min(floor, b.sinceSec - slack);
+    const forget = floor - 2 * slack;
     for (const [id, r] of this.rows) if (r.timestamp < forget) this.rows.delete(id);
     for (const [id, r] of this.#stagedInfo) if (r.timestamp < forget || this.rows.has(id)) this.#stagedInfo.delete(id);
     this.#lastPollSec = o.nowSec;
     return res;
+  }
+
+  /** A failed (retryable) or long-queued row: later events of its webhook may still be queued behind it. */
+  #noteQueue(t: TrackedDelivery, slack: number): void {
+    const failed = t.status !== 'HttpSuccess' && isRetryable(t.httpCode);
+    const waited = t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC;
+    if (!failed && !waited) return;
+    const eventSec = typeof t.info === 'object' && t.info.eventTimestamp !== undefined ? Math.min(t.info.eventTimestamp, t.timestamp) : t.timestamp;
+    // The next row of this queue is written at most one attempt, the longest retry wait and another attempt after
+    // this attempt started (or, after a success, the next queued event's attempt).
+    const until = t.deliveryTime + (failed ? ATTEMPT_SEC + MAX_RETRY_GAP_SEC : 2 * ATTEMPT_SEC) + slack;
+    const b = this.#blocked.get(t.webhookId);
+    if (b) ((b.sinceSec = Math.min(b.sinceSec, eventSec)), (b.untilSec = Math.max(b.untilSec, until)));
+    else this.#blocked.set(t.webhookId, { sinceSec: eventSec, untilSec: until });
   }
 
   /** Rows whose timestamp is at or after `fromSec`. */

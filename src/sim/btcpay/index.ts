@@ -30,9 +30,17 @@ export interface FakeBtcpayOptions {
   now?: () => number;
   /** 'IP:PORT' of a DNS server for webhook URL hosts. Default: system lookup. */
   resolver?: string;
-  /** Webhook POST timeout (BTCPay: .NET's 100 s default). Not scaled. */
+  /**
+   * Real time a webhook POST may take before it counts as timed out. Scaled clock: this is also the simulated
+   * attempt time (default 100 s, BTCPay's). Virtual clock: default 2 s, and a timed-out attempt costs BTCPay's
+   * 100 s of simulated time.
+   */
   deliveryTimeoutMs?: number;
   storeId?: string;
+  /** 'virtual': simulated time moves only through advance()/run() (clock.ts). Default 'scaled'. */
+  clock?: 'scaled' | 'virtual';
+  /** Virtual clock start (ms). Default Date.now(). */
+  startMs?: number;
 }
 
 export class FakeBtcpay implements RouteHost {
@@ -65,7 +73,7 @@ export class FakeBtcpay implements RouteHost {
   constructor(opts: FakeBtcpayOptions = {}) {
     this.#opts = opts;
     this.storeId = opts.storeId ?? base58Id();
-    this.clock = new SimClock({ ...(opts.now ? { now: opts.now } : {}), timeScale: opts.timeScale ?? 1 });
+    this.clock = new SimClock({ mode: opts.clock ?? 'scaled', ...(opts.now ? { now: opts.now } : {}), timeScale: opts.timeScale ?? 1, ...(opts.startMs !== undefined ? { startMs: opts.startMs } : {}) });
     const self = this;
     this.#queues = new WebhookQueues(
       {
@@ -79,7 +87,10 @@ export class FakeBtcpay implements RouteHost {
         },
         write: (row) => this.#write(row),
       },
-      { ...(opts.resolver ? { resolver: opts.resolver } : {}), ...(opts.deliveryTimeoutMs ? { deliveryTimeoutMs: opts.deliveryTimeoutMs } : {}) },
+      {
+        ...(opts.resolver ? { resolver: opts.resolver } : {}),
+        deliveryTimeoutMs: opts.deliveryTimeoutMs ?? (opts.clock === 'virtual' ? 2000 : 100_000),
+      },
     );
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
@@ -124,6 +135,36 @@ export class FakeBtcpay implements RouteHost {
   }
   advance(ms: number): void {
     this.setNow(this.now() + ms);
+  }
+
+  /**
+   * Virtual clock: move simulated time forward by `ms`, letting the sender work through every wait and attempt that
+   * falls due on the way, in time order (bounded in steps and real time).
+   */
+  async run(ms: number, realLimitMs = 30_000): Promise<void> {
+    if (this.clock.mode !== 'virtual') throw new Error('run() needs the virtual clock');
+    const end = this.now() + ms;
+    const stop = Date.now() + realLimitMs;
+    for (let step = 0; step < 100_000; step++) {
+      await this.#settle(stop);
+      const due = this.clock.nextDue();
+      if (due === undefined || due > end) break;
+      this.clock.setNow(Math.max(this.now(), due));
+      this.clock.fireDue();
+    }
+    this.clock.setNow(end);
+    this.clock.fireDue();
+    await this.#settle(stop);
+  }
+
+  /** Wait until no attempt is in flight and every working queue waits on the virtual clock. */
+  async #settle(stop: number): Promise<void> {
+    let calm = 0;
+    while (calm < 2) {
+      if (Date.now() > stop) throw new Error('simulated BTCPay did not settle in time');
+      await new Promise((r) => setTimeout(r, 1));
+      calm = this.#queues.inflight === 0 && this.#queues.running === this.clock.waiting ? calm + 1 : 0;
+    }
   }
 
   /** Resolve when every webhook queue is empty and no attempt is in flight (bounded). */

@@ -7,7 +7,7 @@ import { Resolver, lookup as systemLookup } from 'node:dns';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import { base58Id } from '../../btcpay/ids.ts';
-import { ATTEMPT_TIMEOUT_MS, RETRY_SCHEDULE_MS } from '../../btcpay/retry.ts';
+import { ATTEMPT_TIMEOUT_MS, isRetryable, RETRY_SCHEDULE_MS } from '../../btcpay/retry.ts';
 import type { SimClock } from './clock.ts';
 import { subscribed, type FakeDeliveryRow, type FakeWebhook } from './types.ts';
 
@@ -117,40 +117,38 @@ export class WebhookQueues {
 
   /** POST one delivery, then write its row. Returns whether BTCPay would retry it (2.3.4+ rules). */
   async #send(w: FakeWebhook, row: FakeDeliveryRow, gen: number): Promise<boolean> {
+    row.deliveryTime = this.host.clock.nowSec();
+    const { timedOut } = await this.#post(w, row);
+    // On the virtual clock an attempt that timed out has held the queue for BTCPay's 100 s before its row is written.
+    if (timedOut && this.host.clock.mode === 'virtual' && !(await this.host.clock.sleep(ATTEMPT_TIMEOUT_MS))) return false;
+    if (gen === this.host.generation && this.host.webhooks.has(w.id)) this.host.write(row);
+    return isRetryable(row.httpCode);
+  }
+
+  /** The HTTP attempt itself; fills the row's status, httpCode and errorMessage like SendDelivery. */
+  async #post(w: FakeWebhook, row: FakeDeliveryRow): Promise<{ timedOut: boolean }> {
     this.#inflight++;
     try {
-      row.deliveryTime = this.host.clock.nowSec();
       const bytes = Buffer.from(row.body, 'utf8');
       const sig = createHmac('sha256', Buffer.from(w.secret, 'utf8')).update(bytes).digest('hex');
-      const timeoutMs = this.opts.deliveryTimeoutMs ?? 100_000;
-      let retry: boolean;
-      try {
-        const res = await request(w.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` },
-          body: bytes,
-          dispatcher: isLoopbackUrl(w.url) ? this.#loopbackAgent : this.#agent,
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await res.body.dump().catch(() => undefined);
-        row.httpCode = res.statusCode;
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          row.status = 'HttpSuccess';
-          row.errorMessage = null;
-          retry = false;
-        } else {
-          row.status = 'HttpError';
-          row.errorMessage = `HTTP Error Code ${res.statusCode}`;
-          retry = res.statusCode >= 500 || res.statusCode === 408 || res.statusCode === 429;
-        }
-      } catch (e) {
-        row.status = 'Failed';
-        row.httpCode = null;
-        row.errorMessage = dotnetMessage(e, w.url);
-        retry = true;
-      }
-      if (gen === this.host.generation && this.host.webhooks.has(w.id)) this.host.write(row);
-      return retry;
+      const res = await request(w.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` },
+        body: bytes,
+        dispatcher: isLoopbackUrl(w.url) ? this.#loopbackAgent : this.#agent,
+        signal: AbortSignal.timeout(this.opts.deliveryTimeoutMs ?? ATTEMPT_TIMEOUT_MS),
+      });
+      await res.body.dump().catch(() => undefined);
+      row.httpCode = res.statusCode;
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      row.status = ok ? 'HttpSuccess' : 'HttpError';
+      row.errorMessage = ok ? null : `HTTP Error Code ${res.statusCode}`;
+      return { timedOut: false };
+    } catch (e) {
+      row.status = 'Failed';
+      row.httpCode = null;
+      row.errorMessage = dotnetMessage(e, w.url);
+      return { timedOut: /HttpClient\.Timeout/.test(row.errorMessage) };
     } finally {
       this.#inflight--;
     }
