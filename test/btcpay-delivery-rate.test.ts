@@ -1,6 +1,7 @@
 // delivery_rate against the fake BTCPay: ratios, counters without double counting (polls and restarts),
 // incremental cost, late rows from the in-order queue, webhook misconfiguration, bad upstream data, secrets.
 import { afterEach, describe, expect, it } from 'vitest';
+import { Secret } from '../src/config/secret.ts';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { expectGolden } from './helpers/golden.ts';
 import { probeEntry, startHarness, until, type Harness } from './helpers/btcpay-harness.ts';
@@ -198,6 +199,28 @@ describe('delivery_rate', () => {
     const r = await deliveryRate.run(parse({}), h.ctx());
     expect(r.ok).toBe(false);
     expect(r.reason).toContain('btcpay.store.webhooks.canmodifywebhooks');
+  });
+
+  it('a mistyped webhookId says the webhook does not exist in the store (BTCPay answers 403 for it), not a permission problem', async () => {
+    h = await startHarness();
+    const r = await deliveryRate.run(parse({ webhookId: 'NoSuchWebhook1234567890' }), h.ctx());
+    expect(r.ok).toBe(false);
+    expect(r.reason).toContain(`webhook NoSuchWebhook1234567890 does not exist in store ${h.fake.storeId}`);
+    expect(r.reason).toContain(h.webhookId); // names the ids that do exist
+    expect(r.cause).not.toMatch(/lacks a permission/);
+  });
+
+  it("a 403 after a passed key check names the store role (the key's user is an Employee)", async () => {
+    h = await startHarness();
+    const key = h.fake.addApiKey([`btcpay.store.canmodifystoresettings:${h.fake.storeId}`], 'employee key', 'Employee');
+    const src = { ...h.source, apiKey: Secret.literal(key) };
+    const ctx = h.ctx();
+    ctx.source = () => src;
+    const r = await deliveryRate.run(parse({}), ctx);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/HTTP 403/);
+    expect(r.cause).toMatch(/store role/);
+    expect(r.cause).toMatch(/Employee and Guest/);
   });
 
   it.each([

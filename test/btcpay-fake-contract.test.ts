@@ -87,6 +87,27 @@ describe('auth and errors (§1, §8)', () => {
     const scoped = fake.addApiKey([`btcpay.store.webhooks.canmodifywebhooks:${fake.storeId}`]);
     expect((await api('GET', `${S()}/webhooks`, undefined, scoped)).status).toBe(200);
     expect((await api('GET', `${S()}/invoices`, undefined, scoped)).status).toBe(403);
+    // The 403 body words the policy as BTCPay does (GreenfieldPermissionAPIError.cs).
+    expect(r.json.message).toBe('Insufficient API Permissions. Please use an API key with permission "btcpay.store.webhooks.canmodifywebhooks". You can create an API key in your account\'s settings / Api Keys.');
+  });
+
+  it('an unknown storeId is 403 missing-permission, not 404, even for an unrestricted key (PermissionAuthorizationHandler.cs)', async () => {
+    const all = fake.addApiKey(['unrestricted']);
+    for (const path of ['/api/v1/stores/NoSuchStore/webhooks', '/api/v1/stores/NoSuchStore/invoices']) {
+      const r = await api('GET', path, undefined, all);
+      expect(r.status).toBe(403);
+      expect(r.json.code).toBe('missing-permission');
+    }
+  });
+
+  it("a key's rights are capped by its user's store role: an Employee's key with canmodifystoresettings cannot read webhooks", async () => {
+    const emp = fake.addApiKey([`btcpay.store.canmodifystoresettings:${fake.storeId}`], 'employee', 'Employee');
+    const cur = await api('GET', '/api/v1/api-keys/current', undefined, emp);
+    expect(cur.json.permissions).toEqual([`btcpay.store.canmodifystoresettings:${fake.storeId}`]); // the key check passes...
+    const r = await api('GET', `${S()}/webhooks`, undefined, emp);
+    expect(r.status).toBe(403); // ...the call does not
+    expect(r.json.missingPermission).toBe('btcpay.store.webhooks.canmodifywebhooks');
+    expect((await api('GET', `${S()}/invoices`, undefined, emp)).status).toBe(200);
   });
 
   it('health is anonymous and answers {synchronized}', async () => {
@@ -117,20 +138,22 @@ describe('webhooks (§2)', () => {
     expect(fake.webhooks.get(c.json.id)!.secret).toBe('keepme-secret');
   });
 
-  it('400 is an array of {path, message} for a relative URL; unknown id is 404 webhook-not-found; DELETE cascades deliveries', async () => {
+  it('422 is an array of {path, message} for a relative URL (GreenfieldExtensions.cs CreateValidationError); an unknown or deleted webhook id is 403 missing-permission (BuiltInPermissionScopeProvider.cs); DELETE cascades deliveries', async () => {
     const bad = await api('POST', `${S()}/webhooks`, { url: '/relative' });
-    expect(bad.status).toBe(400);
+    expect(bad.status).toBe(422);
     expect(bad.json).toEqual([{ path: 'Url', message: expect.any(String) }]);
-    const nf = await api('GET', `${S()}/webhooks/nope`);
-    expect(nf.status).toBe(404);
-    expect(nf.json.code).toBe('webhook-not-found');
+    for (const path of ['/webhooks/nope', '/webhooks/nope/deliveries?count=5', '/webhooks/nope/deliveries/x']) {
+      const nf = await api('GET', `${S()}${path}`);
+      expect(nf.status).toBe(403);
+      expect(nf.json).toMatchObject({ code: 'missing-permission', missingPermission: 'btcpay.store.webhooks.canmodifywebhooks' });
+    }
     const w = fake.createWebhook({ url: rx.url });
     fake.createInvoice({ amount: 0 });
     await fake.idle();
     expect(fake.deliveries(w.id).length).toBe(3);
-    expect((await api('DELETE', `${S()}/webhooks/${w.id}`)).status).toBe(200);
     expect((await api('GET', `${S()}/webhooks/${w.id}/deliveries/${'x'}`)).json.code).toBe('webhookdelivery-not-found');
-    expect((await api('GET', `${S()}/webhooks/${w.id}/deliveries?count=10`)).json).toEqual([]);
+    expect((await api('DELETE', `${S()}/webhooks/${w.id}`)).status).toBe(200);
+    expect((await api('GET', `${S()}/webhooks/${w.id}/deliveries?count=10`)).status).toBe(403);
   });
 });
 
@@ -155,7 +178,7 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     expect(req.text).toBe(settled.raw);
   });
 
-  it('list: newest first, count limits, no count returns every row, an unknown webhook gives []', async () => {
+  it('list: newest first, count limits, no count returns every row, an unknown webhook is 403 (2.4.0+, BuiltInPermissionScopeProvider.cs)', async () => {
     const w = fake.createWebhook({ url: rx.url });
     for (let i = 0; i < 3; i++) fake.createInvoice({ amount: 0 });
     await fake.idle();
@@ -167,7 +190,7 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     expect(all.json[0]).toMatchObject({ status: 'HttpSuccess', httpCode: 200, errorMessage: null });
     const two = await api('GET', `${S()}/webhooks/${w.id}/deliveries?count=2`);
     expect(two.json.map((d: any) => d.id)).toEqual(all.json.slice(0, 2).map((d: any) => d.id));
-    expect((await api('GET', `${S()}/webhooks/unknownhook/deliveries?count=5`)).json).toEqual([]);
+    expect((await api('GET', `${S()}/webhooks/unknownhook/deliveries?count=5`)).status).toBe(403);
     const one = await api('GET', `${S()}/webhooks/${w.id}/deliveries/${all.json[0].id}`);
     expect(one.json).toEqual(all.json[0]);
   });
@@ -430,9 +453,12 @@ describe('invoices (§7)', () => {
       expect((await get('?status=bogus')).json.length).toBe(3);
       expect((await get(`?startDate=${b.createdTime}&endDate=${b.createdTime}`)).json.map((i: any) => i.id)).toEqual([b.id]);
       const bad = await get('?startDate=2026-01-01');
-      expect(bad.status).toBe(400);
+      expect(bad.status).toBe(422);
       expect(bad.json[0]).toMatchObject({ path: 'startDate', message: 'Invalid unix timestamp' });
-      expect((await get(`?startDate=${c.createdTime}&endDate=${a.createdTime}`)).status).toBe(400);
+      // Both paths are named (GreenfieldInvoiceController.cs, GetInvoices).
+      const swapped = await get(`?startDate=${c.createdTime}&endDate=${a.createdTime}`);
+      expect(swapped.status).toBe(422);
+      expect(swapped.json.map((e: any) => e.path)).toEqual(['startDate', 'endDate']);
       expect((await get('?skip=1&take=1')).json.map((i: any) => i.id)).toEqual([b.id]);
       const one = (await get(`/${a.id}`)).json;
       expect(one).toMatchObject({ id: a.id, amount: '10.00', currency: 'EUR', status: 'New', additionalStatus: 'None', type: 'Standard' });

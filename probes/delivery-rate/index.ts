@@ -8,6 +8,7 @@ import { POLICIES } from '../../src/btcpay/permissions.ts';
 import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
 import { FAILURE_CAUSES, FAILURE_REASONS, failureReason, type FailureReason } from '../../src/btcpay/failures.ts';
 import { subscribesToAll } from '../../src/btcpay/subscriptions.ts';
+import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, eventKey, outcomeOf, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
@@ -72,7 +73,7 @@ export const deliveryRate = defineProbe({
         state.set('permissionsOk', true);
       }
 
-      const hooks: Webhook[] = probe.webhookId ? [await client.getWebhook(probe.webhookId, opts)] : await client.listWebhooks(opts);
+      const hooks: Webhook[] = probe.webhookId ? [await getConfiguredWebhook(client, probe.webhookId, opts)] : await client.listWebhooks(opts);
       exportDestinations(ctx, hooks.map((h) => h.url));
       const misconfig = checkWebhooks(hooks, paidEvents, syntheticHosts(ctx));
       ctx.metrics.clear('webhook_misconfigured');
@@ -155,8 +156,9 @@ export const deliveryRate = defineProbe({
             : 'Deliveries are failing.';
       return { ok: false, reason: problems.join('; '), cause, details };
     } catch (e) {
+      const keyChecked = state.get('permissionsOk') === true;
       if (e instanceof BtcpayError && e.kind === 'permission') (state.delete('permissionsOk'), forgetPermissions(src));
-      const { reason, cause } = explainApiError(e);
+      const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'delivery_rate poll failed');
       return { ok: false, reason, cause };
     }

@@ -9,6 +9,7 @@ import { POLICIES } from '../../src/btcpay/permissions.ts';
 import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
 import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
+import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
@@ -80,7 +81,7 @@ export const paidLatency = defineProbe({
       const nowSec = Math.floor(ctx.now() / 1000);
       const baseline = st.lastPollSec === undefined;
       const hooks = probe.webhookId
-        ? [await client.getWebhook(probe.webhookId, { signal })]
+        ? [await getConfiguredWebhook(client, probe.webhookId, { signal })]
         : (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
       exportDestinations(ctx, hooks.map((h) => h.url));
 
@@ -201,8 +202,9 @@ export const paidLatency = defineProbe({
           : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
       return { ok: false, reason: problems.join('; '), cause, details };
     } catch (e) {
+      const keyChecked = st.permissionsOk;
       if (e instanceof BtcpayError && e.kind === 'permission') ((st.permissionsOk = false), forgetPermissions(src));
-      const { reason, cause } = explainApiError(e);
+      const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'paid_latency poll failed');
       return { ok: false, reason, cause };
     }

@@ -23,8 +23,11 @@ export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispa
   return new BtcpayClient({ url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
 }
 
-/** Reason and likely cause for an API failure, for ProbeResult. */
-export function explainApiError(e: unknown): { reason: string; cause: string } {
+/**
+ * Reason and likely cause for an API failure, for ProbeResult. `keyChecked`: the key's permissions were checked
+ * and held, so a 403 comes from elsewhere (store role, unknown store or id).
+ */
+export function explainApiError(e: unknown, o: { keyChecked?: boolean } = {}): { reason: string; cause: string } {
   if (!(e instanceof BtcpayError)) return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
   const cause: Record<BtcpayError['kind'], string> = {
     network: 'BTCPay is unreachable from the agent (connection refused, reset or DNS); check the source url and network path.',
@@ -36,6 +39,15 @@ export function explainApiError(e: unknown): { reason: string; cause: string } {
     not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
     pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
   };
+  if (e.kind === 'permission' && e.status === 403 && o.keyChecked) {
+    return {
+      reason: `BTCPay API (${e.kind}): ${e.message}`,
+      cause:
+        "The API key holds the permission, yet BTCPay refuses: a key's rights are its permissions limited by its user's role in the store " +
+        '(Employee and Guest cannot modify webhooks), or the storeId (or an id in the path) does not exist, which BTCPay also answers with 403. ' +
+        "Check the key owner's store role and the configured ids.",
+    };
+  }
   return { reason: `BTCPay API (${e.kind}): ${e.message}`, cause: cause[e.kind] };
 }
 

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { base58Id } from '../../btcpay/ids.ts';
 import { SimClock } from './clock.ts';
 import { derivedRow, newRow, WebhookQueues } from './queue.ts';
-import { RawBody, route, type ApiKeyRecord, type InvoiceInput, type RouteHost, type WebhookInput } from './routes.ts';
+import { RawBody, route, type ApiKeyRecord, type InvoiceInput, type RouteHost, type StoreRole, type WebhookInput } from './routes.ts';
 import { subscribed, type Fault, type FakeDeliveryRow, type FakeInvoice, type FakePayment, type FakeWebhook } from './types.ts';
 
 export { FAKE_BTCPAY_VERSION } from './queue.ts';
@@ -179,9 +179,10 @@ export class FakeBtcpay implements RouteHost {
 
   // ---- test controls -----------------------------------------------------------------------------
 
-  addApiKey(permissions: string[], label = 'test key'): string {
+  /** A key with these permissions; `storeRole` caps them by its user's role in the store (routes.ts). */
+  addApiKey(permissions: string[], label = 'test key', storeRole?: StoreRole): string {
     const key = randomBytes(20).toString('hex');
-    this.keys.set(key, { label, permissions: [...permissions] });
+    this.keys.set(key, { label, permissions: [...permissions], ...(storeRole ? { storeRole } : {}) });
     return key;
   }
 

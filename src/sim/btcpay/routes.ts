@@ -9,6 +9,29 @@ import { publicDelivery, publicWebhook, type FakeDeliveryRow, type FakeInvoice, 
 export interface ApiKeyRecord {
   label: string;
   permissions: string[];
+  /** The key's user's role in the store; its rights cap the key's (none: the store owner). */
+  storeRole?: StoreRole;
+}
+
+export type StoreRole = 'Owner' | 'Employee' | 'Guest';
+/**
+ * What a store role allows, as the policies it holds (BTCPay: BTCPayServer.Data/Migrations/
+ * 20240229092905_AddManagerAndEmployeeToStoreRoles.cs and 20230504125505_StoreRoles.cs): Employee and Guest can
+ * modify invoices but not webhooks.
+ */
+const ROLE_POLICIES: Record<StoreRole, string[]> = {
+  Owner: [POLICIES.modifyStoreSettings],
+  Employee: [POLICIES.modifyInvoices],
+  Guest: [POLICIES.viewStoreSettings, POLICIES.modifyInvoices],
+};
+
+/** BTCPay's 403 body (BTCPayServer.Client/Models/GreenfieldPermissionAPIError.cs). */
+export function missingPermission(policy: string): HttpFail {
+  return new HttpFail(403, {
+    code: 'missing-permission',
+    message: `Insufficient API Permissions. Please use an API key with permission "${policy}". You can create an API key in your account's settings / Api Keys.`,
+    missingPermission: policy,
+  });
 }
 
 /** What the routes need from the simulated server's state. */
@@ -59,7 +82,8 @@ export class HttpFail extends Error {
   }
 }
 const notFound = (code: string, message: string) => new HttpFail(404, { code, message });
-export const validationError = (path: string, message: string) => new HttpFail(400, [{ path, message }]);
+// Validation errors are 422 with an array of {path, message} (BTCPay: BTCPayServer.Abstractions/Extensions/GreenfieldExtensions.cs).
+export const validationError = (path: string, message: string) => new HttpFail(422, [{ path, message }]);
 
 const STATUS_ALIASES: Record<string, FakeInvoice['status']> = {
   new: 'New', paid: 'Processing', processing: 'Processing', complete: 'Settled', confirmed: 'Settled',
@@ -89,11 +113,13 @@ function authed(host: RouteHost, method: string, p: string, q: URLSearchParams, 
   if (!sm) return [404, { code: 'not-found', message: 'Not found' }];
   const storeId = decodeURIComponent(sm[1]!);
   const rest = sm[2] ?? '';
+  // A key's effective rights are its permissions limited by its user's store role; an unknown store is refused
+  // like a missing permission (BTCPay: BTCPayServer/Security/PermissionAuthorizationHandler.cs).
   const need = (policy: string) => {
-    if (!hasPermission(key.permissions, policy, storeId)) {
-      throw new HttpFail(403, { code: 'missing-permission', message: `Missing permission ${policy}`, missingPermission: policy });
+    const role = key.storeRole ? ROLE_POLICIES[key.storeRole] : undefined;
+    if (!hasPermission(key.permissions, policy, storeId) || (role && !hasPermission(role, policy, storeId)) || storeId !== host.storeId) {
+      throw missingPermission(policy);
     }
-    if (storeId !== host.storeId) throw notFound('store-not-found', 'Store not found');
   };
   const parts = rest.split('/').filter(Boolean).map(decodeURIComponent);
   const json = () => {
@@ -113,8 +139,12 @@ type Need = (policy: string) => void;
 type Json = () => Record<string, unknown>;
 
 function webhookRoutes(host: RouteHost, method: string, parts: string[], q: URLSearchParams, need: Need, json: Json): [number, unknown] {
-  need(POLICIES.modifyWebhooks);
   const [, wid, sub, did, action] = parts;
+  // Since 2.4.0 a webhook id in the route is resolved to its store before authorization; an unknown (or deleted, or
+  // another store's) webhook fails that step: 403 missing-permission, not 404 (BTCPay: BTCPayServer/Security/
+  // BuiltInPermissionScopeProvider.cs with the webhookId query registered in Plugins/Webhooks/WebhooksPlugin.cs).
+  if (wid && !host.webhooks.has(wid)) throw missingPermission(POLICIES.modifyWebhooks);
+  need(POLICIES.modifyWebhooks);
   if (!wid) {
     if (method === 'GET') return [200, [...host.webhooks.values()].map(publicWebhook)];
     if (method === 'POST') {
@@ -238,7 +268,9 @@ function listInvoices(host: RouteHost, q: URLSearchParams): FakeInvoice[] {
   };
   const start = unix('startDate');
   const end = unix('endDate');
-  if (start !== undefined && end !== undefined && start > end) throw validationError('startDate', 'startDate should not be above endDate');
+  if (start !== undefined && end !== undefined && start > end) {
+    throw new HttpFail(422, [{ path: 'startDate', message: 'startDate should not be above endDate' }, { path: 'endDate', message: 'endDate should not be below startDate' }]);
+  }
   const int = (name: string) => {
     const v = q.get(name);
     if (v === null) return undefined;
