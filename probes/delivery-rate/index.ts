@@ -9,12 +9,13 @@ import { forgetPermissions, missingForSource } from '../../src/btcpay/permission
 import { FAILURE_CAUSES, FAILURE_REASONS, failureReason, type FailureReason } from '../../src/btcpay/failures.ts';
 import { subscribesToAll } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { redirectConsequence, redirectOf, urlKey } from '../../src/btcpay/redirects.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, eventKey, outcomeOf, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { checkSourceType } from '../../src/config/source-check.ts';
 
-export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
+export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked', 'url_unchecked', 'url_redirects'] as const;
 type Check = (typeof MISCONFIG_CHECKS)[number];
 
 const DEFAULT_WINDOW_MS = 15 * 60_000;
@@ -75,7 +76,7 @@ export const deliveryRate = defineProbe({
 
       const hooks: Webhook[] = probe.webhookId ? [await getConfiguredWebhook(client, probe.webhookId, opts)] : await client.listWebhooks(opts);
       exportDestinations(ctx, hooks.map((h) => h.url));
-      const misconfig = checkWebhooks(hooks, paidEvents, syntheticHosts(ctx));
+      const misconfig = checkWebhooks(hooks, paidEvents, syntheticTargets(ctx), ctx.now());
       ctx.metrics.clear('webhook_misconfigured');
       for (const h of hooks) for (const c of MISCONFIG_CHECKS) ctx.metrics.set('webhook_misconfigured', { webhook: h.id, check: c }, misconfig.get(h.id)?.has(c) ? 1 : 0);
 
@@ -178,24 +179,30 @@ function setOrClear(ctx: ProbeContext, name: string, labels: Record<string, stri
   else ctx.metrics.set(name, labels, v);
 }
 
-/** Hosts the synthetic probes send to; a webhook pointing elsewhere is not covered by the synthetic check. */
-function syntheticHosts(ctx: ProbeContext): Set<string> | undefined {
+/** Hosts and URLs the synthetic probes send to; a webhook pointing elsewhere is not covered by the synthetic check. */
+function syntheticTargets(ctx: ProbeContext): SyntheticTargets | undefined {
   const syn = ctx.config.probes.filter((p) => p.type === 'synthetic');
   if (!syn.length) return undefined;
-  const hosts = new Set<string>();
+  const out: SyntheticTargets = { hosts: new Set(), urls: new Set() };
   for (const p of syn)
     for (const t of Array.isArray(p.targets) ? (p.targets as unknown[]) : []) {
       try {
         const url = typeof t === 'object' && t !== null && 'url' in t ? String((t as { url: unknown }).url) : String(t);
-        hosts.add(new URL(url).hostname.toLowerCase());
+        out.hosts.add(new URL(url).hostname.toLowerCase());
+        out.urls.add(urlKey(url));
       } catch {
         /* the synthetic probe reports its own bad targets */
       }
     }
-  return hosts;
+  return out;
 }
 
-export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic: Set<string> | undefined): Map<string, Set<Check>> {
+export interface SyntheticTargets {
+  hosts: Set<string>;
+  urls: Set<string>;
+}
+
+export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic: SyntheticTargets | undefined, nowMs = Date.now()): Map<string, Set<Check>> {
   const out = new Map<string, Set<Check>>();
   for (const h of hooks) {
     const s = new Set<Check>();
@@ -209,8 +216,11 @@ export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic:
       } catch {
         /* unparsable url: certainly not what the synthetic probe checks */
       }
-      if (!synthetic.has(host)) s.add('url_host_unchecked');
+      if (!synthetic.hosts.has(host)) s.add('url_host_unchecked');
+      // btcpay-mode synthetic probes have no targets: they test whatever URLs the store's webhooks have.
+      else if (synthetic.urls.size && !synthetic.urls.has(urlKey(h.url))) s.add('url_unchecked');
     }
+    if (redirectOf(h.url, nowMs)) s.add('url_redirects');
     out.set(h.id, s);
   }
   return out;
@@ -224,6 +234,10 @@ function misconfigCause(c: Check, paidEvents: string[]): string {
       return 'Automatic redelivery is off (the UI default): one failed attempt is never retried. Turn it on in the webhook settings.';
     case 'paid_event_unsubscribed':
       return `The webhook is not subscribed to ${paidEvents.join(', ')}: paid invoices never reach the receiver. Subscribe it (or "everything").`;
+    case 'url_unchecked':
+      return 'The webhook URL is not one the synthetic probes test (same host, different path, scheme or port): the end-to-end check passes while BTCPay posts elsewhere. Make the synthetic target the exact webhook URL.';
+    case 'url_redirects':
+      return `A webhook URL answered the synthetic probe with a redirect: ${redirectConsequence(302)}. Put the final URL in the webhook settings.`;
     case 'url_host_unchecked':
       return 'The webhook URL host differs from the synthetic probe targets: the end-to-end check tests a different endpoint than BTCPay uses.';
   }

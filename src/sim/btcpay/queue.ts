@@ -37,6 +37,8 @@ interface Queue {
 
 export class WebhookQueues {
   readonly #queues = new Map<string, Queue>();
+  /** Redirect hops the sender followed (for tests). */
+  redirectsFollowed = 0;
   readonly #agent: Agent;
   readonly #loopbackAgent: Agent;
   #inflight = 0;
@@ -125,24 +127,44 @@ export class WebhookQueues {
     return isRetryable(row.httpCode);
   }
 
-  /** The HTTP attempt itself; fills the row's status, httpCode and errorMessage like SendDelivery. */
+  /**
+   * The HTTP attempt itself; fills the row's status, httpCode and errorMessage like SendDelivery. Redirects are
+   * followed as .NET's HttpClientHandler does by default (the webhook clients keep AllowAutoRedirect, WebhooksPlugin.cs):
+   * up to 50 hops, a 301/302 answer to a POST (and any 303) turns it into a GET without body or signature, 307/308
+   * repeat the POST, an https -> http hop is not followed; the final status is what the row records.
+   */
   async #post(w: FakeWebhook, row: FakeDeliveryRow): Promise<{ timedOut: boolean }> {
     this.#inflight++;
     try {
       const bytes = Buffer.from(row.body, 'utf8');
       const sig = createHmac('sha256', Buffer.from(w.secret, 'utf8')).update(bytes).digest('hex');
-      const res = await request(w.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` },
-        body: bytes,
-        dispatcher: isLoopbackUrl(w.url) ? this.#loopbackAgent : this.#agent,
-        signal: AbortSignal.timeout(this.opts.deliveryTimeoutMs ?? ATTEMPT_TIMEOUT_MS),
-      });
-      await res.body.dump().catch(() => undefined);
-      row.httpCode = res.statusCode;
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      const signal = AbortSignal.timeout(this.opts.deliveryTimeoutMs ?? ATTEMPT_TIMEOUT_MS);
+      let url = w.url;
+      let method: 'POST' | 'GET' = 'POST';
+      let body: Buffer | null = bytes;
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` };
+      let status = 0;
+      for (let hop = 0; ; hop++) {
+        const res = await request(url, { method, headers, body, dispatcher: isLoopbackUrl(url) ? this.#loopbackAgent : this.#agent, signal });
+        await res.body.dump().catch(() => undefined);
+        status = res.statusCode;
+        const location = res.headers.location;
+        if (!REDIRECTS.has(status) || typeof location !== 'string' || hop >= MAX_REDIRECTS) break;
+        const next = new URL(location, url);
+        if (new URL(url).protocol === 'https:' && next.protocol !== 'https:') break;
+        if (status === 303 || ((status === 301 || status === 302) && method === 'POST')) {
+          method = 'GET';
+          body = null;
+          delete headers['content-type'];
+          delete headers['btcpay-sig']; // a content header: it goes with the body
+        }
+        this.redirectsFollowed++;
+        url = next.href;
+      }
+      row.httpCode = status;
+      const ok = status >= 200 && status < 300;
       row.status = ok ? 'HttpSuccess' : 'HttpError';
-      row.errorMessage = ok ? null : `HTTP Error Code ${res.statusCode}`;
+      row.errorMessage = ok ? null : `HTTP Error Code ${status}`;
       return { timedOut: false };
     } catch (e) {
       row.status = 'Failed';
@@ -154,6 +176,10 @@ export class WebhookQueues {
     }
   }
 }
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** HttpClientHandler.MaxAutomaticRedirections default. */
+const MAX_REDIRECTS = 50;
 
 export function newRow(webhookId: string, id: string, ts: number, body: string, type: string, original: string, invoiceId?: string): FakeDeliveryRow {
   return { id, webhookId, timestamp: ts, deliveryTime: null, httpCode: null, errorMessage: null, status: 'Failed', body, pruned: false, type, originalDeliveryId: original, ...(invoiceId ? { invoiceId } : {}) };
