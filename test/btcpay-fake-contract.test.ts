@@ -256,6 +256,53 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     }
   });
 
+  it('re-checks the webhook at send time: queued events of a webhook disabled meanwhile are dropped without a row, manual redeliveries too (WebhookSender.cs Process)', async () => {
+    const f2 = await startFakeBtcpay({ deliveryTimeoutMs: 300, timeScale: 0.0001 });
+    const k = f2.addApiKey(['unrestricted']);
+    try {
+      await rx.setMode({ kind: 'hang' });
+      const w = f2.createWebhook({ url: rx.url, automaticRedelivery: false });
+      f2.createInvoice({ amount: 0 }); // Created (in flight), Processing and Settled queued
+      await new Promise((r) => setTimeout(r, 100)); // the first attempt is under way (it times out after 300 ms)
+      f2.updateWebhook(w.id, { enabled: false });
+      await f2.idle();
+      expect(f2.deliveries(w.id)).toHaveLength(1);
+      expect(f2.droppedAtSend).toBe(2);
+      // A manual redelivery on the disabled webhook: the API hands out a new id, nothing is sent, no row appears.
+      const before = rx.received.length;
+      const res = await request(`${f2.url}/api/v1/stores/${f2.storeId}/webhooks/${w.id}/deliveries/${f2.deliveries(w.id)[0]!.id}/redeliver`, { method: 'POST', headers: { authorization: `token ${k}` } });
+      expect(res.statusCode).toBe(200);
+      expect(typeof (await res.body.json())).toBe('string');
+      await f2.idle();
+      expect(f2.deliveries(w.id)).toHaveLength(1);
+      expect(rx.received.length).toBe(before);
+      expect(f2.droppedAtSend).toBe(3);
+    } finally {
+      await rx.heal();
+      await f2.close();
+    }
+  });
+
+  it('the first attempt uses the URL captured when the event was created; only retries read the webhook again', async () => {
+    const f2 = await startFakeBtcpay({ deliveryTimeoutMs: 300, timeScale: 0.0001 });
+    const rx2 = await startReceiver();
+    try {
+      await rx.setMode({ kind: 'hang' });
+      const w = f2.createWebhook({ url: rx.url, specificEvents: ['InvoiceCreated', 'InvoiceSettled'] });
+      f2.createInvoice({ amount: 0 }); // Created in flight, Settled queued with the old URL
+      await new Promise((r) => setTimeout(r, 100));
+      f2.updateWebhook(w.id, { url: rx2.url });
+      await f2.idle(15_000);
+      // rx2 got both events, but only as retries: every first attempt went to the URL captured at fan-out.
+      expect(new Set(rx2.received.map((r) => r.body.type))).toEqual(new Set(['InvoiceCreated', 'InvoiceSettled']));
+      expect(rx2.received.every((r) => r.body.isRedelivery === true)).toBe(true);
+    } finally {
+      await rx.heal();
+      await rx2.stop();
+      await f2.close();
+    }
+  });
+
   it('virtual clock: an attempt that times out holds the queue 100 s before its row is written, and events stack behind a full retry cycle (WebhookSender.cs, MultiProcessingQueue.cs)', async () => {
     const t0 = Date.UTC(2026, 0, 1);
     const f2 = await startFakeBtcpay({ clock: 'virtual', startMs: t0, deliveryTimeoutMs: 200 });

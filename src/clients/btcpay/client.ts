@@ -135,6 +135,11 @@ export class BtcpayClient {
     return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), o);
   }
 
+  /** One delivery row; kind 'not_found' while a queued (re)delivery has not been attempted yet. */
+  getDelivery(webhookId: string, deliveryId: string, o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}`, DeliverySchema, o);
+  }
+
   /** The exact stored request body. Throws kind 'pruned' (409) once BTCPay stripped it (60 days). */
   async getDeliveryRequest(webhookId: string, deliveryId: string, o: CallOpts = {}): Promise<{ raw: string; body: DeliveryBody }> {
     const path = `${this.#store}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}/request`;

@@ -18,7 +18,7 @@ export async function runRedeliverCommand(o: {
   try {
     const report = await planRedelivery(client, { ...(o.webhookId ? { webhookId: o.webhookId } : {}), sinceMs: o.sinceMs, nowMs: Date.now(), apply: o.apply, log, ...(o.paidEvents ? { paidEvents: o.paidEvents } : {}) });
     o.out(o.format === 'json' ? JSON.stringify(report, null, 2) : formatRedeliverReport(report));
-    return report.items.some((i) => i.action === 'error') ? 1 : 0;
+    return report.items.some((i) => i.action === 'error' || i.action === 'not_sent') ? 1 : 0;
   } catch (e) {
     const { reason, cause } = explainApiError(e);
     o.out(o.format === 'json' ? JSON.stringify({ error: reason, cause }) : `error: ${reason}\n  ${cause}`);

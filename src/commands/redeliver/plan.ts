@@ -2,15 +2,24 @@
 // once more. Idempotent across runs: an event is grouped by originalDeliveryId (retries and redeliveries share
 // it), so once any delivery of it succeeded it is never re-sent. Pruned deliveries are reported, not retried.
 // An event with a retry or redelivery row younger than `pendingSeconds` is left alone ("redelivery pending"):
-// BTCPay is still working on it (automatic retries come every 10 min), and a second --apply run right after the
-// first must not send it again. A redelivery still waiting in BTCPay's in-memory queue has no row yet, so it
-// cannot be seen through the API (docs/btcpay-greenfield.md §4).
+// BTCPay's own retry loop may still be working on it (src/btcpay/retry.ts derives the window from the schedule and
+// the 100 s attempt timeout), and a second --apply run right after the first must not send it again. A redelivery
+// still waiting in BTCPay's in-memory queue has no row yet, so it cannot be seen through the API
+// (docs/btcpay-greenfield.md §4).
+//
+// BTCPay re-checks the webhook when it sends (WebhookSender.cs, Process): on a disabled or unsubscribed webhook a
+// redeliver call still returns a new delivery id, but nothing is sent and no row is written. So --apply checks the
+// webhook before asking, and afterwards looks for the new rows (bounded wait) and says what became of each.
 import { BtcpayError, type BtcpayClient } from '../../clients/btcpay/client.ts';
+import type { Webhook } from '../../clients/btcpay/schemas.ts';
 import { DeliveryTracker, eventKey, type TrackedDelivery } from '../../btcpay/tracker.ts';
+import { REDELIVERY_PENDING_SEC } from '../../btcpay/retry.ts';
+import { subscribesTo } from '../../btcpay/subscriptions.ts';
 
 export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
-/** The 10-minute automatic retry interval plus a minute for the attempt itself. */
-export const DEFAULT_PENDING_SECONDS = 11 * 60;
+export const DEFAULT_PENDING_SECONDS = REDELIVERY_PENDING_SEC;
+/** How long --apply waits for the rows of the redeliveries it asked for. */
+export const DEFAULT_VERIFY_MS = 15_000;
 
 export interface RedeliverLog {
   info(obj: object, msg?: string): void;
@@ -26,8 +35,12 @@ export interface RedeliverItem {
   invoiceId?: string;
   attempts: number;
   lastError: string | null;
-  action: 'would_redeliver' | 'redelivered' | 'redelivery_pending' | 'pruned' | 'error';
+  action: 'would_redeliver' | 'redelivered' | 'redelivery_pending' | 'pruned' | 'not_sent' | 'error';
   newDeliveryId?: string;
+  /** After --apply: the new delivery's row, or why there is none. */
+  outcome?: { status: 'HttpSuccess' | 'HttpError' | 'Failed'; httpCode: number | null; errorMessage: string | null } | 'no_row_yet';
+  /** For not_sent: why BTCPay would drop (or dropped) it. */
+  notSentReason?: string;
   /** For redelivery_pending: the newest retry/redelivery row and its age. */
   pendingDeliveryId?: string;
   pendingAgeSeconds?: number;
@@ -51,7 +64,18 @@ export interface RedeliverReport {
 
 export async function planRedelivery(
   client: BtcpayClient,
-  opts: { webhookId?: string; sinceMs: number; nowMs: number; apply: boolean; log: RedeliverLog; paidEvents?: string[]; signal?: AbortSignal; pendingSeconds?: number },
+  opts: {
+    webhookId?: string;
+    sinceMs: number;
+    nowMs: number;
+    apply: boolean;
+    log: RedeliverLog;
+    paidEvents?: string[];
+    signal?: AbortSignal;
+    pendingSeconds?: number;
+    /** Wait this long (real time) for the new rows after --apply; 0 skips the check. */
+    verifyMs?: number;
+  },
 ): Promise<RedeliverReport> {
   const paid = opts.paidEvents ?? DEFAULT_REDELIVER_EVENTS;
   const pendingSec = opts.pendingSeconds ?? DEFAULT_PENDING_SECONDS;
@@ -73,6 +97,12 @@ export async function planRedelivery(
     else groups.set(k, [r]);
   }
   const seenInvoices = new Set<string>();
+  const hookCache = new Map<string, Promise<Webhook | undefined>>();
+  const hookOf = (id: string) => {
+    let p = hookCache.get(id);
+    if (!p) hookCache.set(id, (p = client.getWebhook(id, { signal }).catch(() => undefined)));
+    return p;
+  };
   for (const g of groups.values()) {
     g.sort((a, b) => a.timestamp - b.timestamp || a.deliveryTime - b.deliveryTime);
     const withInfo = g.find((r) => typeof r.info === 'object');
@@ -106,6 +136,13 @@ export async function planRedelivery(
     }
     report.items.push(item);
     if (pruned || item.action === 'redelivery_pending' || !opts.apply) continue;
+    // Check before: BTCPay would accept the call and then drop the delivery at send time.
+    const why = dropReason(await hookOf(item.webhookId), item.webhookId, item.type);
+    if (why) {
+      item.action = 'not_sent';
+      item.notSentReason = why;
+      continue;
+    }
     try {
       item.newDeliveryId = await client.redeliver(item.webhookId, item.deliveryId, { signal });
       item.action = 'redelivered';
@@ -119,6 +156,8 @@ export async function planRedelivery(
       }
     }
   }
+
+  if (opts.apply) await verifyRedeliveries(client, report.items, opts.verifyMs ?? DEFAULT_VERIFY_MS, signal);
 
   // Paid invoices with no delivery at all (disabled webhook, lost queue): the API cannot redeliver them.
   try {
@@ -134,6 +173,40 @@ export async function planRedelivery(
   return report;
 }
 
+/** Why BTCPay would not send an event of this type to the webhook now, or undefined when it would. */
+function dropReason(h: Webhook | undefined, id: string, type: string | undefined): string | undefined {
+  if (!h) return `webhook ${id} no longer exists`;
+  if (!h.enabled) return `webhook ${id} is disabled: BTCPay returns a new delivery id but sends nothing and writes no row; enable it first`;
+  if (type && !subscribesTo(h, type)) return `webhook ${id} is not subscribed to ${type}: BTCPay would drop the redelivery at send time`;
+  return undefined;
+}
+
+/** Verify after: look for each new delivery's row (bounded wait); a missing row on a webhook that stopped listening means dropped. */
+async function verifyRedeliveries(client: BtcpayClient, items: RedeliverItem[], waitMs: number, signal?: AbortSignal): Promise<void> {
+  const sent = items.filter((i) => i.action === 'redelivered' && i.newDeliveryId);
+  if (!sent.length || waitMs <= 0) return;
+  const end = Date.now() + waitMs;
+  let open = sent;
+  for (let round = 0; open.length && round < 1000 && !signal?.aborted; round++) {
+    for (const i of open) {
+      try {
+        const d = await client.getDelivery(i.webhookId, i.newDeliveryId!, { signal });
+        i.outcome = { status: d.status, httpCode: d.httpCode ?? null, errorMessage: d.errorMessage ?? null };
+      } catch (e) {
+        if (!(e instanceof BtcpayError && e.kind === 'not_found')) throw e;
+      }
+    }
+    open = open.filter((i) => !i.outcome);
+    if (!open.length || Date.now() >= end) break;
+    await new Promise((r) => setTimeout(r, Math.min(500, Math.max(0, end - Date.now()))));
+  }
+  for (const i of open) {
+    const why = dropReason(await client.getWebhook(i.webhookId, { signal }).catch(() => undefined), i.webhookId, i.type);
+    if (why) ((i.action = 'not_sent'), (i.notSentReason = `${why} (BTCPay returned delivery ${i.newDeliveryId} and dropped it)`));
+    else i.outcome = 'no_row_yet';
+  }
+}
+
 export function formatRedeliverReport(r: RedeliverReport): string {
   const lines = [
     `${r.applied ? 'APPLIED' : 'DRY RUN (add --apply to send)'}: last ${r.sinceSeconds}s, webhooks ${r.webhooks.join(', ') || '(none)'}, ${r.scannedDeliveries} deliveries read, ${r.succeeded} paid events already delivered`,
@@ -142,7 +215,14 @@ export function formatRedeliverReport(r: RedeliverReport): string {
     const what = `${i.type ?? '?'} invoice ${i.invoiceId ?? '?'} (webhook ${i.webhookId}, delivery ${i.deliveryId}, ${i.attempts} failed attempt(s), last: ${i.lastError ?? 'n/a'})`;
     const verb = {
       would_redeliver: 'would redeliver',
-      redelivered: `redelivered as ${i.newDeliveryId}`,
+      redelivered: `redelivered as ${i.newDeliveryId}${
+        i.outcome === undefined
+          ? ''
+          : i.outcome === 'no_row_yet'
+            ? ' (no row yet: queued behind other deliveries of the webhook, or still being attempted; check again later)'
+            : `: ${i.outcome.status}${i.outcome.httpCode ? ` HTTP ${i.outcome.httpCode}` : ''}${i.outcome.errorMessage ? ` (${i.outcome.errorMessage})` : ''}`
+      }`,
+      not_sent: `NOT SENT: ${i.notSentReason ?? 'the webhook would drop it'}`,
       redelivery_pending: `redelivery pending (delivery ${i.pendingDeliveryId}, ${i.pendingAgeSeconds}s ago; BTCPay may still retry it), not sent again; run again in ${Math.max(0, r.pendingSeconds - (i.pendingAgeSeconds ?? 0))}s if it stays undelivered`,
       pruned: 'PRUNED by BTCPay, cannot redeliver',
       error: `ERROR ${i.error}`,

@@ -123,6 +123,11 @@ export class FakeBtcpay implements RouteHost {
     this.clock.cancelAll();
   }
 
+  /** Queued deliveries the sender dropped at send time (webhook gone, disabled or unsubscribed). */
+  get droppedAtSend(): number {
+    return this.#queues.droppedAtSend;
+  }
+
   now(): number {
     return this.clock.now();
   }

@@ -29,7 +29,9 @@ export interface SenderOptions {
   deliveryTimeoutMs?: number;
 }
 
-type Job = { row: FakeDeliveryRow };
+/** What the sender captured of the webhook when the delivery was created (fan-out or redeliver call). */
+type Captured = Pick<FakeWebhook, 'id' | 'url' | 'secret' | 'automaticRedelivery'>;
+type Job = { row: FakeDeliveryRow; hook: Captured };
 interface Queue {
   jobs: Job[];
   running: boolean;
@@ -39,6 +41,8 @@ export class WebhookQueues {
   readonly #queues = new Map<string, Queue>();
   /** Redirect hops the sender followed (for tests). */
   redirectsFollowed = 0;
+  /** Queued deliveries dropped at send time because the webhook was gone, disabled or unsubscribed. */
+  droppedAtSend = 0;
   readonly #agent: Agent;
   readonly #loopbackAgent: Agent;
   #inflight = 0;
@@ -81,10 +85,13 @@ export class WebhookQueues {
     await this.#loopbackAgent.close().catch(() => undefined);
   }
 
+  /** Queue a delivery; the webhook's URL, secret and retry flag are captured now, as BTCPay's request object does. */
   enqueue(webhookId: string, row: FakeDeliveryRow): void {
+    const w = this.host.webhooks.get(webhookId);
+    if (!w) return;
     let q = this.#queues.get(webhookId);
     if (!q) this.#queues.set(webhookId, (q = { jobs: [], running: false }));
-    q.jobs.push({ row });
+    q.jobs.push({ row, hook: { id: w.id, url: w.url, secret: w.secret, automaticRedelivery: w.automaticRedelivery } });
     if (!q.running) void this.#drain(webhookId, q);
   }
 
@@ -97,28 +104,35 @@ export class WebhookQueues {
     }
   }
 
-  /** One queue item: the attempt plus the whole automatic-retry loop, blocking later events. */
+  /**
+   * One queue item: the attempt plus the whole automatic-retry loop, blocking later events (WebhookSender.cs,
+   * Process). At send time the webhook is read again: deleted, disabled or no longer subscribed means nothing is
+   * sent and no row is written, manual redeliveries included. The first attempt uses the URL and secret captured
+   * when the delivery was created; whether to retry follows the captured flag; each retry, after its wait, reads
+   * the webhook again (and stops if automatic redelivery was turned off or the webhook stopped listening).
+   */
   async #process(webhookId: string, job: Job): Promise<void> {
     const gen = this.host.generation;
+    const now = this.host.webhooks.get(webhookId);
+    if (!now || !now.enabled || !subscribed(now, job.row.type)) {
+      this.droppedAtSend++;
+      return;
+    }
     let row = job.row;
-    for (let attempt = 0; ; attempt++) {
-      const w = this.host.webhooks.get(webhookId);
-      if (!w || gen !== this.host.generation) return;
-      const retryable = await this.#send(w, row, gen);
-      if (!retryable || attempt >= RETRY_SCHEDULE_MS.length) return;
-      const still = () => {
-        const cur = this.host.webhooks.get(webhookId);
-        return !!cur && cur.enabled && cur.automaticRedelivery && subscribed(cur, row.type) && gen === this.host.generation;
-      };
-      if (!still()) return;
-      if (!(await this.host.clock.sleep(RETRY_SCHEDULE_MS[attempt]!))) return;
-      if (!still()) return;
+    let hook = job.hook;
+    if (!(await this.#send(hook, row, gen)) || !hook.automaticRedelivery) return;
+    for (const wait of RETRY_SCHEDULE_MS) {
+      if (!(await this.host.clock.sleep(wait)) || gen !== this.host.generation) return;
+      const cur = this.host.webhooks.get(webhookId);
+      if (!cur || !cur.automaticRedelivery || !cur.enabled || !subscribed(cur, row.type)) return;
+      hook = cur;
       row = derivedRow(row, this.host.clock.nowSec());
+      if (!(await this.#send(hook, row, gen))) return;
     }
   }
 
   /** POST one delivery, then write its row. Returns whether BTCPay would retry it (2.3.4+ rules). */
-  async #send(w: FakeWebhook, row: FakeDeliveryRow, gen: number): Promise<boolean> {
+  async #send(w: Captured, row: FakeDeliveryRow, gen: number): Promise<boolean> {
     row.deliveryTime = this.host.clock.nowSec();
     const { timedOut } = await this.#post(w, row);
     // On the virtual clock an attempt that timed out has held the queue for BTCPay's 100 s before its row is written.
@@ -133,7 +147,7 @@ export class WebhookQueues {
    * up to 50 hops, a 301/302 answer to a POST (and any 303) turns it into a GET without body or signature, 307/308
    * repeat the POST, an https -> http hop is not followed; the final status is what the row records.
    */
-  async #post(w: FakeWebhook, row: FakeDeliveryRow): Promise<{ timedOut: boolean }> {
+  async #post(w: Captured, row: FakeDeliveryRow): Promise<{ timedOut: boolean }> {
     this.#inflight++;
     try {
       const bytes = Buffer.from(row.body, 'utf8');
