@@ -178,6 +178,42 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     expect(req.text).toBe(settled.raw);
   });
 
+  it('a zero-amount invoice is created New with no payment methods and settles moments later; an omitted amount is a top-up invoice that waits (InvoiceWatcher.cs, GreenfieldInvoiceController.cs)', async () => {
+    const created = await api('POST', `${S()}/invoices`, { amount: '0', currency: 'USD' });
+    expect(created.status).toBe(200);
+    expect(created.json).toMatchObject({ status: 'New', type: 'Standard' });
+    await fake.idle();
+    expect((await api('GET', `${S()}/invoices/${created.json.id}`)).json.status).toBe('Settled');
+    expect((await api('GET', `${S()}/invoices/${created.json.id}/payment-methods`)).json).toEqual([]);
+    const topUp = await api('POST', `${S()}/invoices`, { currency: 'USD' });
+    expect(topUp.json).toMatchObject({ status: 'New', type: 'TopUp' });
+    await fake.idle();
+    expect((await api('GET', `${S()}/invoices/${topUp.json.id}`)).json.status).toBe('New');
+    expect((await api('GET', `${S()}/invoices/${topUp.json.id}/payment-methods`)).json).toHaveLength(1);
+    const neg = await api('POST', `${S()}/invoices`, { amount: '-1' });
+    expect(neg.status).toBe(422);
+  });
+
+  it('event order: on-chain ReceivedPayment, Processing, PaymentSettled, Settled; Lightning PaymentSettled first (PaymentService.cs, LightningListener.cs)', async () => {
+    fake.createWebhook({ url: rx.url, specificEvents: ['InvoiceReceivedPayment', 'InvoiceProcessing', 'InvoicePaymentSettled', 'InvoiceSettled'] });
+    fake.settleInvoice(fake.createInvoice({ amount: 10, paymentMethod: 'chain' }).id);
+    await fake.idle();
+    expect(rx.received.map((r) => r.body.type)).toEqual(['InvoiceReceivedPayment', 'InvoiceProcessing', 'InvoicePaymentSettled', 'InvoiceSettled']);
+    rx.received.length = 0;
+    fake.settleInvoice(fake.createInvoice({ amount: 10, paymentMethod: 'lightning' }).id);
+    await fake.idle();
+    expect(rx.received.map((r) => r.body.type)).toEqual(['InvoicePaymentSettled', 'InvoiceReceivedPayment', 'InvoiceProcessing', 'InvoiceSettled']);
+  });
+
+  it('the invoice list embeds payment methods with includePaymentMethods=true (GreenfieldInvoiceController.cs ToModel)', async () => {
+    const inv = fake.createInvoice({ amount: 10 });
+    fake.settleInvoice(inv.id);
+    const withPm = (await api('GET', `${S()}/invoices?includePaymentMethods=true`)).json.find((i: any) => i.id === inv.id);
+    expect(withPm.paymentMethods[0]).toMatchObject({ paymentMethodId: 'BTC-CHAIN', payments: [expect.objectContaining({ status: 'Settled' })] });
+    const without = (await api('GET', `${S()}/invoices`)).json.find((i: any) => i.id === inv.id);
+    expect(without.paymentMethods).toEqual([]);
+  });
+
   it('list: newest first, count limits, no count returns every row, an unknown webhook is 403 (2.4.0+, BuiltInPermissionScopeProvider.cs)', async () => {
     const w = fake.createWebhook({ url: rx.url });
     for (let i = 0; i < 3; i++) fake.createInvoice({ amount: 0 });

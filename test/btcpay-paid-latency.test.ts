@@ -171,8 +171,17 @@ describe('paid_latency', () => {
     expect(await observed(h, 'chain')).toBe(rows.length);
   }, 20_000);
 
-  it('reads payment methods of many new invoices with bounded concurrency, and stops on abort', async () => {
+  it('uses includePaymentMethods=true on the invoice list: no payment-methods call per invoice', async () => {
     h = await startHarness();
+    for (let i = 0; i < 12; i++) h.fake.settleInvoice(h.fake.createInvoice({ amount: 10, paymentMethod: i % 2 ? 'lightning' : 'chain' }).id);
+    await h.fake.idle();
+    const r = await paidLatency.run(parse(), h.ctx());
+    expect(r.details).toMatchObject({ paidEvents: 12, poll: { paymentMethodCalls: 0 } });
+    expect(h.fake.requestsBySegment.get('payment-methods') ?? 0).toBe(0);
+  });
+
+  it('on a server without includePaymentMethods, reads payment methods of many new invoices with bounded concurrency, and stops on abort', async () => {
+    h = await startHarness({ fake: { legacyInvoiceList: true } });
     for (let i = 0; i < 30; i++) h.fake.settleInvoice(h.fake.createInvoice({ amount: 10 }).id);
     await h.fake.idle();
     const probe = parse();

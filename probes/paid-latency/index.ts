@@ -90,7 +90,8 @@ export const paidLatency = defineProbe({
       const statuses = paidStatuses(rules);
       // Bounded read, newest first: on a store past the page cap the oldest invoices are left out (and said so)
       // rather than failing every poll for good.
-      const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal });
+      // includePaymentMethods embeds each invoice's payments: no per-invoice call on 2.x servers.
+      const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec, includePaymentMethods: true }, { signal });
       if (listed.truncated) ctx.log.warn({ pages: listed.pages, pageSize: listed.pageSize }, 'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged');
       const invoices = listed.invoices.filter((i) => isPaid(i, rules));
 
@@ -118,7 +119,14 @@ export const paidLatency = defineProbe({
       // 3. Pair every (paid invoice, webhook) with its first successful delivery of a paid event type.
       const events: PaidEvent[] = [];
       // Payment methods once per invoice (cached); the first poll after a start may need hundreds: in parallel, bounded.
-      const metaCalls = await fetchMeta(client, st, invoices.filter((i) => !st.meta.has(i.id)), META_CONCURRENCY, signal);
+      const needMeta: Invoice[] = [];
+      for (const inv of invoices) {
+        if (st.meta.has(inv.id)) continue;
+        const m = metaFromList(inv);
+        if (m) st.meta.set(inv.id, m);
+        else needMeta.push(inv);
+      }
+      const metaCalls = await fetchMeta(client, st, needMeta, META_CONCURRENCY, signal);
       // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
       const pairedInvoices = new Set<string>();
       for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
@@ -267,7 +275,20 @@ async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], c
 }
 
 async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
-  const pms = await client.invoicePaymentMethods(inv.id, { signal });
+  return metaOf(inv, await client.invoicePaymentMethods(inv.id, { signal }));
+}
+
+/**
+ * Meta from the payment methods the list embedded. undefined when the list carried none for an invoice that must
+ * have some (a server older than includePaymentMethods): the caller asks per invoice. A zero-amount invoice
+ * legitimately has none.
+ */
+function metaFromList(inv: Invoice): InvoiceMeta | undefined {
+  if (inv.paymentMethods?.length) return metaOf(inv, inv.paymentMethods);
+  return inv.type !== 'TopUp' && Number(inv.amount) === 0 ? metaOf(inv, []) : undefined;
+}
+
+function metaOf(inv: Invoice, pms: Array<{ paymentMethodId: string; payments: Array<{ receivedDate: number }> }>): InvoiceMeta {
   const paid = pms.filter((p) => p.payments.length > 0);
   const lastPaymentSec = paid.flatMap((p) => p.payments.map((x) => x.receivedDate)).reduce<number | undefined>((m, x) => (m === undefined || x > m ? x : m), undefined);
   const method = family(paid[0]?.paymentMethodId ?? inv.checkout?.defaultPaymentMethod ?? inv.checkout?.paymentMethods?.[0]);

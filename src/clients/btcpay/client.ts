@@ -12,7 +12,7 @@ import {
   DeliveryBodySchema,
   DeliverySchema,
   ErrorBodySchema,
-  InvoiceSchema,
+  InvoiceWithPaymentsSchema as InvoiceSchema,
   PaymentMethodSchema,
   WebhookSchema,
   type DeliveryBody,
@@ -64,6 +64,8 @@ export interface InvoiceQuery {
   skip?: number;
   take?: number;
   includeArchived?: boolean;
+  /** Embed each invoice's payment methods (2.x servers; older ones ignore it). */
+  includePaymentMethods?: boolean;
 }
 
 /** Request counters, for benchmarks and the probe's details. */
@@ -164,6 +166,7 @@ export class BtcpayClient {
       p.set(k, String(v));
     }
     if (q.includeArchived) p.set('includeArchived', 'true');
+    if (q.includePaymentMethods) p.set('includePaymentMethods', 'true');
     const qs = p.toString();
     return this.#json('GET', `${this.#store}/invoices${qs ? `?${qs}` : ''}`, z.array(InvoiceSchema), o);
   }

@@ -41,6 +41,8 @@ export interface FakeBtcpayOptions {
   clock?: 'scaled' | 'virtual';
   /** Virtual clock start (ms). Default Date.now(). */
   startMs?: number;
+  /** Behave like a server from before the invoice list's includePaymentMethods (it ignores the parameter). */
+  legacyInvoiceList?: boolean;
 }
 
 export class FakeBtcpay implements RouteHost {
@@ -69,10 +71,14 @@ export class FakeBtcpay implements RouteHost {
   readonly #server: Server;
   #generation = 0;
   #closed = false;
+  /** Zero-amount invoices created but not yet settled by the (simulated) invoice watcher. */
+  #settling = 0;
+  readonly legacyInvoiceList: boolean;
 
   constructor(opts: FakeBtcpayOptions = {}) {
     this.#opts = opts;
     this.storeId = opts.storeId ?? base58Id();
+    this.legacyInvoiceList = opts.legacyInvoiceList ?? false;
     this.clock = new SimClock({ mode: opts.clock ?? 'scaled', ...(opts.now ? { now: opts.now } : {}), timeScale: opts.timeScale ?? 1, ...(opts.startMs !== undefined ? { startMs: opts.startMs } : {}) });
     const self = this;
     this.#queues = new WebhookQueues(
@@ -176,7 +182,7 @@ export class FakeBtcpay implements RouteHost {
   async idle(timeoutMs = 10_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      if (this.#queues.idle) return;
+      if (this.#queues.idle && this.#settling === 0) return;
       await new Promise((r) => setTimeout(r, 5));
     }
     throw new Error(`fake BTCPay queues not idle after ${timeoutMs} ms`);
@@ -241,11 +247,17 @@ export class FakeBtcpay implements RouteHost {
     return n.id;
   }
 
+  /**
+   * A new invoice, status New. Without an amount it is a top-up invoice (any amount, waits for a payment). A zero
+   * amount has no payment prompt: the invoice watcher settles it moments later, firing InvoiceProcessing and
+   * InvoiceSettled after InvoiceCreated (BTCPay: BTCPayServer/HostedServices/InvoiceWatcher.cs).
+   */
   createInvoice(o: InvoiceInput): FakeInvoice {
     const now = this.#sec();
     const id = base58Id();
     const pm = o.paymentMethod === 'lightning' ? 'BTC-LN' : 'BTC-CHAIN';
     const exp = o.expirationMinutes ?? 15;
+    const topUp = o.amount === undefined;
     const amount = typeof o.amount === 'number' ? String(o.amount) : (o.amount ?? '0');
     const inv: FakeInvoice = {
       id,
@@ -253,7 +265,7 @@ export class FakeBtcpay implements RouteHost {
       amount,
       paidAmount: '0',
       currency: o.currency ?? 'USD',
-      type: 'Standard',
+      type: topUp ? 'TopUp' : 'Standard',
       checkoutLink: `${this.url}/i/${id}`,
       createdTime: now,
       expirationTime: now + exp * 60,
@@ -273,25 +285,44 @@ export class FakeBtcpay implements RouteHost {
     this.invoices.set(id, inv);
     this.#payments.set(id, { method: pm, payments: [] });
     this.#emit('InvoiceCreated', inv, {});
-    if (Number(amount) === 0) {
-      // No payment prompt: the watcher settles it in the same pass (§6).
-      inv.status = 'Settled';
-      inv.availableStatusesForManualMarking = [];
-      this.#emit('InvoiceProcessing', inv, { overPaid: false });
-      this.#emit('InvoiceSettled', inv, { manuallyMarked: false, overPaid: false });
+    const created = { ...inv };
+    if (!topUp && Number(amount) === 0) {
+      this.#settling++;
+      setImmediate(() => {
+        this.#settling--;
+        if (this.#closed || inv.status !== 'New') return;
+        inv.status = 'Processing';
+        this.#emit('InvoiceProcessing', inv, { overPaid: false });
+        inv.status = 'Settled';
+        inv.availableStatusesForManualMarking = [];
+        this.#emit('InvoiceSettled', inv, { manuallyMarked: false, overPaid: false });
+      });
     }
-    return { ...inv };
+    return created;
   }
 
-  /** Pay in full and confirm: ReceivedPayment, PaymentSettled, Processing, Settled (§5). */
+  /**
+   * Pay in full and confirm (§5). On-chain, the payment arrives unconfirmed and settles later: ReceivedPayment,
+   * Processing, PaymentSettled, Settled. Lightning payments are settled when recorded, so PaymentSettled comes first
+   * (BTCPay: BTCPayServer/Services/Invoices/PaymentService.cs AddPayment publishes PaymentSettled before
+   * BTCPayServer/Payments/Lightning/LightningListener.cs publishes ReceivedPayment).
+   */
   settleInvoice(id: string): FakeInvoice {
     const inv = this.#invoice(id);
     const p = this.#pay(inv);
     const pm = this.#payments.get(id)!.method;
-    inv.status = 'Processing';
-    this.#emit('InvoiceReceivedPayment', inv, { afterExpiration: false, paymentMethodId: pm, payment: p });
-    this.#emit('InvoicePaymentSettled', inv, { afterExpiration: false, paymentMethodId: pm, payment: p });
-    this.#emit('InvoiceProcessing', inv, { overPaid: false });
+    const received = { afterExpiration: false, paymentMethodId: pm, payment: p };
+    if (pm === 'BTC-LN') {
+      this.#emit('InvoicePaymentSettled', inv, received);
+      this.#emit('InvoiceReceivedPayment', inv, received);
+      inv.status = 'Processing';
+      this.#emit('InvoiceProcessing', inv, { overPaid: false });
+    } else {
+      this.#emit('InvoiceReceivedPayment', inv, received);
+      inv.status = 'Processing';
+      this.#emit('InvoiceProcessing', inv, { overPaid: false });
+      this.#emit('InvoicePaymentSettled', inv, received);
+    }
     inv.status = 'Settled';
     inv.availableStatusesForManualMarking = [];
     this.#emit('InvoiceSettled', inv, { manuallyMarked: false, overPaid: false });

@@ -40,6 +40,8 @@ export interface RouteHost {
   readonly webhooks: Map<string, FakeWebhook>;
   readonly invoices: Map<string, FakeInvoice>;
   readonly keys: Map<string, ApiKeyRecord>;
+  /** A server from before includePaymentMethods on the invoice list. */
+  readonly legacyInvoiceList?: boolean;
   rowsOf(webhookId: string): FakeDeliveryRow[];
   rowById(id: string): FakeDeliveryRow | undefined;
   paymentsOf(invoiceId: string): { method: string; payments: FakePayment[] };
@@ -206,19 +208,22 @@ function invoiceRoutes(host: RouteHost, method: string, parts: string[], q: URLS
   const [, iid, sub] = parts;
   if (!iid && method === 'GET') {
     need(POLICIES.viewInvoices);
-    return [200, listInvoices(host, q).map((i) => ({ ...i }))];
+    // includePaymentMethods=true embeds each invoice's payment methods (GreenfieldInvoiceController.cs, ToModel).
+    const withPm = q.get('includePaymentMethods') === 'true' && !host.legacyInvoiceList;
+    return [200, listInvoices(host, q).map((i) => ({ ...i, ...(withPm ? { paymentMethods: paymentMethods(host, i) } : host.legacyInvoiceList ? {} : { paymentMethods: [] }) }))];
   }
   if (!iid && method === 'POST') {
     need(POLICIES.createInvoice);
     const b = json();
-    const amount = b.amount === undefined || b.amount === null ? '0' : String(b.amount);
-    if (!/^\d+(\.\d+)?$/.test(amount)) throw validationError('amount', 'Invalid amount');
+    // An omitted amount creates a top-up invoice (GreenfieldInvoiceController.cs, CreateInvoice).
+    const amount = b.amount === undefined || b.amount === null ? undefined : String(b.amount);
+    if (amount !== undefined && !/^\d+(\.\d+)?$/.test(amount)) throw validationError('amount', 'The amount should be 0 or more.');
     const checkout = (b.checkout ?? {}) as Record<string, unknown>;
     const pms = checkout.paymentMethods as string[] | undefined;
     const exp = checkout.expirationMinutes as number | undefined;
     if (exp !== undefined && (!Number.isInteger(exp) || exp < 1)) throw validationError('checkout.expirationMinutes', 'Expiration time must be at least 1 minute');
     const inv = host.createInvoice({
-      amount, currency: (b.currency as string | undefined) ?? 'USD', metadata: (b.metadata as Record<string, unknown> | undefined) ?? {},
+      ...(amount !== undefined ? { amount } : {}), currency: (b.currency as string | undefined) ?? 'USD', metadata: (b.metadata as Record<string, unknown> | undefined) ?? {},
       paymentMethod: pms?.some((x) => /LN|Lightning/i.test(x)) ? 'lightning' : 'chain',
       ...(exp ? { expirationMinutes: exp } : {}),
     });
