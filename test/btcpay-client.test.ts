@@ -147,9 +147,18 @@ describe('bad upstream data', () => {
   });
 
   it('a huge response is cut off at the size limit', async () => {
-    fake.fault('/deliveries', { kind: 'huge', bytes: 8 * 1024 * 1024 });
-    const e = await failure(client({ maxResponseBytes: 1024 * 1024 }).listDeliveries('any', 10));
+    fake.fault('/webhooks', { kind: 'huge', bytes: 8 * 1024 * 1024 });
+    const e = await failure(client({ maxResponseBytes: 1024 * 1024 }).listWebhooks());
     expect(e.kind).toBe('too_large');
+  });
+
+  it('a deliveries list longer than the count asked for is read only up to count (the server ignored count)', async () => {
+    fake.fault('/deliveries', { kind: 'huge', bytes: 8 * 1024 * 1024 });
+    const c = client({ maxResponseBytes: 1024 * 1024 });
+    const rows = await c.listDeliveries('any', 10);
+    expect(rows).toHaveLength(10);
+    expect(c.stats.overlongLists).toBe(1);
+    expect(c.stats.bytes).toBeLessThan(4096);
   });
 
   it('a slow response times out (and is not retried)', async () => {

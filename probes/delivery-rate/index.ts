@@ -9,6 +9,7 @@ import { forgetPermissions, missingForSource } from '../../src/btcpay/permission
 import { FAILURE_CAUSES, FAILURE_REASONS, failureReason, type FailureReason } from '../../src/btcpay/failures.ts';
 import { subscribesToAll } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { DEFAULT_MAX_WEBHOOKS, listSome, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { redirectConsequence, redirectOf, urlKey } from '../../src/btcpay/redirects.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
@@ -33,6 +34,7 @@ export const deliveryRate = defineProbe({
     checks: z.array(z.enum(MISCONFIG_CHECKS)).optional().describe('Webhook setting checks that fail the probe (default: all)'),
     backlogHorizon: duration().optional().describe('How far back to re-read while deliveries fail or queue (default 75m, one retry cycle)'),
     perEvent: z.boolean().optional().describe('Read request bodies to compute the per-event ratio (default true)'),
+    maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching a store with more webhooks than this (default 100; bounds list calls and series)'),
   }),
   thresholds: {
     min_success_ratio: { default: 0.95, help: 'Fail (page) below this delivery success ratio over the window' },
@@ -75,6 +77,11 @@ export const deliveryRate = defineProbe({
       }
 
       const hooks: Webhook[] = probe.webhookId ? [await getConfiguredWebhook(client, probe.webhookId, opts)] : await client.listWebhooks(opts);
+      const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
+      if (hooks.length > maxHooks) {
+        ctx.metrics.clear('webhook_misconfigured');
+        return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
+      }
       exportDestinations(ctx, hooks.map((h) => h.url));
       const misconfig = checkWebhooks(hooks, paidEvents, syntheticTargets(ctx), ctx.now());
       ctx.metrics.clear('webhook_misconfigured');
@@ -126,7 +133,11 @@ export const deliveryRate = defineProbe({
         problems.push(`event success ratio ${fmt(eventRatio)} < ${minRatio} (${eventOk}/${events.size} events delivered)`);
       const flagged: Array<{ webhook: string; check: Check }> = [];
       for (const [wid, set] of misconfig) for (const c of set) if (checks.has(c)) flagged.push({ webhook: wid, check: c });
-      if (flagged.length) problems.push(`webhook settings: ${flagged.map((f) => `${f.webhook} ${f.check}`).join(', ')}`);
+      if (flagged.length) problems.push(`webhook settings: ${listSome(flagged.map((f) => `${f.webhook} ${f.check}`))}`);
+      if (poll.futureRows) {
+        ctx.log.warn({ rows: poll.futureRows, aheadSeconds: poll.futureMaxAheadSec }, 'delivery_rate: BTCPay returned delivery rows dated in the future; ignored');
+      }
+      if (poll.countIgnored) ctx.log.warn({}, 'delivery_rate: BTCPay sent more delivery rows than the count asked for; the extra rows were not read');
       if (hooks.length === 0) problems.push('the store has no webhooks');
 
       const details = {
@@ -143,8 +154,16 @@ export const deliveryRate = defineProbe({
         backlogSeconds: backlog,
         failureReasons: reasons,
         recentFailures: failuresInWindow.slice(-10).reverse().map((d) => failureView(d)),
-        webhooks: hooks.map((h) => ({ id: h.id, url: h.url, enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
-        poll: { baseline: poll.baseline, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, listedRows: poll.listedRows, truncated: poll.truncated, pendingBodies: poll.pendingBodies },
+        webhooks: hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, url: h.url, enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
+        ...(hooks.length > MAX_DETAIL_ITEMS ? { webhooksNotShown: hooks.length - MAX_DETAIL_ITEMS } : {}),
+        poll: {
+          baseline: poll.baseline, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, listedRows: poll.listedRows,
+          truncated: poll.truncated.slice(0, MAX_DETAIL_ITEMS), pendingBodies: poll.pendingBodies,
+          ...(poll.blocked.length ? { queueBacklog: poll.blocked.slice(0, MAX_DETAIL_ITEMS) } : {}),
+          ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec, note: 'rows dated in the future were ignored: check the clock of BTCPay (or what answers as BTCPay)' } : {}),
+          ...(poll.countIgnored ? { countIgnored: true } : {}),
+          ...(poll.rowsDropped ? { rowsDroppedByCap: poll.rowsDropped } : {}),
+        },
       };
       if (!problems.length) return { ok: true, details };
       const top = Object.entries(reasons).sort((a, b) => b[1] - a[1])[0]?.[0] as FailureReason | undefined;

@@ -10,6 +10,7 @@ import { forgetPermissions, missingForSource } from '../../src/btcpay/permission
 import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, MAX_TRACKED_INVOICES, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { DeliveryTracker, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
@@ -45,6 +46,7 @@ export const paidLatency = defineProbe({
     invoiceLookback: duration().optional().describe('How long an undelivered paid event is tracked, and how far before the window an invoice may have been created (default 24h)'),
     includePaidLate: z.boolean().optional().describe('Count Expired+PaidLate invoices as paid (default true)'),
     backlogHorizon: duration().optional().describe('How far back to re-read deliveries while they fail or queue (default 75m)'),
+    maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching more webhooks than this (default 100; bounds list calls)'),
   }),
   thresholds: {
     max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
@@ -83,6 +85,8 @@ export const paidLatency = defineProbe({
       const hooks = probe.webhookId
         ? [await getConfiguredWebhook(client, probe.webhookId, { signal })]
         : (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
+      const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
+      if (hooks.length > maxHooks) return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
       exportDestinations(ctx, hooks.map((h) => h.url));
 
       // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
@@ -155,6 +159,7 @@ export const paidLatency = defineProbe({
         }
       }
       forgetOld(st, nowSec - windowSec - lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
+      capState(st);
       st.lastPollSec = nowSec;
 
       // 4. Figures: the median counts undelivered events at their current age, so it rises in an outage.
@@ -195,7 +200,8 @@ export const paidLatency = defineProbe({
           .sort((a, b) => b.deliveredSec! - b.paidSec - (a.deliveredSec! - a.paidSec))
           .slice(0, 5)
           .map((e) => ({ invoiceId: e.invoiceId, webhookId: e.webhookId, seconds: e.deliveredSec! - e.paidSec, deliveryId: e.deliveryId })),
-        webhooks: hooks.map((h) => ({ id: h.id, enabled: h.enabled })),
+        webhooks: hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, enabled: h.enabled })),
+        ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec } : {}),
         poll: { baseline, invoices: invoices.length, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, paymentMethodCalls: metaCalls, truncated: poll.truncated, invoicesTruncated: listed.truncated },
       };
       if (!problems.length) return { ok: true, details };
@@ -237,6 +243,19 @@ function stateOf(ctx: ProbeContext): PaidState {
   let s = ctx.state.get('paid') as PaidState | undefined;
   if (!s) ctx.state.set('paid', (s = { tracker: new DeliveryTracker(), permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
   return s;
+}
+
+/** Bound what a store with a flood of (or fresh fake) invoices can make us remember: the oldest go first. */
+function capState(st: PaidState): void {
+  if (st.firstSeen.size > MAX_TRACKED_INVOICES) {
+    const old = [...st.firstSeen].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.firstSeen.size - MAX_TRACKED_INVOICES);
+    for (const [id] of old) (st.firstSeen.delete(id), st.meta.delete(id));
+  }
+  if (st.meta.size > MAX_TRACKED_INVOICES) st.meta.clear();
+  if (st.delivered.size > 2 * MAX_TRACKED_INVOICES) {
+    const old = [...st.delivered].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.delivered.size - 2 * MAX_TRACKED_INVOICES);
+    for (const [k] of old) st.delivered.delete(k);
+  }
 }
 
 function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {

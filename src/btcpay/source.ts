@@ -3,6 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { ProbeContext, SourceConfig } from '../probe/types.ts';
 import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
+import { MAX_DESTINATIONS } from './limits.ts';
 
 export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
 
@@ -65,6 +66,7 @@ export function exportDestinations(ctx: Pick<ProbeContext, 'metrics'>, urls: Ite
   });
   const hosts = new Set<string>();
   for (const u of urls) {
+    if (hosts.size >= MAX_DESTINATIONS) break; // bounded label set; the webhook checks report the webhooks themselves
     try {
       const host = new URL(u).hostname.toLowerCase();
       if (host) hosts.add(host);

@@ -17,7 +17,10 @@
 //  - count grows geometrically until the page reaches the cutoff, bounded by maxRows (so a poll makes at most
 //    ~log4(maxRows/64)+1 list calls per webhook);
 //  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such);
-//  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
+//  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row;
+//  - a hostile or broken server cannot make us hold unbounded state: rows dated in the future are rejected (and
+//    counted), a list longer than the count asked for is cut by the client, and retention is bounded by the
+//    window, the re-read depth and a row cap (oldest dropped first).
 import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
 import type { Delivery } from '../clients/btcpay/schemas.ts';
 import { ATTEMPT_TIMEOUT_MS, isRetryable, MAX_RETRY_GAP_SEC } from './retry.ts';
@@ -25,6 +28,8 @@ import { ATTEMPT_TIMEOUT_MS, isRetryable, MAX_RETRY_GAP_SEC } from './retry.ts';
 /** A row that waited longer than this between creation and its attempt was queued behind another delivery. */
 const QUEUE_WAIT_SEC = 60;
 const ATTEMPT_SEC = ATTEMPT_TIMEOUT_MS / 1000;
+/** Clock skew tolerated between BTCPay and us before a row counts as dated in the future. */
+export const FUTURE_SKEW_SEC = 300;
 
 export interface DeliveryInfo {
   type: string;
@@ -54,6 +59,8 @@ export interface PollOptions {
   horizonSec?: number;
   /** How far back a blocked queue may make us read (default 24 h). */
   maxDepthSec?: number;
+  /** Most rows kept between polls (default 50 000); the oldest go first. */
+  maxTrackedRows?: number;
   /** Re-read this far behind the previous poll even when healthy (rows written a little late). */
   slackSec?: number;
   /** Upper bound of `count` per webhook and poll. */
@@ -77,6 +84,14 @@ export interface PollResult {
   truncated: string[];
   /** Rows whose bodies are still unread (bounded per poll); read on the next poll. */
   pendingBodies: number;
+  /** Rows dated more than FUTURE_SKEW_SEC ahead of our clock: rejected. */
+  futureRows: number;
+  /** How far ahead the furthest of them was (s). */
+  futureMaxAheadSec: number;
+  /** The server sent more rows than `count` asked for (it ignores count): the extra ones were not read. */
+  countIgnored: boolean;
+  /** Rows dropped by the row cap this poll. */
+  rowsDropped: number;
   /** Webhooks whose queue may still hold events, with how far back this poll read for them (unix s). */
   blocked: Array<{ webhookId: string; sinceSec: number; untilSec: number; depthCapped: boolean }>;
 }
@@ -96,6 +111,8 @@ export class DeliveryTracker {
   #lastPollSec?: number;
   #unhealthyUntil = 0;
   readonly #blocked = new Map<string, Blockage>();
+  /** Rows at or below this time were dropped by the row cap: not read again, so never counted twice. */
+  #capFloorSec = -Infinity;
   readonly #pageHint = new Map<string, number>();
   /** Bodies read during a poll that then failed, by row id: reused when the row is staged again. */
   readonly #stagedInfo = new Map<string, { info: NonNullable<TrackedDelivery['info']>; timestamp: number }>();
@@ -113,7 +130,11 @@ export class DeliveryTracker {
     const deep = baseline || o.nowSec < this.#unhealthyUntil;
     const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
     const maxDepth = o.maxDepthSec ?? 24 * 3600;
-    const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [] };
+    const res: PollResult = {
+      fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [],
+      futureRows: 0, futureMaxAheadSec: 0, countIgnored: false, rowsDropped: 0,
+    };
+    const overlong0 = client.stats.overlongLists;
     // Blockages whose rows have all had time to land are over.
     for (const [wid, b] of this.#blocked) if (o.nowSec > b.untilSec || !webhookIds.includes(wid)) this.#blocked.delete(wid);
     let lowest = cutoff;
@@ -132,7 +153,7 @@ export class DeliveryTracker {
       let count = Math.min(maxRows, this.#pageHint.get(wid) ?? MIN_PAGE * 2);
       let rows: Delivery[];
       for (;;) {
-        rows = await client.listDeliveries(wid, count, { signal: o.signal });
+        rows = (await client.listDeliveries(wid, count, { signal: o.signal })).slice(0, count);
         res.listCalls++;
         const oldest = rows.at(-1);
         if (rows.length < count || !oldest || oldest.timestamp < cut) break;
@@ -145,7 +166,13 @@ export class DeliveryTracker {
       res.listedRows += rows.length;
       let inRange = 0;
       for (const d of rows) {
-        if (d.timestamp < cut) continue;
+        const ahead = Math.max(d.timestamp, d.deliveryTime ?? 0) - o.nowSec;
+        if (ahead > FUTURE_SKEW_SEC) {
+          res.futureRows++;
+          res.futureMaxAheadSec = Math.max(res.futureMaxAheadSec, ahead);
+          continue;
+        }
+        if (d.timestamp < cut || d.timestamp <= this.#capFloorSec) continue;
         inRange++;
         if (this.rows.has(d.id) || staged.has(d.id)) continue;
         const t: TrackedDelivery = {
@@ -197,6 +224,15 @@ export class DeliveryTracker {
     for (const b of this.#blocked.values()) floor = Math.min(floor, b.sinceSec - slack);
     const forget = floor - 2 * slack;
     for (const [id, r] of this.rows) if (r.timestamp < forget) this.rows.delete(id);
+    const cap = o.maxTrackedRows ?? 50_000;
+    if (this.rows.size > cap) {
+      const oldest = [...this.rows.values()].sort((a, b) => a.timestamp - b.timestamp).slice(0, this.rows.size - cap);
+      for (const r of oldest) this.rows.delete(r.id);
+      res.rowsDropped = oldest.length;
+      this.#capFloorSec = Math.max(this.#capFloorSec, oldest.at(-1)!.timestamp);
+    }
+    if (this.#stagedInfo.size > cap) this.#stagedInfo.clear();
+    res.countIgnored = client.stats.overlongLists > overlong0;
     for (const [id, r] of this.#stagedInfo) if (r.timestamp < forget || this.rows.has(id)) this.#stagedInfo.delete(id);
     this.#lastPollSec = o.nowSec;
     return res;

@@ -7,6 +7,7 @@ import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Secret } from '../../config/secret.ts';
 import { missingPermissions } from '../../btcpay/permissions.ts';
+import { JsonArrayCutter } from './json-array-cut.ts';
 import {
   ApiKeySchema,
   DeliveryBodySchema,
@@ -54,6 +55,8 @@ export interface BtcpayClientOptions {
 
 export interface CallOpts {
   signal?: AbortSignal;
+  /** For array responses: stop reading after this many elements (the rest is dropped, see json-array-cut.ts). */
+  maxItems?: number;
 }
 
 export interface InvoiceQuery {
@@ -72,13 +75,15 @@ export interface InvoiceQuery {
 export interface ClientStats {
   calls: number;
   bytes: number;
+  /** List responses cut at the `count` asked for because the server sent more (it ignored count). */
+  overlongLists: number;
 }
 
 const str = JSON.stringify;
 
 export class BtcpayClient {
   readonly storeId: string;
-  readonly stats: ClientStats = { calls: 0, bytes: 0 };
+  readonly stats: ClientStats = { calls: 0, bytes: 0, overlongLists: 0 };
   readonly #base: string;
   readonly #apiKey: Secret;
   readonly #timeoutMs: number;
@@ -134,7 +139,8 @@ export class BtcpayClient {
   listDeliveries(webhookId: string, count: number | 'all', o: CallOpts = {}) {
     if (count !== 'all' && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be a positive integer');
     const q = count === 'all' ? '' : `?count=${count}`;
-    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), o);
+    // A server that ignores count would send every row: read no further than the count asked for.
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), { ...o, ...(count === 'all' ? {} : { maxItems: count }) });
   }
 
   /** One delivery row; kind 'not_found' while a queued (re)delivery has not been attempted yet. */
@@ -243,7 +249,7 @@ export class BtcpayClient {
 
   #call(method: string, path: string, body: unknown, o: CallOpts): Promise<string> {
     if (o.signal?.aborted) return Promise.reject(new BtcpayError(`${method} ${path}: aborted`, 'timeout'));
-    return pRetry(() => this.#attempt(method, path, body, o.signal), {
+    return pRetry(() => this.#attempt(method, path, body, o.signal, o.maxItems), {
       retries: this.#retries,
       minTimeout: this.#minTimeout,
       maxTimeout: this.#minTimeout * 8,
@@ -258,7 +264,7 @@ export class BtcpayClient {
     });
   }
 
-  async #attempt(method: string, path: string, body: unknown, outer?: AbortSignal): Promise<string> {
+  async #attempt(method: string, path: string, body: unknown, outer?: AbortSignal, maxItems?: number): Promise<string> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     const what = `${method} ${path}`;
@@ -281,7 +287,7 @@ export class BtcpayClient {
     }
     let text: string;
     try {
-      text = await this.#readLimited(res, what);
+      text = await this.#readLimited(res, what, res.statusCode >= 200 && res.statusCode < 300 ? maxItems : undefined);
     } catch (e) {
       if (e instanceof BtcpayError) throw e;
       throw this.#transportError(e, what, signal, timeout);
@@ -290,15 +296,35 @@ export class BtcpayClient {
     throw this.#httpError(res.statusCode, text, what);
   }
 
-  async #readLimited(res: Dispatcher.ResponseData, what: string): Promise<string> {
+  async #readLimited(res: Dispatcher.ResponseData, what: string, maxItems?: number): Promise<string> {
     const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.#maxBytes) {
+    const cutter = maxItems !== undefined ? new JsonArrayCutter(maxItems) : undefined;
+    if (!cutter && Number.isFinite(declared) && declared > this.#maxBytes) {
       res.body.destroy();
       throw new BtcpayError(`${what}: response of ${declared} bytes exceeds the ${this.#maxBytes}-byte limit`, 'too_large');
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    let cut = false;
     for await (const c of res.body) {
+      let rest: Buffer | undefined;
+      if (cut) rest = c as Buffer;
+      else if (cutter?.feed(c as Buffer)) {
+        // Enough elements: keep them; what follows tells whether the server sent more than asked.
+        cut = true;
+        const keep = (c as Buffer).subarray(0, cutter.cutAt! - size);
+        chunks.push(keep);
+        size += keep.length;
+        rest = (c as Buffer).subarray(keep.length);
+      }
+      if (cut) {
+        const next = rest!.toString('latin1').trimStart()[0];
+        if (next === undefined) continue;
+        if (next !== ']') this.stats.overlongLists++;
+        res.body.destroy();
+        this.stats.bytes += size;
+        return Buffer.concat(chunks).toString('utf8') + ']';
+      }
       size += (c as Buffer).length;
       if (size > this.#maxBytes) {
         res.body.destroy();
@@ -307,7 +333,7 @@ export class BtcpayClient {
       chunks.push(c as Buffer);
     }
     this.stats.bytes += size;
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks).toString('utf8') + (cut ? ']' : '');
   }
 
   #transportError(e: unknown, what: string, signal: AbortSignal, timeout: AbortSignal): BtcpayError {
