@@ -130,6 +130,8 @@ program
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
   .option('--apply', 'actually redeliver (default: dry run)', false)
+  .option('--send-missing', 'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)', false)
+  .option('--record-file <path>', 'where --send-missing records what it sent (default: .hookwatch-send-missing.jsonl beside the config)')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .action(async (o: Record<string, unknown>) => {
     const config = loadOrExit(o['config.file'] as string, 2);
@@ -139,8 +141,9 @@ program
     if (!source || source.type !== 'btcpay') throw new ExitError(2, `source "${probe.source}" is not a btcpay source`);
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
-    const { runRedeliverCommand } = await import('./commands/redeliver/index.ts');
-    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const { runRedeliverCommand, webhookSecretsFromConfig, defaultRecordFile } = await import('./commands/redeliver/index.ts');
+    const sendMissing = o.sendMissing === true ? { secrets: webhookSecretsFromConfig(config), recordFile: (o.recordFile as string | undefined) ?? defaultRecordFile(config.file) } : undefined;
+    const code = await runRedeliverCommand({ source, webhookId: probe.webhookId as string | undefined, paidEvents: probe.paidEvents as string[] | undefined, sinceMs, apply: o.apply === true, format: o.format as 'text' | 'json', out, ...(sendMissing ? { sendMissing } : {}) });
     process.exitCode = code;
   });
 

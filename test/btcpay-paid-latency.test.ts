@@ -52,6 +52,27 @@ describe('paid_latency', () => {
     expectGolden('paid_latency', text);
   });
 
+  it('a paid event waiting behind a delivery BTCPay is still retrying is "queued behind" it, not "never attempted"', async () => {
+    h = await startHarness({ fake: { clock: 'virtual' } });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    await h.rx.setMode({ kind: 'down' });
+    const a = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(a.id);
+    const b = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(b.id);
+    await h.fake.run(6 * 60_000);
+    const r = await paidLatency.run(probe, h.ctx({ state }));
+    expect(r.ok).toBe(false);
+    const und = (r.details as { undelivered: Array<{ invoiceId: string; lastAttempt: unknown }> }).undelivered;
+    expect(und.map((u) => u.invoiceId).sort()).toEqual([a.id, b.id].sort());
+    // Invoice a's own InvoiceCreated is the failing head; b has no row at all and waits behind it.
+    expect(und.find((u) => u.invoiceId === a.id)!.lastAttempt).toMatchObject({ status: 'Failed', errorMessage: expect.stringMatching(/^Connection refused/) });
+    expect(und.find((u) => u.invoiceId === b.id)!.lastAttempt).toMatch(new RegExp(`queued behind delivery \\S+ \\(InvoiceCreated of invoice ${a.id}, \\d+ attempt\\(s\\), last: Connection refused`));
+    expect(r.cause).not.toMatch(/invoice page|never attempted/);
+  });
+
   it('counts a paid event BTCPay never attempted (disabled webhook) at its growing age, with the invoice id in details', async () => {
     h = await startHarness({ webhook: { url: 'x', enabled: false, specificEvents: ['InvoiceSettled'] } });
     h.fake.updateWebhook(h.webhookId, { url: h.rx.url });

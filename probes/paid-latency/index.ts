@@ -10,6 +10,7 @@ import { forgetPermissions, missingForSource } from '../../src/btcpay/permission
 import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { describeBlocker, retryingHeads } from '../../src/btcpay/blockers.ts';
 import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, MAX_TRACKED_INVOICES, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
@@ -182,6 +183,7 @@ export const paidLatency = defineProbe({
         (byInvoice.get(e.invoiceId) ?? [])
           .filter((d) => d.webhookId === e.webhookId && d.status !== 'HttpSuccess')
           .sort((a, b) => b.deliveryTime - a.deliveryTime)[0];
+      const heads = retryingHeads(st.tracker.rows.values(), nowSec);
       const details = {
         storeId: src.storeId,
         window: `${windowSec}s`,
@@ -193,7 +195,11 @@ export const paidLatency = defineProbe({
           .slice(0, 20)
           .map((e) => {
             const f = lastFailure(e);
-            return { invoiceId: e.invoiceId, webhookId: e.webhookId, status: e.status, method: e.method, paidAt: e.paidSec, ageSeconds: nowSec - e.paidSec, lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : 'none: BTCPay never attempted it (webhook disabled or unsubscribed, queue lost in a restart, or still queued behind retries)' };
+            const blocker = heads.get(e.webhookId);
+            const none = blocker
+              ? `none yet: ${describeBlocker(blocker)}`
+              : 'none: BTCPay never attempted it (webhook disabled or unsubscribed when it was paid, or its queue lost in a restart); BTCPay cannot resend it, hookwatch redeliver --send-missing can';
+            return { invoiceId: e.invoiceId, webhookId: e.webhookId, status: e.status, method: e.method, paidAt: e.paidSec, ageSeconds: nowSec - e.paidSec, lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : none };
           }),
         slowest: events
           .filter((e) => e.deliveredSec !== undefined)
@@ -208,12 +214,15 @@ export const paidLatency = defineProbe({
       const disabled = hooks.filter((h) => !h.enabled);
       if (!hooks.length)
         return { ok: false, reason: `${problems.join('; ')}; no webhook is subscribed to ${paidEvents.join(', ')}`, cause: 'No webhook of the store receives the paid events: create or fix one (Store settings > Webhooks).', details };
-      const neverTried = undelivered.filter((e) => !lastFailure(e)).length;
+      const noRow = undelivered.filter((e) => !lastFailure(e));
+      const queued = noRow.filter((e) => heads.has(e.webhookId));
       const cause = disabled.length
-        ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record. Re-enable it, then run hookwatch redeliver (events never attempted need a manual resend from the invoice page).`
-        : undelivered.length && neverTried === undelivered.length
-          ? 'Paid events have no delivery attempt at all: they are queued behind a failing delivery (in-order queue), or were lost in a BTCPay restart. Check the receiver, then redeliver.'
-          : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
+        ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record, and cannot resend them later. Re-enable it; then hookwatch redeliver --send-missing posts the paid events it never attempted (hookwatch redeliver handles the failed ones).`
+        : queued.length && queued.length === noRow.length && noRow.length === undelivered.length
+          ? `Paid events are queued behind a delivery BTCPay is still retrying (${describeBlocker(heads.get(queued[0]!.webhookId)!)}). They will go out once it succeeds or exhausts its retries; fixing the receiver is what helps.`
+          : noRow.length === undelivered.length && undelivered.length
+            ? 'Paid events have no delivery attempt and nothing is queued ahead of them: the webhook was disabled or unsubscribed when they were paid, or BTCPay restarted and lost its queue. BTCPay cannot resend them: use hookwatch redeliver --send-missing.'
+            : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
       return { ok: false, reason: problems.join('; '), cause, details };
     } catch (e) {
       const keyChecked = st.permissionsOk;

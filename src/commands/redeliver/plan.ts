@@ -11,9 +11,9 @@
 // redeliver call still returns a new delivery id, but nothing is sent and no row is written. So --apply checks the
 // webhook before asking, and afterwards looks for the new rows (bounded wait) and says what became of each.
 import { BtcpayError, type BtcpayClient } from '../../clients/btcpay/client.ts';
-import type { Webhook } from '../../clients/btcpay/schemas.ts';
+import type { Invoice, Webhook } from '../../clients/btcpay/schemas.ts';
 import { DeliveryTracker, eventKey, type TrackedDelivery } from '../../btcpay/tracker.ts';
-import { REDELIVERY_PENDING_SEC } from '../../btcpay/retry.ts';
+import { isRetryable, MAX_ATTEMPTS, REDELIVERY_PENDING_SEC } from '../../btcpay/retry.ts';
 import { subscribesTo } from '../../btcpay/subscriptions.ts';
 
 export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
@@ -57,9 +57,39 @@ export interface RedeliverReport {
   /** Paid events of the period with at least one successful delivery: left alone. */
   succeeded: number;
   items: RedeliverItem[];
-  /** Paid invoices with no delivery row at all: nothing to redeliver through the API (resend from the invoice page). */
+  /**
+   * Paid invoices with no delivery row on some webhook and no retrying delivery ahead of them: BTCPay never attempted
+   * them (webhook disabled or unsubscribed at the time, or its in-memory queue lost in a restart). BTCPay cannot
+   * resend these: its invoice page and API only redeliver an existing delivery (UIInvoiceController.UI.cs).
+   */
   neverAttempted: string[];
+  /** Paid events without a row that wait in the webhook's queue behind a delivery BTCPay is still retrying. */
+  queuedBehind: QueuedEvent[];
+  /** Every paid event without a row, with what to do about it (input of --send-missing). */
+  missing: MissingEvent[];
   notes: string[];
+}
+
+export interface MissingEvent {
+  invoiceId: string;
+  webhookId: string;
+  /** The event BTCPay would have sent for this invoice's payment. */
+  type: string;
+  state: 'queued_behind_retry' | 'never_attempted';
+  /** never_attempted: the likely reason. */
+  why?: string;
+  invoice: Invoice;
+}
+
+export interface QueuedEvent {
+  invoiceId: string;
+  webhookId: string;
+  /** The delivery holding the queue: its retry loop runs inside the queue slot. */
+  blockingDeliveryId: string;
+  blockingType?: string;
+  blockingInvoiceId?: string;
+  blockingAttempts: number;
+  blockingLastError: string | null;
 }
 
 export async function planRedelivery(
@@ -87,7 +117,10 @@ export async function planRedelivery(
   // horizonSec = since: read the whole period once, bodies included.
   await tracker.poll(client, hooks, { nowSec, windowSec: sinceSec, horizonSec: sinceSec, maxRows: 200_000, maxBodyFetches: 100_000, ...(signal ? { signal } : {}) });
   const rows = tracker.since(nowSec - sinceSec);
-  const report: RedeliverReport = { applied: opts.apply, sinceSeconds: sinceSec, pendingSeconds: pendingSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0, items: [], neverAttempted: [], notes: [] };
+  const report: RedeliverReport = {
+    applied: opts.apply, sinceSeconds: sinceSec, pendingSeconds: pendingSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0,
+    items: [], neverAttempted: [], queuedBehind: [], missing: [], notes: [],
+  };
 
   const groups = new Map<string, TrackedDelivery[]>();
   for (const r of rows) {
@@ -96,7 +129,10 @@ export async function planRedelivery(
     if (g) g.push(r);
     else groups.set(k, [r]);
   }
-  const seenInvoices = new Set<string>();
+  /** Invoices with at least one row, per webhook. */
+  const seen = new Map<string, Set<string>>(hooks.map((h) => [h, new Set<string>()]));
+  /** Per webhook, the oldest event BTCPay may still be retrying: everything fanned out after it waits behind it. */
+  const blockers = new Map<string, { group: TrackedDelivery[]; type?: string; invoiceId?: string }>();
   const hookCache = new Map<string, Promise<Webhook | undefined>>();
   const hookOf = (id: string) => {
     let p = hookCache.get(id);
@@ -107,7 +143,13 @@ export async function planRedelivery(
     g.sort((a, b) => a.timestamp - b.timestamp || a.deliveryTime - b.deliveryTime);
     const withInfo = g.find((r) => typeof r.info === 'object');
     const info = withInfo && typeof withInfo.info === 'object' ? withInfo.info : undefined;
-    if (info?.invoiceId) seenInvoices.add(info.invoiceId);
+    // Seen = a row of the invoice's paid event (a row of its InvoiceCreated does not deliver the payment).
+    if (info?.invoiceId && paid.includes(info.type)) seen.get(g[0]!.webhookId)?.add(info.invoiceId);
+    const newestRow = g.reduce((m, r) => (r.timestamp > m.timestamp ? r : m), g[0]!);
+    const retrying =
+      !g.some((r) => r.status === 'HttpSuccess') && g.length < MAX_ATTEMPTS && isRetryable(newestRow.httpCode) && nowSec - newestRow.timestamp < pendingSec;
+    const b = blockers.get(g[0]!.webhookId);
+    if (retrying && (!b || g[0]!.timestamp < b.group[0]!.timestamp)) blockers.set(g[0]!.webhookId, { group: g, ...(info ? { type: info.type, ...(info.invoiceId ? { invoiceId: info.invoiceId } : {}) } : {}) });
     const pruned = g.every((r) => r.info === 'pruned');
     if (!pruned && (!info || !paid.includes(info.type))) continue;
     if (g.some((r) => r.status === 'HttpSuccess')) {
@@ -159,14 +201,38 @@ export async function planRedelivery(
 
   if (opts.apply) await verifyRedeliveries(client, report.items, opts.verifyMs ?? DEFAULT_VERIFY_MS, signal);
 
-  // Paid invoices with no delivery at all (disabled webhook, lost queue): the API cannot redeliver them.
+  // Paid invoices with no row on a webhook that should have received them: queued behind a retrying delivery
+  // (wait, or fix the receiver), or never attempted (BTCPay cannot resend those; --send-missing can).
   try {
     const { invoices, truncated, pages, pageSize } = await client.listInvoicesBounded({ status: ['Settled', 'Expired'], startDate: nowSec - sinceSec }, { signal });
     if (truncated) report.notes.push(`only the newest ${pages * pageSize} invoices were checked for events never attempted (page cap reached); use a shorter --since`);
+    const never = new Set<string>();
     for (const inv of invoices) {
-      if (inv.status === 'Expired' && inv.additionalStatus !== 'PaidLate') continue;
-      if (!seenInvoices.has(inv.id)) report.neverAttempted.push(inv.id);
+      const type = inv.status === 'Settled' ? 'InvoiceSettled' : inv.additionalStatus === 'PaidLate' ? 'InvoicePaidAfterExpiration' : undefined;
+      if (!type || !paid.includes(type)) continue;
+      for (const wid of hooks) {
+        if (seen.get(wid)?.has(inv.id)) continue;
+        const hook = await hookOf(wid);
+        // A webhook that does not take this event now and never sent anything for the invoice: not ours to judge.
+        if (hook && !subscribesTo(hook, type)) continue;
+        const blocker = blockers.get(wid);
+        // Only a webhook with automatic redelivery keeps a failed delivery in its queue slot.
+        if (blocker && hook?.automaticRedelivery !== false) {
+          const last = blocker.group.at(-1)!;
+          report.queuedBehind.push({
+            invoiceId: inv.id, webhookId: wid, blockingDeliveryId: blocker.group[0]!.id,
+            ...(blocker.type ? { blockingType: blocker.type } : {}), ...(blocker.invoiceId ? { blockingInvoiceId: blocker.invoiceId } : {}),
+            blockingAttempts: blocker.group.length, blockingLastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
+          });
+          report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'queued_behind_retry', invoice: inv });
+          continue;
+        }
+        const why = hook && !hook.enabled ? `webhook ${wid} is disabled` : 'the webhook was disabled or unsubscribed when it was paid, or BTCPay restarted and lost its in-memory queue';
+        report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'never_attempted', why, invoice: inv });
+        never.add(inv.id);
+      }
     }
+    report.neverAttempted = [...never];
   } catch (e) {
     report.notes.push(`invoices not checked for events never attempted: ${(e as Error).message}`);
   }
@@ -230,7 +296,16 @@ export function formatRedeliverReport(r: RedeliverReport): string {
     lines.push(`  ${verb}: ${what}`);
   }
   if (!r.items.length) lines.push('  nothing to redeliver');
-  for (const id of r.neverAttempted) lines.push(`  never attempted (no delivery row; resend from the invoice page): invoice ${id}`);
+  const pending = r.items.filter((i) => i.action === 'redelivery_pending').length;
+  if (pending) lines.push(`  ${pending} failed event(s) left alone: still inside BTCPay's retry window (${r.pendingSeconds}s after their newest attempt)`);
+  for (const q of r.queuedBehind) {
+    lines.push(
+      `  queued behind a retrying delivery: invoice ${q.invoiceId} on webhook ${q.webhookId} waits behind delivery ${q.blockingDeliveryId} (${q.blockingType ?? 'event'}${q.blockingInvoiceId ? ` of invoice ${q.blockingInvoiceId}` : ''}, ${q.blockingAttempts} attempt(s), last: ${q.blockingLastError ?? 'n/a'}); BTCPay will send it once that delivery succeeds or exhausts its retries: wait, or fix the receiver`,
+    );
+  }
+  for (const m of r.missing.filter((x) => x.state === 'never_attempted')) {
+    lines.push(`  never attempted: ${m.type} invoice ${m.invoiceId} on webhook ${m.webhookId} (${m.why}); BTCPay cannot resend an event it never attempted: use hookwatch redeliver --send-missing`);
+  }
   for (const n of r.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }
