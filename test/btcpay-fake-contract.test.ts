@@ -293,13 +293,13 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
   });
 
   it('re-checks the webhook at send time: queued events of a webhook disabled meanwhile are dropped without a row, manual redeliveries too (WebhookSender.cs Process)', async () => {
-    const f2 = await startFakeBtcpay({ deliveryTimeoutMs: 300, timeScale: 0.0001 });
+    const f2 = await startFakeBtcpay({ deliveryTimeoutMs: 1500, timeScale: 0.0001 });
     const k = f2.addApiKey(['unrestricted']);
     try {
       await rx.setMode({ kind: 'hang' });
       const w = f2.createWebhook({ url: rx.url, automaticRedelivery: false });
       f2.createInvoice({ amount: 0 }); // Created (in flight), Processing and Settled queued
-      await new Promise((r) => setTimeout(r, 100)); // the first attempt is under way (it times out after 300 ms)
+      await new Promise((r) => setTimeout(r, 200)); // the first attempt is under way (it times out after 1.5 s)
       f2.updateWebhook(w.id, { enabled: false });
       await f2.idle();
       expect(f2.deliveries(w.id)).toHaveLength(1);
