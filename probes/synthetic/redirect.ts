@@ -11,5 +11,6 @@ export function redirectFailure(target: string, res: HttpResult, nowMs: number):
   }
   const location = new URL(loc, target).href;
   noteRedirect(target, res.status!, location, nowMs);
-  return { failureClass: 'redirect', message: `${urlKey(target)} answered HTTP ${res.status} redirecting to ${urlKey(location)}: ${redirectConsequence(res.status!)}` };
+  const message = `${urlKey(target)} answered HTTP ${res.status} redirecting to ${urlKey(location)}: ${redirectConsequence(res.status!)}`;
+  return { failureClass: 'redirect', message };
 }

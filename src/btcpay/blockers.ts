@@ -36,5 +36,8 @@ export function retryingHeads(rows: Iterable<TrackedDelivery>, nowSec: number): 
 
 export function describeBlocker(b: Blocker): string {
   const last = b.rows.at(-1)!;
-  return `queued behind delivery ${b.rows[0]!.id} (${b.type ?? 'event'}${b.invoiceId ? ` of invoice ${b.invoiceId}` : ''}, ${b.rows.length} attempt(s), last: ${last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : 'n/a')}), which BTCPay is still retrying: wait, or fix the receiver`;
+  const what = `${b.type ?? 'event'}${b.invoiceId ? ` of invoice ${b.invoiceId}` : ''}`;
+  const lastError = last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : 'n/a');
+  const head = `queued behind delivery ${b.rows[0]!.id} (${what}, ${b.rows.length} attempt(s), last: ${lastError})`;
+  return `${head}, which BTCPay is still retrying: wait, or fix the receiver`;
 }

@@ -21,7 +21,16 @@ export interface FailedRow {
 
 // Order matters: "Resource temporarily unavailable" must be dns before anything reads it as a timeout.
 const TEXT_RULES: Array<[FailureReason, RegExp]> = [
-  ['dns', /name or service not known|resource temporarily unavailable|temporary failure in name resolution|no such host|nodename nor servname|name does not resolve|no address associated with hostname|ENOTFOUND|EAI_AGAIN|EAI_NONAME|name resolution/i],
+  [
+    'dns',
+    new RegExp(
+      [
+        'name or service not known', 'resource temporarily unavailable', 'temporary failure in name resolution', 'no such host',
+        'nodename nor servname', 'name does not resolve', 'no address associated with hostname', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'name resolution',
+      ].join('|'),
+      'i',
+    ),
+  ],
   ['timeout', /HttpClient\.Timeout|timed out|timeout|canceled|cancelled|ETIMEDOUT/i],
   ['refused', /connection refused|ECONNREFUSED/i],
   ['unreachable', /no route to host|network is unreachable|host is unreachable|EHOSTUNREACH|ENETUNREACH/i],
@@ -44,19 +53,28 @@ export function failureReason(d: FailedRow): FailureReason {
 
 /** What each reason usually means and where to look. */
 export const FAILURE_CAUSES: Record<FailureReason, string> = {
-  dns: "BTCPay cannot resolve the receiver's host name (NXDOMAIN, or its resolver timed out or failed: EAI_AGAIN): check the DNS record and the resolver BTCPay uses (see the dns_drift probe).",
-  timeout: 'The receiver does not answer within 100 s (BTCPay\'s attempt timeout): it is overloaded, hung, or a firewall drops packets. Each such attempt holds the webhook\'s queue for 100 s.',
+  dns:
+    "BTCPay cannot resolve the receiver's host name (NXDOMAIN, or its resolver timed out or failed: EAI_AGAIN): " +
+    'check the DNS record and the resolver BTCPay uses (see the dns_drift probe).',
+  timeout:
+    "The receiver does not answer within 100 s (BTCPay's attempt timeout): it is overloaded, hung, or a firewall drops packets. " +
+    "Each such attempt holds the webhook's queue for 100 s.",
   refused: 'Nothing accepts connections at the receiver address: the service is down or the host/port (or DNS answer) is stale.',
-  unreachable: 'BTCPay has no route to the receiver (no route to host / network unreachable): a routing, firewall or VPN problem between them, or DNS points at an address that no longer exists.',
+  unreachable:
+    'BTCPay has no route to the receiver (no route to host / network unreachable): a routing, firewall or VPN problem between them, ' +
+    'or DNS points at an address that no longer exists.',
   reset: 'The receiver (or a proxy in front of it) drops the connection mid-request: check its logs and any load balancer or proxy limits.',
   tls: 'TLS fails between BTCPay and the receiver: expired or mismatched certificate, or plain HTTP on an HTTPS port.',
-  http_4xx: 'The receiver rejects the webhooks (4xx): wrong path, auth in front of it, or a signature-secret mismatch. BTCPay does not retry these (except 408 and 429).',
+  http_4xx:
+    'The receiver rejects the webhooks (4xx): wrong path, auth in front of it, or a signature-secret mismatch. ' +
+    'BTCPay does not retry these (except 408 and 429).',
   http_5xx: 'The receiver fails while handling webhooks (5xx): check its logs and dependencies.',
   other: 'Deliveries fail for an unclassified reason: read errorMessage in details.',
 };
 
 /** The synthetic probe's transport class for a reason (its classes name where a direct send failed). */
-export const SYNTHETIC_CLASS: Record<FailureReason, 'dns_error' | 'connect_timeout' | 'connect_refused' | 'tls_error' | 'response_timeout' | 'http_status' | 'not_delivered'> = {
+type SyntheticClass = 'dns_error' | 'connect_timeout' | 'connect_refused' | 'tls_error' | 'response_timeout' | 'http_status' | 'not_delivered';
+export const SYNTHETIC_CLASS: Record<FailureReason, SyntheticClass> = {
   dns: 'dns_error',
   timeout: 'response_timeout',
   refused: 'connect_refused',

@@ -33,7 +33,8 @@ export function isRedirect(status: number | undefined): boolean {
 export function redirectConsequence(status: number): string {
   return status === 307 || status === 308
     ? 'BTCPay follows it and re-posts the body to the new location, so deliveries depend on a URL nobody configured'
-    : 'BTCPay follows it like any .NET client: the POST becomes a GET without body or signature, the webhook is lost, and the delivery is still logged with the final status (HttpSuccess if that GET answers 2xx)';
+    : 'BTCPay follows it like any .NET client: the POST becomes a GET without body or signature, the webhook is lost, ' +
+        'and the delivery is still logged with the final status (HttpSuccess if that GET answers 2xx)';
 }
 
 export function noteRedirect(url: string, status: number, location: string, nowMs: number): void {

@@ -29,14 +29,18 @@ export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispa
  * and held, so a 403 comes from elsewhere (store role, unknown store or id).
  */
 export function explainApiError(e: unknown, o: { keyChecked?: boolean } = {}): { reason: string; cause: string } {
-  if (!(e instanceof BtcpayError)) return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
+  if (!(e instanceof BtcpayError)) {
+    return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
+  }
   const cause: Record<BtcpayError['kind'], string> = {
     network: 'BTCPay is unreachable from the agent (connection refused, reset or DNS); check the source url and network path.',
     timeout: 'BTCPay answered too slowly; it may be overloaded, or the probe timeout is too short for the store size.',
     http: 'BTCPay returned an error status; check its logs.',
     malformed: 'BTCPay (or a proxy in front of it) returned something that is not the Greenfield API response: check the source url and any proxy.',
     too_large: 'The response exceeded the size limit; the store may be very busy, or a proxy returned something else.',
-    permission: 'The API key lacks a permission or is invalid (BTCPay may also answer 403 for an id that does not exist): create a key with btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
+    permission:
+      'The API key lacks a permission or is invalid (BTCPay may also answer 403 for an id that does not exist): create a key with ' +
+      'btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
     not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
     pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
   };

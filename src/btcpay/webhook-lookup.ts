@@ -18,8 +18,10 @@ export async function getConfiguredWebhook(client: BtcpayClient, webhookId: stri
     }
     if (hooks.some((h) => h.id === webhookId)) throw e;
     const known = hooks.slice(0, 5).map((h) => h.id).join(', ');
+    const list = known ? `: ${known}${hooks.length > 5 ? ', ...' : ''}` : '';
     throw new BtcpayError(
-      `webhook ${webhookId} does not exist in store ${client.storeId} (BTCPay answers 403 for an unknown webhook id; the store has ${hooks.length} webhook(s)${known ? `: ${known}${hooks.length > 5 ? ', ...' : ''}` : ''})`,
+      `webhook ${webhookId} does not exist in store ${client.storeId} ` +
+        `(BTCPay answers 403 for an unknown webhook id; the store has ${hooks.length} webhook(s)${list})`,
       'not_found',
       e.status,
       'webhook-not-found',

@@ -54,7 +54,12 @@ export async function runRedeliverCommand(o: {
     if (o.sendMissing) {
       const hooks = new Map((await client.listWebhooks()).map((h) => [h.id, { url: h.url }]));
       sent = await sendMissing(report.missing, {
-        apply: o.apply, storeId: o.source.storeId, webhooks: hooks, secrets: o.sendMissing.secrets, recordFile: o.sendMissing.recordFile, nowSec: Math.floor(nowMs / 1000),
+        apply: o.apply,
+        storeId: o.source.storeId,
+        webhooks: hooks,
+        secrets: o.sendMissing.secrets,
+        recordFile: o.sendMissing.recordFile,
+        nowSec: Math.floor(nowMs / 1000),
         post: async (url, body, headers) => {
           const r = await httpRequest({ url, method: 'POST', body, headers, connectTimeoutMs: 10_000, responseTimeoutMs: 30_000, maxBodyBytes: 1024 });
           return { ok: r.ok, ...(r.status !== undefined ? { status: r.status } : {}), ...(r.failure ? { error: r.failure.message } : {}) };
@@ -62,9 +67,12 @@ export async function runRedeliverCommand(o: {
       });
     }
     // Invoices are inputs of --send-missing, not output.
-    const json = () => JSON.stringify({ ...report, missing: report.missing.map(({ invoice: _i, ...m }) => m), ...(sent ? { sendMissing: sent } : {}) }, null, 2);
+    const missing = report.missing.map(({ invoice: _i, ...m }) => m);
+    const json = () => JSON.stringify({ ...report, missing, ...(sent ? { sendMissing: sent } : {}) }, null, 2);
     o.out(o.format === 'json' ? json() : formatRedeliverReport(report) + (sent ? '\n' + formatSendMissing(sent, o.apply, o.sendMissing!.recordFile) : ''));
-    const bad = report.items.some((i) => i.action === 'error' || i.action === 'not_sent') || (sent ?? []).some((i) => i.action === 'send_failed' || i.action === 'refused_no_secret');
+    const bad =
+      report.items.some((i) => i.action === 'error' || i.action === 'not_sent') ||
+      (sent ?? []).some((i) => i.action === 'send_failed' || i.action === 'refused_no_secret');
     return bad ? 1 : 0;
   } catch (e) {
     const { reason, cause } = explainApiError(e);

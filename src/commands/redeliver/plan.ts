@@ -115,7 +115,8 @@ export async function planRedelivery(
   const hooks = opts.webhookId ? [opts.webhookId] : (await client.listWebhooks({ signal })).map((h) => h.id);
   const tracker = new DeliveryTracker();
   // horizonSec = since: read the whole period once, bodies included.
-  await tracker.poll(client, hooks, { nowSec, windowSec: sinceSec, horizonSec: sinceSec, maxRows: 200_000, maxBodyFetches: 100_000, ...(signal ? { signal } : {}) });
+  const whole = { nowSec, windowSec: sinceSec, horizonSec: sinceSec, maxRows: 200_000, maxBodyFetches: 100_000 };
+  await tracker.poll(client, hooks, { ...whole, ...(signal ? { signal } : {}) });
   const rows = tracker.since(nowSec - sinceSec);
   const report: RedeliverReport = {
     applied: opts.apply, sinceSeconds: sinceSec, pendingSeconds: pendingSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0,
@@ -149,7 +150,9 @@ export async function planRedelivery(
     const retrying =
       !g.some((r) => r.status === 'HttpSuccess') && g.length < MAX_ATTEMPTS && isRetryable(newestRow.httpCode) && nowSec - newestRow.timestamp < pendingSec;
     const b = blockers.get(g[0]!.webhookId);
-    if (retrying && (!b || g[0]!.timestamp < b.group[0]!.timestamp)) blockers.set(g[0]!.webhookId, { group: g, ...(info ? { type: info.type, ...(info.invoiceId ? { invoiceId: info.invoiceId } : {}) } : {}) });
+    if (retrying && (!b || g[0]!.timestamp < b.group[0]!.timestamp)) {
+      blockers.set(g[0]!.webhookId, { group: g, ...(info ? { type: info.type, ...(info.invoiceId ? { invoiceId: info.invoiceId } : {}) } : {}) });
+    }
     const pruned = g.every((r) => r.info === 'pruned');
     if (!pruned && (!info || !paid.includes(info.type))) continue;
     if (g.some((r) => r.status === 'HttpSuccess')) {
@@ -204,8 +207,11 @@ export async function planRedelivery(
   // Paid invoices with no row on a webhook that should have received them: queued behind a retrying delivery
   // (wait, or fix the receiver), or never attempted (BTCPay cannot resend those; --send-missing can).
   try {
-    const { invoices, truncated, pages, pageSize } = await client.listInvoicesBounded({ status: ['Settled', 'Expired'], startDate: nowSec - sinceSec }, { signal });
-    if (truncated) report.notes.push(`only the newest ${pages * pageSize} invoices were checked for events never attempted (page cap reached); use a shorter --since`);
+    const query = { status: ['Settled', 'Expired'], startDate: nowSec - sinceSec };
+    const { invoices, truncated, pages, pageSize } = await client.listInvoicesBounded(query, { signal });
+    if (truncated) {
+      report.notes.push(`only the newest ${pages * pageSize} invoices were checked for events never attempted (page cap reached); use a shorter --since`);
+    }
     const never = new Set<string>();
     for (const inv of invoices) {
       const type = inv.status === 'Settled' ? 'InvoiceSettled' : inv.additionalStatus === 'PaidLate' ? 'InvoicePaidAfterExpiration' : undefined;
@@ -227,7 +233,10 @@ export async function planRedelivery(
           report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'queued_behind_retry', invoice: inv });
           continue;
         }
-        const why = hook && !hook.enabled ? `webhook ${wid} is disabled` : 'the webhook was disabled or unsubscribed when it was paid, or BTCPay restarted and lost its in-memory queue';
+        const why =
+          hook && !hook.enabled
+            ? `webhook ${wid} is disabled`
+            : 'the webhook was disabled or unsubscribed when it was paid, or BTCPay restarted and lost its in-memory queue';
         report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'never_attempted', why, invoice: inv });
         never.add(inv.id);
       }
@@ -275,10 +284,13 @@ async function verifyRedeliveries(client: BtcpayClient, items: RedeliverItem[], 
 
 export function formatRedeliverReport(r: RedeliverReport): string {
   const lines = [
-    `${r.applied ? 'APPLIED' : 'DRY RUN (add --apply to send)'}: last ${r.sinceSeconds}s, webhooks ${r.webhooks.join(', ') || '(none)'}, ${r.scannedDeliveries} deliveries read, ${r.succeeded} paid events already delivered`,
+    `${r.applied ? 'APPLIED' : 'DRY RUN (add --apply to send)'}: last ${r.sinceSeconds}s, webhooks ${r.webhooks.join(', ') || '(none)'}, ` +
+      `${r.scannedDeliveries} deliveries read, ${r.succeeded} paid events already delivered`,
   ];
   for (const i of r.items) {
-    const what = `${i.type ?? '?'} invoice ${i.invoiceId ?? '?'} (webhook ${i.webhookId}, delivery ${i.deliveryId}, ${i.attempts} failed attempt(s), last: ${i.lastError ?? 'n/a'})`;
+    const what =
+      `${i.type ?? '?'} invoice ${i.invoiceId ?? '?'} (webhook ${i.webhookId}, delivery ${i.deliveryId}, ` +
+      `${i.attempts} failed attempt(s), last: ${i.lastError ?? 'n/a'})`;
     const verb = {
       would_redeliver: 'would redeliver',
       redelivered: `redelivered as ${i.newDeliveryId}${
@@ -289,7 +301,9 @@ export function formatRedeliverReport(r: RedeliverReport): string {
             : `: ${i.outcome.status}${i.outcome.httpCode ? ` HTTP ${i.outcome.httpCode}` : ''}${i.outcome.errorMessage ? ` (${i.outcome.errorMessage})` : ''}`
       }`,
       not_sent: `NOT SENT: ${i.notSentReason ?? 'the webhook would drop it'}`,
-      redelivery_pending: `redelivery pending (delivery ${i.pendingDeliveryId}, ${i.pendingAgeSeconds}s ago; BTCPay may still retry it), not sent again; run again in ${Math.max(0, r.pendingSeconds - (i.pendingAgeSeconds ?? 0))}s if it stays undelivered`,
+      redelivery_pending:
+        `redelivery pending (delivery ${i.pendingDeliveryId}, ${i.pendingAgeSeconds}s ago; BTCPay may still retry it), not sent again; ` +
+        `run again in ${Math.max(0, r.pendingSeconds - (i.pendingAgeSeconds ?? 0))}s if it stays undelivered`,
       pruned: 'PRUNED by BTCPay, cannot redeliver',
       error: `ERROR ${i.error}`,
     }[i.action];
@@ -300,11 +314,16 @@ export function formatRedeliverReport(r: RedeliverReport): string {
   if (pending) lines.push(`  ${pending} failed event(s) left alone: still inside BTCPay's retry window (${r.pendingSeconds}s after their newest attempt)`);
   for (const q of r.queuedBehind) {
     lines.push(
-      `  queued behind a retrying delivery: invoice ${q.invoiceId} on webhook ${q.webhookId} waits behind delivery ${q.blockingDeliveryId} (${q.blockingType ?? 'event'}${q.blockingInvoiceId ? ` of invoice ${q.blockingInvoiceId}` : ''}, ${q.blockingAttempts} attempt(s), last: ${q.blockingLastError ?? 'n/a'}); BTCPay will send it once that delivery succeeds or exhausts its retries: wait, or fix the receiver`,
+      `  queued behind a retrying delivery: invoice ${q.invoiceId} on webhook ${q.webhookId} waits behind delivery ${q.blockingDeliveryId} ` +
+        `(${q.blockingType ?? 'event'}${q.blockingInvoiceId ? ` of invoice ${q.blockingInvoiceId}` : ''}, ${q.blockingAttempts} attempt(s), ` +
+        `last: ${q.blockingLastError ?? 'n/a'}); BTCPay will send it once that delivery succeeds or exhausts its retries: wait, or fix the receiver`,
     );
   }
   for (const m of r.missing.filter((x) => x.state === 'never_attempted')) {
-    lines.push(`  never attempted: ${m.type} invoice ${m.invoiceId} on webhook ${m.webhookId} (${m.why}); BTCPay cannot resend an event it never attempted: use hookwatch redeliver --send-missing`);
+    lines.push(
+      `  never attempted: ${m.type} invoice ${m.invoiceId} on webhook ${m.webhookId} (${m.why}); ` +
+        'BTCPay cannot resend an event it never attempted: use hookwatch redeliver --send-missing',
+    );
   }
   for (const n of r.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');

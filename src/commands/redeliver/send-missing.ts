@@ -123,7 +123,8 @@ export async function sendMissing(events: MissingEvent[], o: SendMissingOptions)
     done.add(key);
     const res = await o.post(hook.url, bytes, { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': 'hookwatch-send-missing' });
     appendRecord(o.recordFile, { ...base, deliveryId, at: o.nowSec, state: res.ok ? 'sent' : 'failed', ...(res.status ? { status: res.status } : {}) });
-    out.push({ ...base, action: res.ok ? 'sent' : 'send_failed', deliveryId, ...(res.status ? { status: res.status } : {}), ...(res.error ? { error: res.error } : {}) });
+    const extra = { ...(res.status ? { status: res.status } : {}), ...(res.error ? { error: res.error } : {}) };
+    out.push({ ...base, action: res.ok ? 'sent' : 'send_failed', deliveryId, ...extra });
   }
   return out;
 }
@@ -139,9 +140,11 @@ export function formatSendMissing(items: SendMissingItem[], apply: boolean, reco
   const verb: Record<SendMissingItem['action'], (i: SendMissingItem) => string> = {
     would_send: () => 'would send (add --apply)',
     sent: (i) => `SENT as delivery ${i.deliveryId} (HTTP ${i.status})`,
-    send_failed: (i) => `send FAILED (${i.status ? `HTTP ${i.status}` : i.error}); recorded, not retried: check the receiver, then remove its line from the record to try again`,
+    send_failed: (i) =>
+      `send FAILED (${i.status ? `HTTP ${i.status}` : i.error}); recorded, not retried: check the receiver, then remove its line from the record to try again`,
     already_sent: () => 'already sent by an earlier run (in the record): skipped',
-    refused_no_secret: () => 'REFUSED: no webhook secret configured for this URL (add a direct-mode synthetic probe with signing.scheme btcpay and the webhook\'s secret targeting it)',
+    refused_no_secret: () =>
+      "REFUSED: no webhook secret configured for this URL (add a direct-mode synthetic probe with signing.scheme btcpay and the webhook's secret targeting it)",
   };
   return [
     `  send-missing (${apply ? 'APPLIED' : 'DRY RUN'}, record ${recordFile}):`,

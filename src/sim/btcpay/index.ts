@@ -79,7 +79,12 @@ export class FakeBtcpay implements RouteHost {
     this.#opts = opts;
     this.storeId = opts.storeId ?? base58Id();
     this.legacyInvoiceList = opts.legacyInvoiceList ?? false;
-    this.clock = new SimClock({ mode: opts.clock ?? 'scaled', ...(opts.now ? { now: opts.now } : {}), timeScale: opts.timeScale ?? 1, ...(opts.startMs !== undefined ? { startMs: opts.startMs } : {}) });
+    this.clock = new SimClock({
+      mode: opts.clock ?? 'scaled',
+      timeScale: opts.timeScale ?? 1,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.startMs !== undefined ? { startMs: opts.startMs } : {}),
+    });
     const self = this;
     this.#queues = new WebhookQueues(
       {
@@ -371,7 +376,10 @@ export class FakeBtcpay implements RouteHost {
       const type = o.type ?? 'InvoiceSettled';
       const invoiceId = base58Id();
       const body = JSON.stringify(
-        { manuallyMarked: false, overPaid: false, deliveryId: id, webhookId, originalDeliveryId: id, isRedelivery: false, type, timestamp: ts, storeId: this.storeId, invoiceId, metadata: {} },
+        {
+          manuallyMarked: false, overPaid: false, deliveryId: id, webhookId, originalDeliveryId: id, isRedelivery: false, type, timestamp: ts,
+          storeId: this.storeId, invoiceId, metadata: {},
+        },
         null,
         2,
       );
@@ -424,7 +432,8 @@ export class FakeBtcpay implements RouteHost {
       if (!w.enabled || !subscribed(w, type)) continue; // dropped without a record (§4)
       const id = base58Id();
       // Newtonsoft order: event-specific fields, then the common ones, then storeId/invoiceId/metadata (§5).
-      const payload = { ...extra, deliveryId: id, webhookId: w.id, originalDeliveryId: id, isRedelivery: false, type, timestamp: ts, storeId: this.storeId, invoiceId: inv.id, metadata: inv.metadata };
+      const common = { deliveryId: id, webhookId: w.id, originalDeliveryId: id, isRedelivery: false, type, timestamp: ts };
+      const payload = { ...extra, ...common, storeId: this.storeId, invoiceId: inv.id, metadata: inv.metadata };
       this.#queues.enqueue(w.id, newRow(w.id, id, ts, JSON.stringify(payload, null, 2), type, id, inv.id));
     }
   }

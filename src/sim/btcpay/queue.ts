@@ -156,7 +156,11 @@ export class WebhookQueues {
       let url = w.url;
       let method: 'POST' | 'GET' = 'POST';
       let body: Buffer | null = bytes;
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'btcpay-sig': `sha256=${sig}`, 'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}` };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'btcpay-sig': `sha256=${sig}`,
+        'user-agent': `BTCPayServer/${FAKE_BTCPAY_VERSION}`,
+      };
       let status = 0;
       for (let hop = 0; ; hop++) {
         const res = await request(url, { method, headers, body, dispatcher: isLoopbackUrl(url) ? this.#loopbackAgent : this.#agent, signal });
@@ -196,7 +200,10 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 50;
 
 export function newRow(webhookId: string, id: string, ts: number, body: string, type: string, original: string, invoiceId?: string): FakeDeliveryRow {
-  return { id, webhookId, timestamp: ts, deliveryTime: null, httpCode: null, errorMessage: null, status: 'Failed', body, pruned: false, type, originalDeliveryId: original, ...(invoiceId ? { invoiceId } : {}) };
+  return {
+    id, webhookId, timestamp: ts, deliveryTime: null, httpCode: null, errorMessage: null, status: 'Failed', body, pruned: false, type,
+    originalDeliveryId: original, ...(invoiceId ? { invoiceId } : {}),
+  };
 }
 
 /** A retry or redelivery: a new row whose body is rebuilt from the original's, common fields first (WebhookSender.cs, CreateRedeliveryRequest). */
@@ -266,11 +273,14 @@ export function dotnetMessage(e: unknown, url: string): string {
   } catch {
     /* keep empty */
   }
-  if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+  const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError' || /^UND_ERR_(HEADERS|CONNECT|BODY)_TIMEOUT$/.test(code);
+  if (timedOut) {
     return `The request was canceled due to the configured HttpClient.Timeout of ${ATTEMPT_TIMEOUT_MS / 1000} seconds elapsing.`;
   }
   if (CONNECT_TEXTS[code]) return `${CONNECT_TEXTS[code]} (${hostPort})`;
-  if (/CERT|SSL|TLS|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message ?? '')) return 'The SSL connection could not be established, see inner exception.';
+  if (/CERT|SSL|TLS|ERR_TLS/i.test(code) || /certificate|ssl|tls/i.test(err.message ?? '')) {
+    return 'The SSL connection could not be established, see inner exception.';
+  }
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'Connection reset by peer';
   return 'An error occurred while sending the request.';
 }

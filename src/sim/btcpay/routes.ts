@@ -29,7 +29,9 @@ const ROLE_POLICIES: Record<StoreRole, string[]> = {
 export function missingPermission(policy: string): HttpFail {
   return new HttpFail(403, {
     code: 'missing-permission',
-    message: `Insufficient API Permissions. Please use an API key with permission "${policy}". You can create an API key in your account's settings / Api Keys.`,
+    message:
+      `Insufficient API Permissions. Please use an API key with permission "${policy}". ` +
+      "You can create an API key in your account's settings / Api Keys.",
     missingPermission: policy,
   });
 }
@@ -210,7 +212,8 @@ function invoiceRoutes(host: RouteHost, method: string, parts: string[], q: URLS
     need(POLICIES.viewInvoices);
     // includePaymentMethods=true embeds each invoice's payment methods (GreenfieldInvoiceController.cs, ToModel).
     const withPm = q.get('includePaymentMethods') === 'true' && !host.legacyInvoiceList;
-    return [200, listInvoices(host, q).map((i) => ({ ...i, ...(withPm ? { paymentMethods: paymentMethods(host, i) } : host.legacyInvoiceList ? {} : { paymentMethods: [] }) }))];
+    const pm = (i: FakeInvoice) => (withPm ? { paymentMethods: paymentMethods(host, i) } : host.legacyInvoiceList ? {} : { paymentMethods: [] });
+    return [200, listInvoices(host, q).map((i) => ({ ...i, ...pm(i) }))];
   }
   if (!iid && method === 'POST') {
     need(POLICIES.createInvoice);
@@ -221,9 +224,13 @@ function invoiceRoutes(host: RouteHost, method: string, parts: string[], q: URLS
     const checkout = (b.checkout ?? {}) as Record<string, unknown>;
     const pms = checkout.paymentMethods as string[] | undefined;
     const exp = checkout.expirationMinutes as number | undefined;
-    if (exp !== undefined && (!Number.isInteger(exp) || exp < 1)) throw validationError('checkout.expirationMinutes', 'Expiration time must be at least 1 minute');
+    if (exp !== undefined && (!Number.isInteger(exp) || exp < 1)) {
+      throw validationError('checkout.expirationMinutes', 'Expiration time must be at least 1 minute');
+    }
     const inv = host.createInvoice({
-      ...(amount !== undefined ? { amount } : {}), currency: (b.currency as string | undefined) ?? 'USD', metadata: (b.metadata as Record<string, unknown> | undefined) ?? {},
+      ...(amount !== undefined ? { amount } : {}),
+      currency: (b.currency as string | undefined) ?? 'USD',
+      metadata: (b.metadata as Record<string, unknown> | undefined) ?? {},
       paymentMethod: pms?.some((x) => /LN|Lightning/i.test(x)) ? 'lightning' : 'chain',
       ...(exp ? { expirationMinutes: exp } : {}),
     });
@@ -274,7 +281,10 @@ function listInvoices(host: RouteHost, q: URLSearchParams): FakeInvoice[] {
   const start = unix('startDate');
   const end = unix('endDate');
   if (start !== undefined && end !== undefined && start > end) {
-    throw new HttpFail(422, [{ path: 'startDate', message: 'startDate should not be above endDate' }, { path: 'endDate', message: 'endDate should not be below startDate' }]);
+    throw new HttpFail(422, [
+      { path: 'startDate', message: 'startDate should not be above endDate' },
+      { path: 'endDate', message: 'endDate should not be below startDate' },
+    ]);
   }
   const int = (name: string) => {
     const v = q.get(name);

@@ -72,7 +72,8 @@ export interface Fault {
 
 export function publicWebhook(w: FakeWebhook) {
   // GET/PUT never return the secret (docs/btcpay-greenfield.md §2).
-  return { id: w.id, enabled: w.enabled, automaticRedelivery: w.automaticRedelivery, url: w.url, authorizedEvents: { everything: w.authorizedEvents.everything, specificEvents: [...w.authorizedEvents.specificEvents] } };
+  const authorizedEvents = { everything: w.authorizedEvents.everything, specificEvents: [...w.authorizedEvents.specificEvents] };
+  return { id: w.id, enabled: w.enabled, automaticRedelivery: w.automaticRedelivery, url: w.url, authorizedEvents };
 }
 
 export function publicDelivery(r: FakeDeliveryRow) {
