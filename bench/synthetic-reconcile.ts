@@ -11,7 +11,7 @@ import { synthetic } from '../probes/synthetic/index.ts';
 import { reconcile } from '../probes/reconcile/index.ts';
 import { makeTestContext } from '../test/helpers/context.ts';
 import { startReceiver } from '../src/sim/receiver.ts';
-import { startFakeBtcpay } from '../test/fakes/btcpay/index.ts';
+import { startFakeBtcpay } from '../src/sim/btcpay/index.ts';
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -162,7 +162,9 @@ program
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
   .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
-  .option('--pending <duration>', "a retry younger than this means BTCPay is still on it (default 11m: its 10-minute retry plus a minute)")
+  .option('--send-missing', 'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)')
+  .option('--record-file <path>', 'where --send-missing records what it sent (default: .hookwatch-send-missing.jsonl beside the config)')
+  .option('--pending <duration>', "a retry younger than this means BTCPay is still on it (default: its longest retry gap plus one attempt timeout, 12m40s)")
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .addHelpText(
     'after',
@@ -182,8 +184,9 @@ program
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);
     if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${String(o.pending)}"`);
-    const { runRedeliverCommand } = await import('./clients/btcpay/redeliver-command.ts');
-    const code = await runRedeliverCommand({ source, ...scope, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out });
+    const { runRedeliverCommand, webhookSecretsFromConfig, defaultRecordFile } = await import('./commands/redeliver/index.ts');
+    const sendMissing = o.sendMissing === true ? { secrets: webhookSecretsFromConfig(config), recordFile: (o.recordFile as string | undefined) ?? defaultRecordFile(config.file) } : undefined;
+    const code = await runRedeliverCommand({ source, ...scope, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out, ...(sendMissing ? { sendMissing } : {}) });
     process.exitCode = code;
   });
 

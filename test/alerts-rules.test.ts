@@ -106,7 +106,7 @@ describe('alert rules: structure and content', () => {
     known.add('hookwatch_config_last_reload_successful');
     // Probe-specific info gauge the delivery/latency alerts join for `destination`; both probes define it.
     // Defined once in the shared BTCPay helpers; both probes export it through exportDestinations().
-    expect(readFileSync(join(ROOT, 'src', 'clients', 'btcpay', 'index.ts'), 'utf8')).toContain("name: 'webhook_destination_info'");
+    expect(readFileSync(join(ROOT, 'src', 'btcpay', 'source.ts'), 'utf8')).toContain("name: 'webhook_destination_info'");
     for (const dir of ['delivery-rate', 'paid-latency']) expect(readFileSync(join(ROOT, 'probes', dir, 'index.ts'), 'utf8'), dir).toContain('exportDestinations(ctx,');
     known.add('hookwatch_webhook_destination_info');
     const records = new Set(allRules.filter((r) => r.record).map((r) => r.record!));

@@ -1,10 +1,10 @@
 // delivery_rate against the fake BTCPay: ratios, counters without double counting (polls and restarts),
 // incremental cost, late rows from the in-order queue, webhook misconfiguration, bad upstream data, secrets.
 import { afterEach, describe, expect, it } from 'vitest';
+import { Secret } from '../src/secret.ts';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
-import { failureReason } from '../src/clients/btcpay/deliveries.ts';
 import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, until, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, until, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -131,18 +131,6 @@ describe('delivery_rate', () => {
     expect(guarded.ok).toBe(true);
   });
 
-  it('failure reasons from status, httpCode and .NET error texts', () => {
-    const f = (status: 'Failed' | 'HttpError', httpCode: number | null, errorMessage: string | null) => failureReason({ status, httpCode, errorMessage });
-    expect(f('Failed', null, 'No such host is known. (x.example:443)')).toBe('dns');
-    expect(f('Failed', null, 'Name or service not known (x:443)')).toBe('dns');
-    expect(f('Failed', null, 'The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.')).toBe('timeout');
-    expect(f('Failed', null, 'Connection refused (x:443)')).toBe('refused');
-    expect(f('Failed', null, 'The SSL connection could not be established, see inner exception.')).toBe('tls');
-    expect(f('HttpError', 401, 'HTTP Error Code 401')).toBe('http_4xx');
-    expect(f('HttpError', 503, 'HTTP Error Code 503')).toBe('http_5xx');
-    expect(f('Failed', null, 'something else')).toBe('other');
-  });
-
   it('reads incrementally: cost follows new deliveries, not history', async () => {
     h = await startHarness();
     // 5000 historic deliveries, the newest two hours old.
@@ -214,19 +202,42 @@ describe('delivery_rate', () => {
     expect(r.reason).toContain('btcpay.store.webhooks.canmodifywebhooks');
   });
 
+  it('a mistyped webhookId says the webhook does not exist in the store (BTCPay answers 403 for it), not a permission problem', async () => {
+    h = await startHarness();
+    const r = await deliveryRate.run(parse({ webhookId: 'NoSuchWebhook1234567890' }), h.ctx());
+    expect(r.ok).toBe(false);
+    expect(r.reason).toContain(`webhook NoSuchWebhook1234567890 does not exist in store ${h.fake.storeId}`);
+    expect(r.reason).toContain(h.webhookId); // names the ids that do exist
+    expect(r.cause).not.toMatch(/lacks a permission/);
+  });
+
+  it("a 403 after a passed key check names the store role (the key's user is an Employee)", async () => {
+    h = await startHarness();
+    const key = h.fake.addApiKey([`btcpay.store.canmodifystoresettings:${h.fake.storeId}`], 'employee key', 'Employee');
+    const src = { ...h.source, apiKey: Secret.literal(key) };
+    const ctx = h.ctx();
+    ctx.source = () => src;
+    const r = await deliveryRate.run(parse({}), ctx);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/HTTP 403/);
+    expect(r.cause).toMatch(/store role/);
+    expect(r.cause).toMatch(/Employee and Guest/);
+  });
+
   it.each([
     ['garbage', { kind: 'garbage' as const }, /malformed/],
     ['truncated', { kind: 'truncated' as const }, /malformed/],
-    ['huge', { kind: 'huge' as const, bytes: 40 * 1024 * 1024 }, /too_large/],
+    // A huge deliveries list is cut at the count asked for (test/btcpay-hostile.test.ts); a huge webhooks list is not.
+    ['huge', { kind: 'huge' as const, bytes: 40 * 1024 * 1024 }, /too_large/, /\/webhooks$/],
     ['slow', { kind: 'slow' as const, delayMs: 5000 }, /timeout/],
     ['wrong shape', { kind: 'body' as const, body: '{"unexpected":true}' }, /malformed/],
-  ])('bad upstream data (%s): fails with a reason, then the next poll recovers', async (_n, fault, re) => {
+  ])('bad upstream data (%s): fails with a reason, then the next poll recovers', async (_n, fault, re, match: string | RegExp = '/deliveries') => {
     h = await startHarness();
     await settleMany(h, 2);
     const probe = parse({});
     const state = new Map<string, unknown>();
     await deliveryRate.run(probe, h.ctx({ state }));
-    h.fake.fault('/deliveries', { ...fault, times: 1 });
+    h.fake.fault(match, { ...fault, times: 1 });
     const bad = await deliveryRate.run(probe, h.ctx({ state }));
     expect(bad.ok).toBe(false);
     expect(bad.reason).toMatch(re);

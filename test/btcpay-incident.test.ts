@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { paidLatency } from '../probes/paid-latency/index.ts';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
-import { planRedelivery } from '../src/clients/btcpay/redeliver.ts';
+import { DEFAULT_PENDING_SECONDS, planRedelivery } from '../src/commands/redeliver/plan.ts';
 import type { ProbeResult } from '../src/probe/types.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -84,7 +84,8 @@ describe('incident replay', () => {
     // 3. Heal and redeliver: a dry run first, then apply, then apply again (nothing left to send).
     await h.rx.heal();
     const log = { info: () => undefined, warn: () => undefined };
-    // Events with a retry row younger than 11 minutes may still be retried by BTCPay: reported as pending,
+    // Events with a retry row younger than BTCPay's longest retry gap (10 min + a 100 s attempt, plus slack) may
+    // still be retried by BTCPay: reported as pending,
     // not sent; a run after that delay sends them.
     const dry = await planRedelivery(client, { sinceMs: 6 * 3600_000, nowMs: h.clock.ms, apply: false, log });
     expect(dry.items).toHaveLength(30);
@@ -93,13 +94,13 @@ describe('incident replay', () => {
     expect(pendingIds.length + sendIds.length).toBe(30);
     expect(pendingIds.length).toBeGreaterThan(0);
     expect(sendIds.length).toBeGreaterThan(0);
-    expect(dry.items.every((i) => i.action !== 'redelivery_pending' || i.pendingAgeSeconds! < 11 * 60)).toBe(true);
+    expect(dry.items.every((i) => i.action !== 'redelivery_pending' || i.pendingAgeSeconds! < DEFAULT_PENDING_SECONDS)).toBe(true);
     expect(h.rx.received.filter((x) => x.body.isRedelivery === true && x.headers['user-agent'])).toHaveLength(0);
     const applied = await planRedelivery(client, { sinceMs: 6 * 3600_000, nowMs: h.clock.ms, apply: true, log });
     expect(applied.items.filter((i) => i.action === 'redelivered').map((i) => i.invoiceId)).toEqual(sendIds);
     expect(applied.items.filter((i) => i.action === 'redelivery_pending').map((i) => i.invoiceId)).toEqual(pendingIds);
     await h.fake.idle(20_000);
-    h.advance(11 * 60_000);
+    h.advance(DEFAULT_PENDING_SECONDS * 1000);
     const later = await planRedelivery(client, { sinceMs: 6 * 3600_000, nowMs: h.clock.ms, apply: true, log });
     expect(later.items.filter((i) => i.action === 'redelivered').map((i) => i.invoiceId).sort()).toEqual([...pendingIds].sort());
     expect(later.items).toHaveLength(pendingIds.length);

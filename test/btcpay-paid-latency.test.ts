@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { paidLatency, median } from '../probes/paid-latency/index.ts';
 import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -50,6 +50,27 @@ describe('paid_latency', () => {
     expect(text).not.toContain(a.id);
     expect(text).not.toContain(h.key);
     expectGolden('paid_latency', text);
+  });
+
+  it('a paid event waiting behind a delivery BTCPay is still retrying is "queued behind" it, not "never attempted"', async () => {
+    h = await startHarness({ fake: { clock: 'virtual' } });
+    const probe = parse();
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    await h.rx.setMode({ kind: 'down' });
+    const a = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(a.id);
+    const b = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(b.id);
+    await h.fake.run(6 * 60_000);
+    const r = await paidLatency.run(probe, h.ctx({ state }));
+    expect(r.ok).toBe(false);
+    const und = (r.details as { undelivered: Array<{ invoiceId: string; lastAttempt: unknown }> }).undelivered;
+    expect(und.map((u) => u.invoiceId).sort()).toEqual([a.id, b.id].sort());
+    // Invoice a's own InvoiceCreated is the failing head; b has no row at all and waits behind it.
+    expect(und.find((u) => u.invoiceId === a.id)!.lastAttempt).toMatchObject({ status: 'Failed', errorMessage: expect.stringMatching(/^Connection refused/) });
+    expect(und.find((u) => u.invoiceId === b.id)!.lastAttempt).toMatch(new RegExp(`queued behind delivery \\S+ \\(InvoiceCreated of invoice ${a.id}, \\d+ attempt\\(s\\), last: Connection refused`));
+    expect(r.cause).not.toMatch(/invoice page|never attempted/);
   });
 
   it('counts a paid event BTCPay never attempted (disabled webhook) at its growing age, with the invoice id in details', async () => {
@@ -172,8 +193,17 @@ describe('paid_latency', () => {
     expect(await observed(h, 'chain')).toBe(rows.length);
   }, 20_000);
 
-  it('reads payment methods of many new invoices with bounded concurrency, and stops on abort', async () => {
+  it('uses includePaymentMethods=true on the invoice list: no payment-methods call per invoice', async () => {
     h = await startHarness();
+    for (let i = 0; i < 12; i++) h.fake.settleInvoice(h.fake.createInvoice({ amount: 10, paymentMethod: i % 2 ? 'lightning' : 'chain' }).id);
+    await h.fake.idle();
+    const r = await paidLatency.run(parse(), h.ctx());
+    expect(r.details).toMatchObject({ paidEvents: 12, poll: { paymentMethodCalls: 0 } });
+    expect(h.fake.requestsBySegment.get('payment-methods') ?? 0).toBe(0);
+  });
+
+  it('on a server without includePaymentMethods, reads payment methods of many new invoices with bounded concurrency, and stops on abort', async () => {
+    h = await startHarness({ fake: { legacyInvoiceList: true } });
     for (let i = 0; i < 30; i++) h.fake.settleInvoice(h.fake.createInvoice({ amount: 10 }).id);
     await h.fake.idle();
     const probe = parse();

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
-import { formatRedeliverReport, planRedelivery } from '../src/clients/btcpay/redeliver.ts';
-import { runRedeliverCommand } from '../src/clients/btcpay/redeliver-command.ts';
-import { startHarness, type Harness } from './fakes/btcpay/harness.ts';
-import { startFakeBtcpay } from './fakes/btcpay/index.ts';
-import { startReceiver } from './fakes/btcpay/receiver.ts';
+import { DEFAULT_PENDING_SECONDS, formatRedeliverReport, planRedelivery } from '../src/commands/redeliver/plan.ts';
+import { runRedeliverCommand } from '../src/commands/redeliver/index.ts';
+import { startHarness, type Harness } from './helpers/btcpay-harness.ts';
+import { startFakeBtcpay } from '../src/sim/btcpay/index.ts';
+import { startReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { runCli } from './helpers/agent-process.ts';
 
 let h: Harness | undefined;
@@ -55,6 +55,47 @@ describe('planRedelivery', () => {
     await h.fake.idle();
     expect(h.rx.received).toHaveLength(2);
     expect(okInv.id).toBeTruthy();
+  });
+
+  it('--apply on a disabled webhook says it was not sent (BTCPay would return an id and drop it at send time); a healthy one is verified after', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'], automaticRedelivery: false } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const client = new BtcpayClient({ url: h.source.url, apiKey: h.source.apiKey, storeId: h.source.storeId });
+    await h.rx.setMode({ kind: 'status', status: 500 });
+    const inv = h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle();
+    await h.rx.heal();
+    h.rx.received.length = 0;
+    h.fake.updateWebhook(h.webhookId, { enabled: false });
+    const r = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(r.items).toHaveLength(1);
+    expect(r.items[0]).toMatchObject({ invoiceId: inv.id, action: 'not_sent' });
+    expect(r.items[0]!.notSentReason).toMatch(/is disabled/);
+    expect(formatRedeliverReport(r)).toMatch(/NOT SENT: webhook .* is disabled/);
+    await h.fake.idle();
+    expect(h.rx.received).toHaveLength(0);
+
+    h.fake.updateWebhook(h.webhookId, { enabled: true });
+    const ok = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(ok.items[0]).toMatchObject({ action: 'redelivered', outcome: { status: 'HttpSuccess', httpCode: 200 } });
+    expect(formatRedeliverReport(ok)).toMatch(/redelivered as \S+: HttpSuccess HTTP 200/);
+  });
+
+  it('leaves an event alone while BTCPay may still retry it: the window is the 10-minute wait plus the 100 s attempt (src/btcpay/retry.ts)', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const client = new BtcpayClient({ url: h.source.url, apiKey: h.source.apiKey, storeId: h.source.storeId });
+    await h.rx.setMode({ kind: 'status', status: 502 });
+    h.fake.createInvoice({ amount: 0 });
+    await h.fake.idle(); // nine attempts, all at the harness clock's "now"
+    await h.rx.heal();
+    expect(DEFAULT_PENDING_SECONDS).toBeGreaterThanOrEqual(600 + 100);
+    h.advance(12 * 60_000); // past the old 11-minute window, still inside BTCPay's 10 min + 100 s
+    const r = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
+    expect(r.items.map((i) => i.action)).toEqual(['redelivery_pending']);
+    h.advance(2 * 60_000);
+    const later = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: false, log });
+    expect(later.items.map((i) => i.action)).toEqual(['would_redeliver']);
   });
 
   it('reports pruned deliveries instead of retrying them, and lists paid events never attempted', async () => {

@@ -19,8 +19,8 @@ import { stringify } from 'yaml';
 import { missingBinaries } from './helpers/daemons.ts';
 import { startAgent, waitFor, type AgentProcess } from './helpers/agent-process.ts';
 import { startDnsLab, type DnsLab } from './helpers/dns-lab.ts';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
-import { TestReceiver } from './fakes/btcpay/receiver.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
+import { TestReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { amAlerts, RULES_FILE, rulesWithScaledFor, startAlertmanager, startPrometheus, startSink, testAlertmanagerConfig } from './alerts-stack.ts';
 
 const WEBHOOK_SECRET = 'e2e-webhook-secret-4f1c9a';

@@ -8,7 +8,7 @@ import { reconcile, sameAmount, isPaid } from '../probes/reconcile/index.ts';
 import { Secret } from '../src/secret.ts';
 import type { SourceConfig } from '../src/probe/types.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
 import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { missingBinaries } from './helpers/daemons.ts';
 import { expectGolden } from './helpers/golden.ts';

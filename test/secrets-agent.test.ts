@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
 import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
 import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
 import { missingBinaries } from './helpers/daemons.ts';

@@ -3,11 +3,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { Secret } from '../src/secret.ts';
-import { POLICIES } from '../src/clients/btcpay/permissions.ts';
+import { POLICIES } from '../src/btcpay/permissions.ts';
 import type { SourceConfig } from '../src/probe/types.ts';
 import { makeTestContext } from './helpers/context.ts';
 import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
 
 const SECRET = 'btcpay-webhook-secret-' + Math.random().toString(36).slice(2);
 

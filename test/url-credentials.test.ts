@@ -7,7 +7,7 @@ import { PROBE_KINDS } from '../probes/registry.ts';
 import { redactUrl, redactUrlsIn, urlCredentialProblem } from '../src/redact-url.ts';
 import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { httpRequest } from '../src/clients/http/index.ts';
-import { probeEntry, startHarness, type Harness } from './fakes/btcpay/harness.ts';
+import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
 import { synthetic as syntheticKind } from '../probes/synthetic/index.ts';
 import { startReceiver } from '../src/sim/receiver.ts';
 import { makeTestContext } from './helpers/context.ts';

@@ -3,36 +3,26 @@
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations } from '../../src/btcpay/source.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
+import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { FAILURE_CAUSES, FAILURE_REASONS, failureReason, type FailureReason } from '../../src/btcpay/failures.ts';
+import { subscribesToAll } from '../../src/btcpay/subscriptions.ts';
+import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { DEFAULT_MAX_WEBHOOKS, listSome, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
+import { redirectConsequence, redirectOf, urlKey } from '../../src/btcpay/redirects.ts';
 import { BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
-import {
-  DeliveryTracker,
-  eventKey,
-  FAILURE_REASONS,
-  failureReason,
-  outcomeOf,
-  type FailureReason,
-  type TrackedDelivery,
-} from '../../src/clients/btcpay/deliveries.ts';
+import { DeliveryTracker, eventKey, outcomeOf, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { redactUrl } from '../../src/redact-url.ts';
 
-export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked'] as const;
+export const MISCONFIG_CHECKS = ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked', 'url_unchecked', 'url_redirects'] as const;
 type Check = (typeof MISCONFIG_CHECKS)[number];
 
 const DEFAULT_WINDOW_MS = 15 * 60_000;
 const DEFAULT_HORIZON_MS = 75 * 60_000;
 const OUTCOMES = ['success', 'http_error', 'failed'] as const;
 
-const CAUSES: Record<FailureReason, string> = {
-  dns: "BTCPay cannot resolve the receiver's host name: check the DNS record and the resolver BTCPay uses (see the dns_drift probe).",
-  timeout: 'The receiver does not answer in time: it is overloaded, hung, or a firewall drops packets.',
-  refused: 'Nothing accepts connections at the receiver address: the service is down or the host/port (or DNS answer) is stale.',
-  tls: 'TLS fails between BTCPay and the receiver: expired or mismatched certificate, or plain HTTP on an HTTPS port.',
-  http_4xx: 'The receiver rejects the webhooks (4xx): wrong path, auth in front of it, or a signature-secret mismatch. BTCPay does not retry these.',
-  http_5xx: 'The receiver fails while handling webhooks (5xx): check its logs and dependencies.',
-  other: 'Deliveries fail for an unclassified reason: read errorMessage in details.',
-};
 
 export const deliveryRate = defineProbe({
   type: 'delivery_rate',
@@ -45,6 +35,7 @@ export const deliveryRate = defineProbe({
     checks: z.array(z.enum(MISCONFIG_CHECKS)).optional().describe('Webhook setting checks that fail the probe (default: all)'),
     backlogHorizon: duration().optional().describe('How far back to re-read while deliveries fail or queue (default 75m, one retry cycle)'),
     perEvent: z.boolean().optional().describe('Read request bodies to compute the per-event ratio (default true)'),
+    maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching a store with more webhooks than this (default 100; bounds list calls and series)'),
   }),
   thresholds: {
     min_success_ratio: { default: 0.95, help: 'Fail (page) below this delivery success ratio over the window' },
@@ -73,7 +64,7 @@ export const deliveryRate = defineProbe({
 
     try {
       if (!state.get('permissionsOk')) {
-        const missing = await client.checkPermissions([POLICIES.modifyWebhooks], opts);
+        const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks], opts);
         if (missing.length) {
           return {
             ok: false,
@@ -85,9 +76,14 @@ export const deliveryRate = defineProbe({
         state.set('permissionsOk', true);
       }
 
-      const hooks: Webhook[] = probe.webhookId ? [await client.getWebhook(probe.webhookId, opts)] : await client.listWebhooks(opts);
+      const hooks: Webhook[] = probe.webhookId ? [await getConfiguredWebhook(client, probe.webhookId, opts)] : await client.listWebhooks(opts);
+      const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
+      if (hooks.length > maxHooks) {
+        ctx.metrics.clear('webhook_misconfigured');
+        return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
+      }
       exportDestinations(ctx, hooks.map((h) => h.url));
-      const misconfig = checkWebhooks(hooks, paidEvents, syntheticHosts(ctx));
+      const misconfig = checkWebhooks(hooks, paidEvents, syntheticTargets(ctx), ctx.now());
       ctx.metrics.clear('webhook_misconfigured');
       for (const h of hooks) for (const c of MISCONFIG_CHECKS) ctx.metrics.set('webhook_misconfigured', { webhook: h.id, check: c }, misconfig.get(h.id)?.has(c) ? 1 : 0);
 
@@ -137,7 +133,11 @@ export const deliveryRate = defineProbe({
         problems.push(`event success ratio ${fmt(eventRatio)} < ${minRatio} (${eventOk}/${events.size} events delivered)`);
       const flagged: Array<{ webhook: string; check: Check }> = [];
       for (const [wid, set] of misconfig) for (const c of set) if (checks.has(c)) flagged.push({ webhook: wid, check: c });
-      if (flagged.length) problems.push(`webhook settings: ${flagged.map((f) => `${f.webhook} ${f.check}`).join(', ')}`);
+      if (flagged.length) problems.push(`webhook settings: ${listSome(flagged.map((f) => `${f.webhook} ${f.check}`))}`);
+      if (poll.futureRows) {
+        ctx.log.warn({ rows: poll.futureRows, aheadSeconds: poll.futureMaxAheadSec }, 'delivery_rate: BTCPay returned delivery rows dated in the future; ignored');
+      }
+      if (poll.countIgnored) ctx.log.warn({}, 'delivery_rate: BTCPay sent more delivery rows than the count asked for; the extra rows were not read');
       if (hooks.length === 0) problems.push('the store has no webhooks');
 
       const details = {
@@ -154,8 +154,16 @@ export const deliveryRate = defineProbe({
         backlogSeconds: backlog,
         failureReasons: reasons,
         recentFailures: failuresInWindow.slice(-10).reverse().map((d) => failureView(d)),
-        webhooks: hooks.map((h) => ({ id: h.id, url: redactUrl(h.url), enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
-        poll: { baseline: poll.baseline, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, listedRows: poll.listedRows, truncated: poll.truncated, pendingBodies: poll.pendingBodies },
+        webhooks: hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, url: redactUrl(h.url), enabled: h.enabled, automaticRedelivery: h.automaticRedelivery, flags: [...(misconfig.get(h.id) ?? [])] })),
+        ...(hooks.length > MAX_DETAIL_ITEMS ? { webhooksNotShown: hooks.length - MAX_DETAIL_ITEMS } : {}),
+        poll: {
+          baseline: poll.baseline, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, listedRows: poll.listedRows,
+          truncated: poll.truncated.slice(0, MAX_DETAIL_ITEMS), pendingBodies: poll.pendingBodies,
+          ...(poll.blocked.length ? { queueBacklog: poll.blocked.slice(0, MAX_DETAIL_ITEMS) } : {}),
+          ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec, note: 'rows dated in the future were ignored: check the clock of BTCPay (or what answers as BTCPay)' } : {}),
+          ...(poll.countIgnored ? { countIgnored: true } : {}),
+          ...(poll.rowsDropped ? { rowsDroppedByCap: poll.rowsDropped } : {}),
+        },
       };
       if (!problems.length) return { ok: true, details };
       const top = Object.entries(reasons).sort((a, b) => b[1] - a[1])[0]?.[0] as FailureReason | undefined;
@@ -164,7 +172,7 @@ export const deliveryRate = defineProbe({
         : hooks.length === 0
           ? 'No webhook is configured on the store, so nothing is delivered: create one (Store settings > Webhooks).'
           : top
-            ? CAUSES[top]
+            ? FAILURE_CAUSES[top]
             : 'Deliveries are failing.';
       // Failed attempts (not a webhook setting) are recovered by a redelivery once the receiver answers.
       const action = !flagged.length && top
@@ -172,8 +180,9 @@ export const deliveryRate = defineProbe({
         : undefined;
       return { ok: false, reason: problems.join('; '), cause, ...(action ? { action } : {}), details };
     } catch (e) {
-      if (e instanceof BtcpayError && e.kind === 'permission') state.delete('permissionsOk');
-      const { reason, cause } = explainApiError(e);
+      const keyChecked = state.get('permissionsOk') === true;
+      if (e instanceof BtcpayError && e.kind === 'permission') (state.delete('permissionsOk'), forgetPermissions(src));
+      const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'delivery_rate poll failed');
       return { ok: false, reason, cause };
     }
@@ -193,21 +202,25 @@ function setOrClear(ctx: ProbeContext, name: string, labels: Record<string, stri
   else ctx.metrics.set(name, labels, v);
 }
 
-/** Hosts the synthetic probes send to; a webhook pointing elsewhere is not covered by the synthetic check. */
-/** Hosts the synthetic probes test; undefined when no probe tests destinations (nothing to compare). */
-function syntheticHosts(ctx: ProbeContext): Set<string> | undefined {
+/** Hosts and URLs the synthetic probes send to; a webhook pointing elsewhere is not covered by the synthetic check. */
+function syntheticTargets(ctx: ProbeContext): SyntheticTargets | undefined {
   const d = ctx.config.destinations;
-  return d.probes.length ? new Set(d.targets.map((t) => t.host)) : undefined;
+  if (!d.probes.length) return undefined;
+  return { hosts: new Set(d.targets.map((t) => t.host)), urls: new Set(d.targets.map((t) => urlKey(t.url))) };
 }
 
-export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic: Set<string> | undefined): Map<string, Set<Check>> {
+export interface SyntheticTargets {
+  hosts: Set<string>;
+  urls: Set<string>;
+}
+
+export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic: SyntheticTargets | undefined, nowMs = Date.now()): Map<string, Set<Check>> {
   const out = new Map<string, Set<Check>>();
   for (const h of hooks) {
     const s = new Set<Check>();
     if (!h.enabled) s.add('disabled');
     if (!h.automaticRedelivery) s.add('redelivery_off');
-    const subscribed = h.authorizedEvents.everything || paidEvents.every((e) => (h.authorizedEvents.specificEvents ?? []).includes(e));
-    if (!subscribed) s.add('paid_event_unsubscribed');
+    if (!subscribesToAll(h, paidEvents)) s.add('paid_event_unsubscribed');
     if (synthetic) {
       let host = '';
       try {
@@ -215,8 +228,11 @@ export function checkWebhooks(hooks: Webhook[], paidEvents: string[], synthetic:
       } catch {
         /* unparsable url: certainly not what the synthetic probe checks */
       }
-      if (!synthetic.has(host)) s.add('url_host_unchecked');
+      if (!synthetic.hosts.has(host)) s.add('url_host_unchecked');
+      // btcpay-mode synthetic probes have no targets: they test whatever URLs the store's webhooks have.
+      else if (synthetic.urls.size && !synthetic.urls.has(urlKey(h.url))) s.add('url_unchecked');
     }
+    if (redirectOf(h.url, nowMs)) s.add('url_redirects');
     out.set(h.id, s);
   }
   return out;
@@ -230,6 +246,10 @@ function misconfigCause(c: Check, paidEvents: string[]): string {
       return 'Automatic redelivery is off (the UI default): one failed attempt is never retried. Turn it on in the webhook settings.';
     case 'paid_event_unsubscribed':
       return `The webhook is not subscribed to ${paidEvents.join(', ')}: paid invoices never reach the receiver. Subscribe it (or "everything").`;
+    case 'url_unchecked':
+      return 'The webhook URL is not one the synthetic probes test (same host, different path, scheme or port): the end-to-end check passes while BTCPay posts elsewhere. Make the synthetic target the exact webhook URL.';
+    case 'url_redirects':
+      return `A webhook URL answered the synthetic probe with a redirect: ${redirectConsequence(302)}. Put the final URL in the webhook settings.`;
     case 'url_host_unchecked':
       return 'The webhook URL host differs from the synthetic probe targets: the end-to-end check tests a different endpoint than BTCPay uses.';
   }

@@ -5,18 +5,22 @@ import type { Histogram } from 'prom-client';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, exportDestinations, POLICIES } from '../../src/clients/btcpay/index.ts';
+import { btcpaySource, clientFromSource, explainApiError, exportDestinations } from '../../src/btcpay/source.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
+import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
+import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
+import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
+import { describeBlocker, retryingHeads } from '../../src/btcpay/blockers.ts';
+import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, MAX_TRACKED_INVOICES, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
-import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
-import { DeliveryTracker, type TrackedDelivery } from '../../src/clients/btcpay/deliveries.ts';
+import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
+import { DeliveryTracker, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { forEachLimited } from '../../src/limited.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
-/** Types that announce a late payment on an expired invoice (status stays Expired, additionalStatus PaidLate). */
-const PAID_LATE_EVENTS = ['InvoicePaidAfterExpiration', 'InvoiceReceivedPayment'];
 const NO_WEBHOOK = '(no webhook subscribed)';
-const PROCESSING_EVENTS = ['InvoiceProcessing', 'InvoiceReceivedPayment', 'InvoicePaymentSettled'];
 
 type Method = 'chain' | 'lightning';
 interface InvoiceMeta {
@@ -45,6 +49,7 @@ export const paidLatency = defineProbe({
     invoiceLookback: duration().optional().describe('How long an undelivered paid event is tracked, and how far before the window an invoice may have been created (default 24h)'),
     includePaidLate: z.boolean().optional().describe('Count Expired+PaidLate invoices as paid (default true)'),
     backlogHorizon: duration().optional().describe('How far back to re-read deliveries while they fail or queue (default 75m)'),
+    maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching more webhooks than this (default 100; bounds list calls)'),
   }),
   thresholds: {
     max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
@@ -66,7 +71,7 @@ export const paidLatency = defineProbe({
 
     try {
       if (!st.permissionsOk) {
-        const missing = await client.checkPermissions([POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
+        const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
         if (missing.length) {
           return {
             ok: false,
@@ -80,17 +85,21 @@ export const paidLatency = defineProbe({
       const nowSec = Math.floor(ctx.now() / 1000);
       const baseline = st.lastPollSec === undefined;
       const hooks = probe.webhookId
-        ? [await client.getWebhook(probe.webhookId, { signal })]
-        : (await client.listWebhooks({ signal })).filter((h) => subscribedToAny(h, paidEvents));
+        ? [await getConfiguredWebhook(client, probe.webhookId, { signal })]
+        : (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
+      const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
+      if (hooks.length > maxHooks) return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
       exportDestinations(ctx, hooks.map((h) => h.url));
 
       // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
-      const statuses = ['Settled', ...(paidEvents.some((e) => PROCESSING_EVENTS.includes(e)) ? ['Processing'] : []), ...(probe.includePaidLate === false ? [] : ['Expired'])];
+      const rules = { paidEvents, ...(probe.includePaidLate === false ? { includePaidLate: false } : {}) };
+      const statuses = paidStatuses(rules);
       // Bounded read, newest first: on a store past the page cap the oldest invoices are left out (and said so)
       // rather than failing every poll for good.
-      const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec }, { signal });
+      // includePaymentMethods embeds each invoice's payments: no per-invoice call on 2.x servers.
+      const listed = await client.listInvoicesBounded({ status: statuses, startDate: nowSec - windowSec - lookbackSec, includePaymentMethods: true }, { signal });
       if (listed.truncated) ctx.log.warn({ pages: listed.pages, pageSize: listed.pageSize }, 'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged');
-      const invoices = listed.invoices.filter((i) => i.status !== 'Expired' || i.additionalStatus === 'PaidLate');
+      const invoices = listed.invoices.filter((i) => isPaid(i, rules));
 
       // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
       const horizonSec = Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000);
@@ -116,12 +125,19 @@ export const paidLatency = defineProbe({
       // 3. Pair every (paid invoice, webhook) with its first successful delivery of a paid event type.
       const events: PaidEvent[] = [];
       // Payment methods once per invoice (cached); the first poll after a start may need hundreds: in parallel, bounded.
-      const metaCalls = await fetchMeta(client, st, invoices.filter((i) => !st.meta.has(i.id)), META_CONCURRENCY, signal);
+      const needMeta: Invoice[] = [];
+      for (const inv of invoices) {
+        if (st.meta.has(inv.id)) continue;
+        const m = metaFromList(inv);
+        if (m) st.meta.set(inv.id, m);
+        else needMeta.push(inv);
+      }
+      const metaCalls = await fetchMeta(client, st, needMeta, META_CONCURRENCY, signal);
       // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
       const pairedInvoices = new Set<string>();
       for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
       for (const inv of invoices) {
-        const types = inv.status === 'Expired' ? [...paidEvents, ...PAID_LATE_EVENTS] : paidEvents;
+        const types = paidEventTypes(inv, rules);
         const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
         const meta = st.meta.get(inv.id)!;
         if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
@@ -145,6 +161,7 @@ export const paidLatency = defineProbe({
         }
       }
       forgetOld(st, nowSec - windowSec - lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
+      capState(st);
       st.lastPollSec = nowSec;
 
       // 4. Figures: the median counts undelivered events at their current age, so it rises in an outage.
@@ -167,6 +184,7 @@ export const paidLatency = defineProbe({
         (byInvoice.get(e.invoiceId) ?? [])
           .filter((d) => d.webhookId === e.webhookId && d.status !== 'HttpSuccess')
           .sort((a, b) => b.deliveryTime - a.deliveryTime)[0];
+      const heads = retryingHeads(st.tracker.rows.values(), nowSec);
       const details = {
         storeId: src.storeId,
         window: `${windowSec}s`,
@@ -178,31 +196,40 @@ export const paidLatency = defineProbe({
           .slice(0, 20)
           .map((e) => {
             const f = lastFailure(e);
-            return { invoiceId: e.invoiceId, webhookId: e.webhookId, status: e.status, method: e.method, paidAt: e.paidSec, ageSeconds: nowSec - e.paidSec, lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : 'none: BTCPay never attempted it (webhook disabled or unsubscribed, queue lost in a restart, or still queued behind retries)' };
+            const blocker = heads.get(e.webhookId);
+            const none = blocker
+              ? `none yet: ${describeBlocker(blocker)}`
+              : 'none: BTCPay never attempted it (webhook disabled or unsubscribed when it was paid, or its queue lost in a restart); BTCPay cannot resend it, hookwatch redeliver --send-missing can';
+            return { invoiceId: e.invoiceId, webhookId: e.webhookId, status: e.status, method: e.method, paidAt: e.paidSec, ageSeconds: nowSec - e.paidSec, lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : none };
           }),
         slowest: events
           .filter((e) => e.deliveredSec !== undefined)
           .sort((a, b) => b.deliveredSec! - b.paidSec - (a.deliveredSec! - a.paidSec))
           .slice(0, 5)
           .map((e) => ({ invoiceId: e.invoiceId, webhookId: e.webhookId, seconds: e.deliveredSec! - e.paidSec, deliveryId: e.deliveryId })),
-        webhooks: hooks.map((h) => ({ id: h.id, enabled: h.enabled })),
+        webhooks: hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, enabled: h.enabled })),
+        ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec } : {}),
         poll: { baseline, invoices: invoices.length, newRows: poll.fresh.length, listCalls: poll.listCalls, bodyCalls: poll.bodyCalls, paymentMethodCalls: metaCalls, truncated: poll.truncated, invoicesTruncated: listed.truncated },
       };
       if (!problems.length) return { ok: true, details };
       const disabled = hooks.filter((h) => !h.enabled);
       if (!hooks.length)
         return { ok: false, reason: `${problems.join('; ')}; no webhook is subscribed to ${paidEvents.join(', ')}`, cause: 'No webhook of the store receives the paid events: create or fix one (Store settings > Webhooks).', details };
-      const neverTried = undelivered.filter((e) => !lastFailure(e)).length;
+      const noRow = undelivered.filter((e) => !lastFailure(e));
+      const queued = noRow.filter((e) => heads.has(e.webhookId));
       const cause = disabled.length
-        ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record. Re-enable it, then run hookwatch redeliver (events never attempted need a manual resend from the invoice page).`
-        : undelivered.length && neverTried === undelivered.length
-          ? 'Paid events have no delivery attempt at all: they are queued behind a failing delivery (in-order queue), or were lost in a BTCPay restart. Check the receiver, then redeliver.'
-          : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
+        ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record, and cannot resend them later. Re-enable it; then hookwatch redeliver --send-missing posts the paid events it never attempted (hookwatch redeliver handles the failed ones).`
+        : queued.length && queued.length === noRow.length && noRow.length === undelivered.length
+          ? `Paid events are queued behind a delivery BTCPay is still retrying (${describeBlocker(heads.get(queued[0]!.webhookId)!)}). They will go out once it succeeds or exhausts its retries; fixing the receiver is what helps.`
+          : noRow.length === undelivered.length && undelivered.length
+            ? 'Paid events have no delivery attempt and nothing is queued ahead of them: the webhook was disabled or unsubscribed when they were paid, or BTCPay restarted and lost its queue. BTCPay cannot resend them: use hookwatch redeliver --send-missing.'
+            : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
       const action = `Once the receiver is reachable, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since 6h\` (add --apply to send).`;
       return { ok: false, reason: problems.join('; '), cause, action, details };
     } catch (e) {
-      if (e instanceof BtcpayError && e.kind === 'permission') st.permissionsOk = false;
-      const { reason, cause } = explainApiError(e);
+      const keyChecked = st.permissionsOk;
+      if (e instanceof BtcpayError && e.kind === 'permission') ((st.permissionsOk = false), forgetPermissions(src));
+      const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'paid_latency poll failed');
       return { ok: false, reason, cause };
     }
@@ -229,6 +256,19 @@ function stateOf(ctx: ProbeContext): PaidState {
   return s;
 }
 
+/** Bound what a store with a flood of (or fresh fake) invoices can make us remember: the oldest go first. */
+function capState(st: PaidState): void {
+  if (st.firstSeen.size > MAX_TRACKED_INVOICES) {
+    const old = [...st.firstSeen].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.firstSeen.size - MAX_TRACKED_INVOICES);
+    for (const [id] of old) (st.firstSeen.delete(id), st.meta.delete(id));
+  }
+  if (st.meta.size > MAX_TRACKED_INVOICES) st.meta.clear();
+  if (st.delivered.size > 2 * MAX_TRACKED_INVOICES) {
+    const old = [...st.delivered].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.delivered.size - 2 * MAX_TRACKED_INVOICES);
+    for (const [k] of old) st.delivered.delete(k);
+  }
+}
+
 function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
   for (const [id, f] of st.firstSeen) if (!current.has(id) && f.sec < beforeSec) {
       st.firstSeen.delete(id);
@@ -237,9 +277,6 @@ function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void
   for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
 }
 
-function subscribedToAny(h: Webhook, types: string[]): boolean {
-  return h.authorizedEvents.everything || types.some((t) => (h.authorizedEvents.specificEvents ?? []).includes(t));
-}
 
 function family(pmId: string | null | undefined): Method {
   return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';
@@ -256,7 +293,20 @@ async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], c
 }
 
 async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
-  const pms = await client.invoicePaymentMethods(inv.id, { signal });
+  return metaOf(inv, await client.invoicePaymentMethods(inv.id, { signal }));
+}
+
+/**
+ * Meta from the payment methods the list embedded. undefined when the list carried none for an invoice that must
+ * have some (a server older than includePaymentMethods): the caller asks per invoice. A zero-amount invoice
+ * legitimately has none.
+ */
+function metaFromList(inv: Invoice): InvoiceMeta | undefined {
+  if (inv.paymentMethods?.length) return metaOf(inv, inv.paymentMethods);
+  return inv.type !== 'TopUp' && Number(inv.amount) === 0 ? metaOf(inv, []) : undefined;
+}
+
+function metaOf(inv: Invoice, pms: Array<{ paymentMethodId: string; payments: Array<{ receivedDate: number }> }>): InvoiceMeta {
   const paid = pms.filter((p) => p.payments.length > 0);
   const lastPaymentSec = paid.flatMap((p) => p.payments.map((x) => x.receivedDate)).reduce<number | undefined>((m, x) => (m === undefined || x > m ? x : m), undefined);
   const method = family(paid[0]?.paymentMethodId ?? inv.checkout?.defaultPaymentMethod ?? inv.checkout?.paymentMethods?.[0]);

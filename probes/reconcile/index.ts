@@ -8,6 +8,7 @@ import { duration } from '../../src/config/schema-helpers.ts';
 import { scrub, type Secret } from '../../src/secret.ts';
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
+import { isPaid as isPaidInvoice } from '../../src/btcpay/invoices.ts';
 import { fetchHttpJson, fetchPostgres, RecordsError, type InternalRecord, type RecordsResult } from './records.ts';
 
 const schema = z.strictObject({
@@ -29,9 +30,9 @@ export const METRICS = {
   paid: { name: 'reconcile_paid_invoices', type: 'gauge' as const, help: 'Paid invoices at the sender in the window (the population compared).', labelNames: [] },
 };
 
-/** Money received: Settled (any additional status), or Expired+PaidLate (docs/btcpay-greenfield.md §7). */
+/** Money received: Settled (any additional status), or Expired+PaidLate (the shared rule, src/btcpay/invoices.ts). */
 export function isPaid(inv: Pick<Invoice, 'status' | 'additionalStatus'>): boolean {
-  return inv.status === 'Settled' || (inv.status === 'Expired' && inv.additionalStatus === 'PaidLate');
+  return isPaidInvoice(inv, { paidEvents: ['InvoiceSettled'] });
 }
 
 /** Decimal strings compare by value: "5.00" == "5" == "05.0". Non-decimals compare as text. */

@@ -2,8 +2,12 @@
 // docs/btcpay-greenfield.md §6), so BTCPay itself sends real signed InvoiceSettled deliveries through its own
 // resolver and queue; watch each webhook's deliveries for that invoice, then archive the invoice.
 import { BtcpayClient, BtcpayError } from '../../src/clients/btcpay/client.ts';
-import { POLICIES } from '../../src/clients/btcpay/permissions.ts';
+import { POLICIES } from '../../src/btcpay/permissions.ts';
 import type { Delivery, Webhook } from '../../src/clients/btcpay/schemas.ts';
+import { failureReason, SYNTHETIC_CLASS } from '../../src/btcpay/failures.ts';
+import { wouldDeliver } from '../../src/btcpay/subscriptions.ts';
+import { isRetryable } from '../../src/btcpay/retry.ts';
+import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
 import { scrub } from '../../src/secret.ts';
 import type { ProbeContext, ProbeResult } from '../../src/probe/types.ts';
 import { base58Id } from './events.ts';
@@ -25,18 +29,12 @@ interface ModeProbe {
   confirm?: { url: string; within: number };
 }
 
-/** BTCPay's errorMessage is a .NET exception text; map the common ones onto our classes. */
+/** The synthetic class of a failed delivery, through the shared BTCPay failure taxonomy. */
 export function classifyDelivery(d: Delivery): SyntheticFailureClass {
-  if (d.status === 'HttpError') return 'http_status';
-  const m = (d.errorMessage ?? '').toLowerCase();
-  if (/refused/.test(m)) return 'connect_refused';
-  if (/name or service|no such host|nodename|not known|name resolution|dns/.test(m)) return 'dns_error';
-  if (/ssl|tls|certificate/.test(m)) return 'tls_error';
-  if (/timed out|timeout|canceled/.test(m)) return 'response_timeout';
-  return 'not_delivered';
+  return SYNTHETIC_CLASS[failureReason(d)];
 }
 
-const listens = (w: Webhook) => w.enabled && (w.authorizedEvents.everything || (w.authorizedEvents.specificEvents ?? []).includes(PAID_EVENT));
+const listens = (w: Webhook) => wouldDeliver(w, PAID_EVENT);
 
 export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ result: ProbeResult } | { outcomes: TargetOutcome[] }> {
   const src = p.source ? ctx.source(p.source) : undefined;
@@ -49,7 +47,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
   let invoiceId: string | undefined;
   try {
     if (ctx.state.get('permissionsOk') !== true) {
-      const missing = await client.checkPermissions(REQUIRED_PERMISSIONS, o);
+      const missing = await missingForSource(src, client, REQUIRED_PERMISSIONS, o);
       if (missing.length) {
         return fail(
           `the BTCPay API key lacks ${missing.join(', ')} on store ${src.storeId}`,
@@ -111,8 +109,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
           if (d.status !== 'HttpSuccess') {
             if (!st.failures.some((f) => f.id === d.id)) st.failures.push({ ...d, type: seen.type });
             // BTCPay (2.3.4+) does not retry a 4xx other than 408/429: no point waiting out the deadline.
-            const code = d.httpCode ?? 0;
-            if (seen.type === PAID_EVENT && d.status === 'HttpError' && code >= 400 && code < 500 && code !== 408 && code !== 429) st.final = true;
+            if (seen.type === PAID_EVENT && d.status === 'HttpError' && !isRetryable(d.httpCode)) st.final = true;
           } else if (seen.type === PAID_EVENT) st.success = st.success && st.success.timestamp <= d.timestamp ? st.success : d;
         }
       }
@@ -160,6 +157,7 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
     return { outcomes };
   } catch (e) {
     const kind = e instanceof BtcpayError ? e.kind : 'error';
+    if (kind === 'permission') (ctx.state.delete('permissionsOk'), forgetPermissions(src));
     return fail(`btcpay mode could not run: ${clean(e)}`, kind === 'permission' ? 'The API key lacks a permission the check needs.' : 'BTCPay is unreachable or answered unexpectedly; see the delivery_rate probe and BTCPay health.', {
       invoiceId,
     });

@@ -3,7 +3,7 @@
 // flag) so the internal system can record the receipt without fulfilling anything.
 import { randomBytes } from 'node:crypto';
 import { sign, type SigningScheme } from '../../src/signing/index.ts';
-import { base58Id } from '../../src/clients/btcpay/ids.ts';
+import { base58Id } from '../../src/btcpay/ids.ts';
 
 export { base58Id };
 

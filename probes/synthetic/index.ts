@@ -11,6 +11,7 @@ import { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutco
 import { buildEvent, signedHeaders } from './events.ts';
 import { confirmDelivery, post, securityChecks, transportOpts, type TransportOpts } from './direct.ts';
 import { runBtcpayMode } from './btcpay.ts';
+import { redirectFailure } from './redirect.ts';
 import { refuseUrlCredentials } from '../../src/redact-url.ts';
 
 export { SYNTHETIC_FAILURE_CLASSES, type SyntheticFailureClass, type TargetOutcome } from './outcome.ts';
@@ -88,6 +89,8 @@ const CAUSES: Record<SyntheticFailureClass, string> = {
   tls_error: 'The TLS handshake failed: expired certificate, a name mismatch, or a CA the sender does not trust (set caFile for a private CA).',
   response_timeout: 'The receiver accepted the connection but did not answer in time: a hung worker, a slow dependency or a backlog. The sender will retry and block later events.',
   http_status: 'The receiver refused the webhook: 401/403 usually means the signing secret differs (rotated on one side only), 404 a wrong path, 5xx an application error.',
+  redirect:
+    'The target answers with a redirect (http->https, a moved path): BTCPay follows it and turns the POST into a GET without body, so webhooks are lost while its log shows success. Configure the final URL in BTCPay and in the probe.',
   not_confirmed: 'The receiver answered 2xx but the internal system never recorded the delivery: it acknowledges before processing and loses the event, or processing fails or lags.',
   not_delivered: 'BTCPay did not deliver the invoice events successfully within the deadline: see the delivery errors in details (queue backlog behind a failing endpoint, DNS, TLS, refused connections).',
 };
@@ -147,6 +150,8 @@ async function runDirect(probe: Probe, ctx: ProbeContext): Promise<TargetOutcome
         message: res.failure?.message,
         details: { target, deliveryId: ev.deliveryId, address: res.address, status: res.status },
       };
+      const redirect = redirectFailure(target, res, ctx.now());
+      if (redirect) Object.assign(out, redirect);
       if (res.ok && confirm) {
         const c = await confirmDelivery(confirm, ev.deliveryId, t);
         out.phases.confirm = c.seconds;

@@ -3,8 +3,8 @@
 import { FAILURE_CLASSES } from '../../src/clients/http/index.ts';
 import type { SecurityOutcome } from './direct.ts';
 
-/** The transport classes plus the two that only an end-to-end check can see. */
-export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'not_confirmed', 'not_delivered'] as const;
+/** The transport classes plus the ones that only an end-to-end check can see. */
+export const SYNTHETIC_FAILURE_CLASSES = [...FAILURE_CLASSES, 'redirect', 'not_confirmed', 'not_delivered'] as const;
 export type SyntheticFailureClass = (typeof SYNTHETIC_FAILURE_CLASSES)[number];
 
 export interface TargetOutcome {

@@ -59,7 +59,7 @@ const firstSentence = (s: string | null | undefined) => {
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const { out } = opts;
-  const { startFakeBtcpay } = await import('../../test/fakes/btcpay/index.ts');
+  const { startFakeBtcpay } = await import('../sim/btcpay/index.ts');
   const { startFakeDns } = await import('../sim/dns-server.ts');
   const { startReceiver } = await import('../sim/receiver.ts');
   const t0 = Date.now();

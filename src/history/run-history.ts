@@ -1,7 +1,7 @@
 // Run history per probe: the current state and since when, the last good run, and a short strip of
 // recent runs. Kept in memory (bounded per probe): what on-call needs is "how long has this been
 // failing, and was it flapping", not an archive; Prometheus keeps the long history.
-import type { RunRecord } from '../scheduler/scheduler.ts';
+import type { RunRecord } from '../scheduler/run-record.ts';
 
 export interface RunPoint {
   runId: string;

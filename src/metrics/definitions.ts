@@ -24,7 +24,7 @@ export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'probe_interval_seconds', type: 'gauge', help: 'Configured interval of the probe.', labelNames: ['type'] },
   { name: 'probe_threshold', type: 'gauge', help: 'Alert threshold in effect for the probe, in base units; rules compare against it.', labelNames: ['type', 'threshold'] },
   { name: 'webhook_deliveries_total', type: 'counter', help: 'Webhook delivery attempts seen, by outcome (success, http_error, failed).', labelNames: ['outcome'] },
-  { name: 'webhook_delivery_failures_total', type: 'counter', help: 'Failed delivery attempts by reason (dns, timeout, refused, tls, http_4xx, http_5xx, other).', labelNames: ['reason'] },
+  { name: 'webhook_delivery_failures_total', type: 'counter', help: 'Failed delivery attempts by reason (dns, timeout, refused, unreachable, reset, tls, http_4xx, http_5xx, other).', labelNames: ['reason'] },
   { name: 'webhook_delivery_success_ratio', type: 'gauge', help: "Delivery success ratio per attempt over the probe's window.", labelNames: [] },
   { name: 'webhook_event_success_ratio', type: 'gauge', help: "Share of events (first attempt and its retries) eventually delivered, over the probe's window.", labelNames: [] },
   { name: 'paid_to_delivered_seconds', type: 'histogram', help: 'Paid event to first successful webhook delivery.', labelNames: ['method'], buckets: LATENCY_BUCKETS },

@@ -11,6 +11,7 @@ import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
 import { Scrubber } from './scrub.ts';
 import { RunLogStore } from './run-log.ts';
+import type { RunRecord } from './run-record.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
 
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
@@ -61,14 +62,7 @@ class ScrubbedMetrics extends ProbeMetrics {
 }
 import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 
-export interface RunRecord {
-  runId: string;
-  startedAt: number;
-  finishedAt: number;
-  durationSeconds: number;
-  result: ProbeResult;
-  outcome: 'success' | 'failure' | 'timeout' | 'error';
-}
+export type { RunRecord } from './run-record.ts';
 
 interface Entry {
   probe: ProbeBase & Record<string, unknown>;

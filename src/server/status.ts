@@ -2,7 +2,7 @@
 // secrets scrubbed by the scheduler; Secret objects serialise as their reference, so a stray one
 // still prints safely.
 import type { AgentView } from './agent-view.ts';
-import type { RunRecord } from '../scheduler/scheduler.ts';
+import type { RunRecord } from '../scheduler/run-record.ts';
 import type { HistoryView } from '../history/run-history.ts';
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());

@@ -6,13 +6,14 @@ import { request, type Dispatcher } from 'undici';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Secret } from '../../secret.ts';
-import { missingPermissions } from './permissions.ts';
+import { missingPermissions } from '../../btcpay/permissions.ts';
+import { JsonArrayCutter } from './json-array-cut.ts';
 import {
   ApiKeySchema,
   DeliveryBodySchema,
   DeliverySchema,
   ErrorBodySchema,
-  InvoiceSchema,
+  InvoiceWithPaymentsSchema as InvoiceSchema,
   PaymentMethodSchema,
   WebhookSchema,
   type DeliveryBody,
@@ -54,6 +55,8 @@ export interface BtcpayClientOptions {
 
 export interface CallOpts {
   signal?: AbortSignal;
+  /** For array responses: stop reading after this many elements (the rest is dropped, see json-array-cut.ts). */
+  maxItems?: number;
 }
 
 export interface InvoiceQuery {
@@ -64,19 +67,23 @@ export interface InvoiceQuery {
   skip?: number;
   take?: number;
   includeArchived?: boolean;
+  /** Embed each invoice's payment methods (2.x servers; older ones ignore it). */
+  includePaymentMethods?: boolean;
 }
 
 /** Request counters, for benchmarks and the probe's details. */
 export interface ClientStats {
   calls: number;
   bytes: number;
+  /** List responses cut at the `count` asked for because the server sent more (it ignored count). */
+  overlongLists: number;
 }
 
 const str = JSON.stringify;
 
 export class BtcpayClient {
   readonly storeId: string;
-  readonly stats: ClientStats = { calls: 0, bytes: 0 };
+  readonly stats: ClientStats = { calls: 0, bytes: 0, overlongLists: 0 };
   readonly #base: string;
   readonly #apiKey: Secret;
   readonly #timeoutMs: number;
@@ -132,7 +139,13 @@ export class BtcpayClient {
   listDeliveries(webhookId: string, count: number | 'all', o: CallOpts = {}) {
     if (count !== 'all' && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be a positive integer');
     const q = count === 'all' ? '' : `?count=${count}`;
-    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), o);
+    // A server that ignores count would send every row: read no further than the count asked for.
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), { ...o, ...(count === 'all' ? {} : { maxItems: count }) });
+  }
+
+  /** One delivery row; kind 'not_found' while a queued (re)delivery has not been attempted yet. */
+  getDelivery(webhookId: string, deliveryId: string, o: CallOpts = {}) {
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}`, DeliverySchema, o);
   }
 
   /** The exact stored request body. Throws kind 'pruned' (409) once BTCPay stripped it (60 days). */
@@ -159,6 +172,7 @@ export class BtcpayClient {
       p.set(k, String(v));
     }
     if (q.includeArchived) p.set('includeArchived', 'true');
+    if (q.includePaymentMethods) p.set('includePaymentMethods', 'true');
     const qs = p.toString();
     return this.#json('GET', `${this.#store}/invoices${qs ? `?${qs}` : ''}`, z.array(InvoiceSchema), o);
   }
@@ -239,7 +253,7 @@ export class BtcpayClient {
 
   #call(method: string, path: string, body: unknown, o: CallOpts): Promise<string> {
     if (o.signal?.aborted) return Promise.reject(new BtcpayError(`${method} ${path}: aborted`, 'timeout'));
-    return pRetry(() => this.#attempt(method, path, body, o.signal), {
+    return pRetry(() => this.#attempt(method, path, body, o.signal, o.maxItems), {
       retries: this.#retries,
       minTimeout: this.#minTimeout,
       maxTimeout: this.#minTimeout * 8,
@@ -254,7 +268,7 @@ export class BtcpayClient {
     });
   }
 
-  async #attempt(method: string, path: string, body: unknown, outer?: AbortSignal): Promise<string> {
+  async #attempt(method: string, path: string, body: unknown, outer?: AbortSignal, maxItems?: number): Promise<string> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     const what = `${method} ${path}`;
@@ -277,7 +291,7 @@ export class BtcpayClient {
     }
     let text: string;
     try {
-      text = await this.#readLimited(res, what);
+      text = await this.#readLimited(res, what, res.statusCode >= 200 && res.statusCode < 300 ? maxItems : undefined);
     } catch (e) {
       if (e instanceof BtcpayError) throw e;
       throw this.#transportError(e, what, signal, timeout);
@@ -286,15 +300,35 @@ export class BtcpayClient {
     throw this.#httpError(res.statusCode, text, what);
   }
 
-  async #readLimited(res: Dispatcher.ResponseData, what: string): Promise<string> {
+  async #readLimited(res: Dispatcher.ResponseData, what: string, maxItems?: number): Promise<string> {
     const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.#maxBytes) {
+    const cutter = maxItems !== undefined ? new JsonArrayCutter(maxItems) : undefined;
+    if (!cutter && Number.isFinite(declared) && declared > this.#maxBytes) {
       res.body.destroy();
       throw new BtcpayError(`${what}: response of ${declared} bytes exceeds the ${this.#maxBytes}-byte limit`, 'too_large');
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    let cut = false;
     for await (const c of res.body) {
+      let rest: Buffer | undefined;
+      if (cut) rest = c as Buffer;
+      else if (cutter?.feed(c as Buffer)) {
+        // Enough elements: keep them; what follows tells whether the server sent more than asked.
+        cut = true;
+        const keep = (c as Buffer).subarray(0, cutter.cutAt! - size);
+        chunks.push(keep);
+        size += keep.length;
+        rest = (c as Buffer).subarray(keep.length);
+      }
+      if (cut) {
+        const next = rest!.toString('latin1').trimStart()[0];
+        if (next === undefined) continue;
+        if (next !== ']') this.stats.overlongLists++;
+        res.body.destroy();
+        this.stats.bytes += size;
+        return Buffer.concat(chunks).toString('utf8') + ']';
+      }
       size += (c as Buffer).length;
       if (size > this.#maxBytes) {
         res.body.destroy();
@@ -303,7 +337,7 @@ export class BtcpayClient {
       chunks.push(c as Buffer);
     }
     this.stats.bytes += size;
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks).toString('utf8') + (cut ? ']' : '');
   }
 
   #transportError(e: unknown, what: string, signal: AbortSignal, timeout: AbortSignal): BtcpayError {

@@ -58,6 +58,7 @@ export const InvoiceSchema = z.looseObject({
   createdTime: unix,
   expirationTime: unix.optional(),
   status: InvoiceStatus,
+  type: z.string().optional(),
   additionalStatus: z.string(),
   archived: z.boolean().optional(),
   metadata: z.record(z.string(), z.unknown()).nullable().optional(),
@@ -69,8 +70,6 @@ export const InvoiceSchema = z.looseObject({
     .nullable()
     .optional(),
 });
-export type Invoice = z.infer<typeof InvoiceSchema>;
-
 export const PaymentSchema = z.looseObject({
   id: z.string(),
   receivedDate: unix,
@@ -83,6 +82,9 @@ export const PaymentMethodSchema = z.looseObject({
   totalPaid: decimal.optional(),
   payments: z.array(PaymentSchema),
 });
+/** With includePaymentMethods=true on 2.x servers; [] or absent otherwise. */
+export const InvoiceWithPaymentsSchema = InvoiceSchema.extend({ paymentMethods: z.array(PaymentMethodSchema).nullable().optional() });
+export type Invoice = z.infer<typeof InvoiceWithPaymentsSchema>;
 export type PaymentMethod = z.infer<typeof PaymentMethodSchema>;
 
 export const ErrorBodySchema = z.looseObject({ code: z.string(), message: z.string().optional(), missingPermission: z.string().optional() });

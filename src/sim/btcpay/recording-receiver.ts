@@ -3,9 +3,17 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type ReceiverMode = { kind: 'ok' } | { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'down' };
+export type ReceiverMode =
+  | { kind: 'ok' }
+  | { kind: 'status'; status: number }
+  | { kind: 'hang' }
+  | { kind: 'down' }
+  /** Answer `status` with a Location header for every path but the location's own (which answers 200). */
+  | { kind: 'redirect'; status: number; location: string };
 
 export interface Received {
+  method: string;
+  url: string;
   headers: IncomingHttpHeaders;
   raw: string;
   body: Record<string, unknown>;
@@ -36,7 +44,11 @@ export class TestReceiver {
         } catch {
           /* keep {} */
         }
-        this.received.push({ headers: req.headers, raw, body });
+        this.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw, body });
+        if (m.kind === 'redirect' && req.url !== new URL(m.location, this.url).pathname) {
+          res.writeHead(m.status, { location: m.location, 'content-type': 'text/plain' });
+          return void res.end('moved');
+        }
         res.writeHead(m.kind === 'status' ? m.status : 200, { 'content-type': 'text/plain' });
         res.end('ok');
       });

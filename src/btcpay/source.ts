@@ -1,12 +1,11 @@
-// Entry points shared by the BTCPay probes and the redeliver command.
+// From a configured btcpay source to a client, and from API errors to a reason and a likely cause; shared by the
+// BTCPay probes and the redeliver command.
 import type { Dispatcher } from 'undici';
-import type { ProbeContext, SourceConfig } from '../../probe/types.ts';
-import { BtcpayClient, BtcpayError } from './client.ts';
+import type { ProbeContext, SourceConfig } from '../probe/types.ts';
+import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
+import { MAX_DESTINATIONS } from './limits.ts';
 
-export { BtcpayClient, BtcpayError } from './client.ts';
-export { POLICIES } from './permissions.ts';
-
-type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
+export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
 
 /** Look up a btcpay source by name; a readable message instead of a throw when it is missing or of another type. */
 export function btcpaySource(ctx: Pick<ProbeContext, 'source'>, name: string): BtcpaySource | string {
@@ -25,19 +24,35 @@ export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispa
   return new BtcpayClient({ url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
 }
 
-/** Reason and likely cause for an API failure, for ProbeResult. */
-export function explainApiError(e: unknown): { reason: string; cause: string } {
-  if (!(e instanceof BtcpayError)) return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
+/**
+ * Reason and likely cause for an API failure, for ProbeResult. `keyChecked`: the key's permissions were checked
+ * and held, so a 403 comes from elsewhere (store role, unknown store or id).
+ */
+export function explainApiError(e: unknown, o: { keyChecked?: boolean } = {}): { reason: string; cause: string } {
+  if (!(e instanceof BtcpayError)) {
+    return { reason: `BTCPay API: ${(e as Error)?.message ?? String(e)}`, cause: 'Unexpected error while talking to BTCPay; see the log.' };
+  }
   const cause: Record<BtcpayError['kind'], string> = {
     network: 'BTCPay is unreachable from the agent (connection refused, reset or DNS); check the source url and network path.',
     timeout: 'BTCPay answered too slowly; it may be overloaded, or the probe timeout is too short for the store size.',
     http: 'BTCPay returned an error status; check its logs.',
     malformed: 'BTCPay (or a proxy in front of it) returned something that is not the Greenfield API response: check the source url and any proxy.',
     too_large: 'The response exceeded the size limit; the store may be very busy, or a proxy returned something else.',
-    permission: 'The API key lacks a permission or is invalid (BTCPay may also answer 403 for an id that does not exist): create a key with btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
+    permission:
+      'The API key lacks a permission or is invalid (BTCPay may also answer 403 for an id that does not exist): create a key with ' +
+      'btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
     not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
     pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
   };
+  if (e.kind === 'permission' && e.status === 403 && o.keyChecked) {
+    return {
+      reason: `BTCPay API (${e.kind}): ${e.message}`,
+      cause:
+        "The API key holds the permission, yet BTCPay refuses: a key's rights are its permissions limited by its user's role in the store " +
+        '(Employee and Guest cannot modify webhooks), or the storeId (or an id in the path) does not exist, which BTCPay also answers with 403. ' +
+        "Check the key owner's store role and the configured ids.",
+    };
+  }
   return { reason: `BTCPay API (${e.kind}): ${e.message}`, cause: cause[e.kind] };
 }
 
@@ -55,6 +70,7 @@ export function exportDestinations(ctx: Pick<ProbeContext, 'metrics'>, urls: Ite
   });
   const hosts = new Set<string>();
   for (const u of urls) {
+    if (hosts.size >= MAX_DESTINATIONS) break; // bounded label set; the webhook checks report the webhooks themselves
     try {
       const host = new URL(u).hostname.toLowerCase();
       if (host) hosts.add(host);

@@ -1,11 +1,11 @@
 // Wiring for probe tests: a fake BTCPay on a settable clock, a receiver, a webhook, an API key and
 // ProbeContexts that point a btcpay source at the fake.
-import { Secret } from '../../../src/secret.ts';
-import type { LoadedConfig, ProbeBase, SourceConfig } from '../../../src/probe/types.ts';
-import { MetricRegistry } from '../../../src/metrics/registry.ts';
-import { makeTestContext, type TestContext } from '../../helpers/context.ts';
-import { startFakeBtcpay, type FakeBtcpay, type FakeBtcpayOptions } from './index.ts';
-import { startReceiver, type TestReceiver } from './receiver.ts';
+import { Secret } from '../../src/secret.ts';
+import type { LoadedConfig, ProbeBase, SourceConfig } from '../../src/probe/types.ts';
+import { MetricRegistry } from '../../src/metrics/registry.ts';
+import { makeTestContext, type TestContext } from './context.ts';
+import { startFakeBtcpay, type FakeBtcpay, type FakeBtcpayOptions } from '../../src/sim/btcpay/index.ts';
+import { startReceiver, type TestReceiver } from '../../src/sim/btcpay/recording-receiver.ts';
 
 export interface Harness {
   fake: FakeBtcpay;
@@ -24,9 +24,19 @@ export interface Harness {
 export const T0 = Date.UTC(2026, 4, 1, 12, 0, 0);
 
 export async function startHarness(o: { fake?: FakeBtcpayOptions; webhook?: Parameters<FakeBtcpay['createWebhook']>[0] | false; permissions?: string[] } = {}): Promise<Harness> {
-  const clock = { ms: T0 };
   const rx = await startReceiver();
-  const fake = await startFakeBtcpay({ timeScale: 0.0005, deliveryTimeoutMs: 1000, now: () => clock.ms, ...o.fake });
+  let fake: FakeBtcpay;
+  let clock: { ms: number };
+  if (o.fake?.clock === 'virtual') {
+    // One simulated clock for BTCPay and the probes; it moves only through advance() / run().
+    fake = await startFakeBtcpay({ startMs: T0, deliveryTimeoutMs: 300, ...o.fake });
+    const f = fake;
+    clock = { get ms() { return f.now(); }, set ms(v: number) { f.setNow(v); } };
+  } else {
+    const c = { ms: T0 };
+    clock = c;
+    fake = await startFakeBtcpay({ timeScale: 0.0005, deliveryTimeoutMs: 1000, now: () => c.ms, ...o.fake });
+  }
   const key = fake.addApiKey(o.permissions ?? [`btcpay.store.canmodifystoresettings:${fake.storeId}`], 'hookwatch');
   const webhookId = o.webhook === false ? '' : fake.createWebhook(o.webhook ?? { url: rx.url }).id;
   const source = { name: 'btcpay', type: 'btcpay' as const, url: fake.url, apiKey: new Secret(key, 'env:BTCPAY_API_KEY'), storeId: fake.storeId, timeoutMs: 2000 };

@@ -7,13 +7,30 @@
 // (docs/btcpay-greenfield.md §4). Hence:
 //  - healthy store: read down to the previous poll minus a short slack; cost ~ new rows;
 //  - first poll (restart), or while the log shows failures or queueing: read down to the backlog horizon
-//    (default 75 min, one full retry cycle plus margin), so late rows are found;
-//  - count grows geometrically until the page reaches the cutoff, bounded by maxRows;
+//    (default 75 min) at least;
+//  - and per webhook, while its queue may still be blocked, down to the oldest event that could still be queued:
+//    retries run inside the queue slot and every attempt to a receiver that never answers takes 100 s, so one
+//    event can hold the queue ~76 min and each failing event behind it adds its own cycle (BTCPay:
+//    BTCPayServer/Plugins/Webhooks/WebhookSender.cs, Process; BTCPayServer.Common/MultiProcessingQueue.cs). A
+//    webhook counts as blocked from the event time of a failed or long-queued row until no further row could still
+//    be on its way (the longest retry gap plus an attempt, src/btcpay/retry.ts), bounded by maxDepthSec;
+//  - count grows geometrically until the page reaches the cutoff, bounded by maxRows (so a poll makes at most
+//    ~log4(maxRows/64)+1 list calls per webhook);
 //  - rows are deduped by id; bodies are fetched once per row and cached (pruned bodies are remembered as such);
-//  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row.
-import { BtcpayError, type BtcpayClient } from './client.ts';
-import type { Delivery } from './schemas.ts';
-import { forEachLimited } from '../../limited.ts';
+//  - new rows are committed only when the whole poll succeeded, so a failed or aborted poll loses no row;
+//  - a hostile or broken server cannot make us hold unbounded state: rows dated in the future are rejected (and
+//    counted), a list longer than the count asked for is cut by the client, and retention is bounded by the
+//    window, the re-read depth and a row cap (oldest dropped first).
+import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
+import type { Delivery } from '../clients/btcpay/schemas.ts';
+import { forEachLimited } from '../limited.ts';
+import { ATTEMPT_TIMEOUT_MS, isRetryable, MAX_RETRY_GAP_SEC } from './retry.ts';
+
+/** A row that waited longer than this between creation and its attempt was queued behind another delivery. */
+const QUEUE_WAIT_SEC = 60;
+const ATTEMPT_SEC = ATTEMPT_TIMEOUT_MS / 1000;
+/** Clock skew tolerated between BTCPay and us before a row counts as dated in the future. */
+export const FUTURE_SKEW_SEC = 300;
 
 export interface DeliveryInfo {
   type: string;
@@ -41,6 +58,10 @@ export interface PollOptions {
   /** The probe's window in seconds: rows older than this are not needed for its figures. */
   windowSec: number;
   horizonSec?: number;
+  /** How far back a blocked queue may make us read (default 24 h). */
+  maxDepthSec?: number;
+  /** Most rows kept between polls (default 50 000); the oldest go first. */
+  maxTrackedRows?: number;
   /** Re-read this far behind the previous poll even when healthy (rows written a little late). */
   slackSec?: number;
   /** Upper bound of `count` per webhook and poll. */
@@ -64,6 +85,24 @@ export interface PollResult {
   truncated: string[];
   /** Rows whose bodies are still unread (bounded per poll); read on the next poll. */
   pendingBodies: number;
+  /** Rows dated more than FUTURE_SKEW_SEC ahead of our clock: rejected. */
+  futureRows: number;
+  /** How far ahead the furthest of them was (s). */
+  futureMaxAheadSec: number;
+  /** The server sent more rows than `count` asked for (it ignores count): the extra ones were not read. */
+  countIgnored: boolean;
+  /** Rows dropped by the row cap this poll. */
+  rowsDropped: number;
+  /** Webhooks whose queue may still hold events, with how far back this poll read for them (unix s). */
+  blocked: Array<{ webhookId: string; sinceSec: number; untilSec: number; depthCapped: boolean }>;
+}
+
+/** A webhook whose queue may still be working through a backlog. */
+interface Blockage {
+  /** Event time of the oldest row that showed the blockage: events queued behind it were created later. */
+  sinceSec: number;
+  /** Past this, every row the backlog could produce has been written. */
+  untilSec: number;
 }
 
 const MIN_PAGE = 32;
@@ -72,6 +111,9 @@ export class DeliveryTracker {
   readonly rows = new Map<string, TrackedDelivery>();
   #lastPollSec?: number;
   #unhealthyUntil = 0;
+  readonly #blocked = new Map<string, Blockage>();
+  /** Rows at or below this time were dropped by the row cap: not read again, so never counted twice. */
+  #capFloorSec = -Infinity;
   readonly #pageHint = new Map<string, number>();
   /** Bodies read during a poll that then failed, by row id: reused when the row is staged again. */
   readonly #stagedInfo = new Map<string, { info: NonNullable<TrackedDelivery['info']>; timestamp: number }>();
@@ -88,7 +130,15 @@ export class DeliveryTracker {
     const baseline = this.#lastPollSec === undefined;
     const deep = baseline || o.nowSec < this.#unhealthyUntil;
     const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
-    const res: PollResult = { fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0 };
+    const maxDepth = o.maxDepthSec ?? 24 * 3600;
+    const res: PollResult = {
+      fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [],
+      futureRows: 0, futureMaxAheadSec: 0, countIgnored: false, rowsDropped: 0,
+    };
+    const overlong0 = client.stats.overlongLists;
+    // Blockages whose rows have all had time to land are over.
+    for (const [wid, b] of this.#blocked) if (o.nowSec > b.untilSec || !webhookIds.includes(wid)) this.#blocked.delete(wid);
+    let lowest = cutoff;
 
     // New rows are staged and only committed to `rows` once the whole poll (lists and bodies) succeeded: a
     // poll that fails or is aborted half-way must leave them "new" for the next poll, or they would never be
@@ -96,13 +146,18 @@ export class DeliveryTracker {
     const staged = new Map<string, TrackedDelivery>();
     const hints = new Map<string, number>();
     for (const wid of webhookIds) {
+      const b = this.#blocked.get(wid);
+      const wanted = b ? Math.min(cutoff, b.sinceSec - slack) : cutoff;
+      const cut = Math.max(wanted, o.nowSec - maxDepth);
+      if (b) res.blocked.push({ webhookId: wid, sinceSec: b.sinceSec, untilSec: b.untilSec, depthCapped: cut > wanted });
+      lowest = Math.min(lowest, cut);
       let count = Math.min(maxRows, this.#pageHint.get(wid) ?? MIN_PAGE * 2);
       let rows: Delivery[];
       for (;;) {
-        rows = await client.listDeliveries(wid, count, { signal: o.signal });
+        rows = (await client.listDeliveries(wid, count, { signal: o.signal })).slice(0, count);
         res.listCalls++;
         const oldest = rows.at(-1);
-        if (rows.length < count || !oldest || oldest.timestamp < cutoff) break;
+        if (rows.length < count || !oldest || oldest.timestamp < cut) break;
         if (count >= maxRows) {
           res.truncated.push(wid);
           break;
@@ -112,7 +167,13 @@ export class DeliveryTracker {
       res.listedRows += rows.length;
       let inRange = 0;
       for (const d of rows) {
-        if (d.timestamp < cutoff) continue;
+        const ahead = Math.max(d.timestamp, d.deliveryTime ?? 0) - o.nowSec;
+        if (ahead > FUTURE_SKEW_SEC) {
+          res.futureRows++;
+          res.futureMaxAheadSec = Math.max(res.futureMaxAheadSec, ahead);
+          continue;
+        }
+        if (d.timestamp < cut || d.timestamp <= this.#capFloorSec) continue;
         inRange++;
         if (this.rows.has(d.id) || staged.has(d.id)) continue;
         const t: TrackedDelivery = {
@@ -135,7 +196,9 @@ export class DeliveryTracker {
     res.fresh.sort((a, b) => a.timestamp - b.timestamp);
 
     if (o.bodies !== false) {
-      const todo = [...this.rows.values(), ...staged.values()].filter((r) => r.info === undefined && r.timestamp >= o.nowSec - o.windowSec - slack);
+      // Late rows of queued events may be older than the window: read their bodies too (callers pair them with invoices).
+      const from = Math.min(o.nowSec - o.windowSec - slack, lowest);
+      const todo = [...this.rows.values(), ...staged.values()].filter((r) => r.info === undefined && r.timestamp >= from);
       todo.sort((a, b) => b.timestamp - a.timestamp);
       const limit = o.maxBodyFetches ?? 2000;
       const batch = todo.slice(0, limit);
@@ -153,15 +216,41 @@ export class DeliveryTracker {
     for (const [wid, n] of hints) this.#pageHint.set(wid, n);
     // A failure or a queue wait means later events may sit in the queue: read deep for a while.
     for (const t of res.fresh) {
-      if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > 60) this.#unhealthyUntil = o.nowSec + horizon;
+      if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC) this.#unhealthyUntil = o.nowSec + horizon;
+      this.#noteQueue(t, slack);
     }
 
-    // Forget rows no cutoff can reach any more.
-    const forget = deepFloor - slack;
+    // Forget rows no cutoff can reach any more (a blockage only ever reaches back to rows we have read).
+    let floor = Math.min(deepFloor, lowest);
+    for (const b of this.#blocked.values()) floor = Math.min(floor, b.sinceSec - slack);
+    const forget = floor - 2 * slack;
     for (const [id, r] of this.rows) if (r.timestamp < forget) this.rows.delete(id);
+    const cap = o.maxTrackedRows ?? 50_000;
+    if (this.rows.size > cap) {
+      const oldest = [...this.rows.values()].sort((a, b) => a.timestamp - b.timestamp).slice(0, this.rows.size - cap);
+      for (const r of oldest) this.rows.delete(r.id);
+      res.rowsDropped = oldest.length;
+      this.#capFloorSec = Math.max(this.#capFloorSec, oldest.at(-1)!.timestamp);
+    }
+    if (this.#stagedInfo.size > cap) this.#stagedInfo.clear();
+    res.countIgnored = client.stats.overlongLists > overlong0;
     for (const [id, r] of this.#stagedInfo) if (r.timestamp < forget || this.rows.has(id)) this.#stagedInfo.delete(id);
     this.#lastPollSec = o.nowSec;
     return res;
+  }
+
+  /** A failed (retryable) or long-queued row: later events of its webhook may still be queued behind it. */
+  #noteQueue(t: TrackedDelivery, slack: number): void {
+    const failed = t.status !== 'HttpSuccess' && isRetryable(t.httpCode);
+    const waited = t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC;
+    if (!failed && !waited) return;
+    const eventSec = typeof t.info === 'object' && t.info.eventTimestamp !== undefined ? Math.min(t.info.eventTimestamp, t.timestamp) : t.timestamp;
+    // The next row of this queue is written at most one attempt, the longest retry wait and another attempt after
+    // this attempt started (or, after a success, the next queued event's attempt).
+    const until = t.deliveryTime + (failed ? ATTEMPT_SEC + MAX_RETRY_GAP_SEC : 2 * ATTEMPT_SEC) + slack;
+    const b = this.#blocked.get(t.webhookId);
+    if (b) ((b.sinceSec = Math.min(b.sinceSec, eventSec)), (b.untilSec = Math.max(b.untilSec, until)));
+    else this.#blocked.set(t.webhookId, { sinceSec: eventSec, untilSec: until });
   }
 
   /** Rows whose timestamp is at or after `fromSec`. */
@@ -188,25 +277,6 @@ async function fetchBodies(client: BtcpayClient, rows: TrackedDelivery[], concur
       else throw e;
     }
   });
-}
-
-export type FailureReason = 'dns' | 'timeout' | 'refused' | 'tls' | 'http_4xx' | 'http_5xx' | 'other';
-export const FAILURE_REASONS: FailureReason[] = ['dns', 'timeout', 'refused', 'tls', 'http_4xx', 'http_5xx', 'other'];
-
-/** Map a failed row to a small fixed reason set, from status, httpCode and the .NET error text. */
-export function failureReason(d: Pick<TrackedDelivery, 'status' | 'httpCode' | 'errorMessage'>): FailureReason {
-  if (d.status === 'HttpError' || (d.httpCode !== null && d.httpCode !== undefined)) {
-    const c = d.httpCode ?? Number(/(\d{3})/.exec(d.errorMessage ?? '')?.[1]);
-    if (c >= 400 && c < 500) return 'http_4xx';
-    if (c >= 500 && c < 600) return 'http_5xx';
-    return 'other';
-  }
-  const m = d.errorMessage ?? '';
-  if (/no such host|name or service not known|nodename nor servname|name does not resolve|ENOTFOUND|EAI_AGAIN|temporary failure in name resolution|name resolution/i.test(m)) return 'dns';
-  if (/timeout|timed out|canceled|cancelled/i.test(m)) return 'timeout';
-  if (/refused|ECONNREFUSED/i.test(m)) return 'refused';
-  if (/ssl|tls|certificate/i.test(m)) return 'tls';
-  return 'other';
 }
 
 export function outcomeOf(status: Delivery['status']): 'success' | 'http_error' | 'failed' {
