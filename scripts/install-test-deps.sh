@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real daemons the test suite runs on loopback: a caching resolver and an authoritative
-# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl.
+# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl;
+# and the install checks' tools: systemd-analyze (systemd), buildah/umoci/skopeo (the container image,
+# no daemon needed), jq, file (ELF architecture of the image's binaries).
 # Debian installs start no service here; tests run each daemon themselves in a temp dir.
 set -euo pipefail
-pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates)
+pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates
+  systemd buildah umoci skopeo jq file)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
