@@ -7,6 +7,13 @@
 set -euo pipefail
 pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates
   systemd buildah umoci skopeo jq file)
+# The image's arm64 variant copies Debian's arm64 libc/libstdc++ (apt-get download; nothing is installed).
+if [ "$(dpkg --print-architecture)" != arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+  echo "test deps: added arm64 to dpkg architectures (for the image's arm64 base)"
+fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
