@@ -74,6 +74,10 @@ done
 echo "$VERSION" > "$OUT.tmp/version"
 touch "$OUT.tmp/done"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
-# Keep the bases and the layer cache, drop older outputs.
+# Keep the bases, drop this build's images and intermediate layers (vfs stores every layer as a full copy)
+# and older outputs: the cache stays at the bases plus one output.
+"${BH[@]}" manifest rm "$list" >/dev/null 2>&1 || true
+for a in "${ARCHES[@]}"; do "${BH[@]}" rmi "localhost/hookwatch:$VERSION-$a" >/dev/null 2>&1 || true; done
+"${BH[@]}" rmi --prune >/dev/null 2>&1 || true
 find "$CACHE" -mindepth 1 -maxdepth 1 -type d ! -name storage ! -name "$hash" -exec rm -rf {} +
 echo "$OUT" >&3
