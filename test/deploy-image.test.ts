@@ -204,6 +204,9 @@ describe.skipIf(skip)('container image', () => {
           timeout: 30_000,
         });
         expect(hc.status, String(hc.stderr)).toBe(0);
+        // The Node 24 runtime.
+        const v = spawnSync('chroot', [`--userspec=${user}:${user}`, r, '/nodejs/bin/node', '--version'], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+        expect(v.stdout.trim()).toMatch(/^v24\./);
         // Nothing was written to the root filesystem (it is mounted read-only for the agent).
         expect(logs).not.toMatch(/EROFS|read-only file system/i);
       } finally {

@@ -29,6 +29,9 @@ export BUILDAH="${BH[*]}" NODE_VERSION
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
+# Working containers left by an interrupted build hold full rootfs copies: drop them (the storage is ours alone).
+"${BH[@]}" rm --all >/dev/null 2>&1 || true
+
 # Bases: built once per Node version and kept in the cache's storage.
 build_base="localhost/hookwatch-build-base:node$NODE_VERSION"
 "${BH[@]}" inspect --type image "$build_base" >/dev/null 2>&1 || WORK="$WORK/b" bash -c 'mkdir -p "$WORK" && exec bash deploy/image/base.sh build "$0"' "$build_base"
@@ -39,6 +42,7 @@ done
 
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 created=$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
+source_url=$(git remote get-url origin 2>/dev/null || true)
 list="localhost/hookwatch:$VERSION"
 # npm inside the build stage uses the host's npm cache and, where the host trusts an extra CA for the
 # registry (a TLS-inspecting proxy), the same CA file, through a global npmrc of the build base.
@@ -57,7 +61,7 @@ for a in "${ARCHES[@]}"; do
   # BUILDPLATFORM is passed explicitly: buildah 1.28 otherwise resolves the build stage for the target platform.
   "${BH[@]}" bud --isolation chroot --layers --pull=never --format docker --platform "linux/$a" --build-arg BUILDPLATFORM="linux/$(dpkg --print-architecture)" \
     --build-arg BUILD_IMAGE="$build_base" --build-arg RUNTIME_IMAGE="localhost/hookwatch-runtime-base:node$NODE_VERSION-$a" \
-    --build-arg VERSION="$VERSION" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
+    --build-arg VERSION="$VERSION" --build-arg REVISION="$revision" --build-arg CREATED="$created" --build-arg SOURCE="$source_url" \
     "${npm_mounts[@]}" \
     -f deploy/image/Dockerfile -t "localhost/hookwatch:$VERSION-$a" --manifest "$list" .
 done
