@@ -2,11 +2,11 @@
 # Installs the real daemons the test suite runs on loopback: a caching resolver and an authoritative
 # DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl;
 # and the install checks' tools: systemd-analyze (systemd), buildah/umoci/skopeo (the container image,
-# no daemon needed), jq, file (ELF architecture of the image's binaries).
+# no daemon needed), qemu-user (runs the arm64 image's Node under user-mode emulation in a test).
 # Debian installs start no service here; tests run each daemon themselves in a temp dir.
 set -euo pipefail
 pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates
-  systemd buildah umoci skopeo jq file)
+  systemd buildah umoci skopeo qemu-user)
 # The image's arm64 variant copies Debian's arm64 libc/libstdc++ (apt-get download; nothing is installed).
 if [ "$(dpkg --print-architecture)" != arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,7 +1,8 @@
 // deploy/image: the image built by deploy/image/build.sh (buildah, no daemon) is one OCI index with linux/amd64
 // and linux/arm64; each runs the production build as UID 65532 with no shell, exposes 9877, and carries the OCI
 // labels. The amd64 image's entrypoint runs in a chroot of its unpacked, read-only root filesystem as 65532 with
-// a sample config and serves /metrics; the arm64 image is checked structurally (platform, ELF machine, loader).
+// a sample config and serves /metrics; the arm64 image is checked structurally (platform, ELF machine, loader)
+// and, where qemu-user is installed, runs `hookwatch check` with its own Node and libraries under emulation.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -149,6 +150,22 @@ describe.skipIf(skip)('container image', () => {
     }
     console.log(`image size: ${sizes.join('; ')}`);
   });
+
+  // Beyond structure: the arm64 image's own loader, libraries and Node run hookwatch under user-mode emulation
+  // (qemu-aarch64 -L ROOTFS: the loader and absolute paths resolve inside the unpacked image; no binfmt, no root).
+  it.skipIf(missingBinaries('qemu-aarch64'))('arm64: the image’s Node 24 runs `hookwatch check` under qemu-aarch64', () => {
+    const r = rootfs.arm64!;
+    const cfg = join(work, 'arm64-check.yaml');
+    writeFileSync(cfg, 'probes:\n  - name: receiver\n    type: http\n    url: https://internal.example.com/healthz\n');
+    const node = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), '--version'], { encoding: 'utf8', timeout: 60_000 });
+    expect(node.stdout.trim(), node.stderr).toMatch(/^v24\./);
+    const check = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), join(r, 'app/bin/hookwatch.js'), 'check', '--config.file', cfg], {
+      encoding: 'utf8',
+      timeout: 170_000,
+      env: { NODE_ENV: 'production', PATH: '/usr/bin:/bin' },
+    });
+    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+  }, 180_000);
 
   describe('amd64 entrypoint in a chroot of the read-only root filesystem', () => {
     let server: Server;
