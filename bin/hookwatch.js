@@ -1,8 +1,50 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so a clone needs no build step.
+// Runs the production build (dist/, from `npm run build`) when it is there and up to date; in a checkout
+// without a build, or with sources edited since, runs the TypeScript sources through tsx (a dev dependency).
+// The published package ships dist/ only, so it never needs tsx.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
 // A SIGHUP (reload) while the modules load must not kill `run` (the default action); it is noted
 // here, first of all, and applied once the agent has started (src/cli.ts).
 if (process.argv[2] === 'run') process.on('SIGHUP', () => (process[Symbol.for('hookwatch.earlySighup')] = true));
-const { register } = await import('tsx/esm/api');
-register();
-await import('../src/cli.ts');
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const built = join(root, 'dist', 'src', 'cli.js');
+const source = join(root, 'src', 'cli.ts');
+
+/** True when some compiled file's source changed after the build finished (about fifty stats, under a millisecond). */
+function sourcesChangedSince(distDir, srcDir, builtAt) {
+  for (const e of readdirSync(distDir, { withFileTypes: true })) {
+    if (e.isDirectory()) {
+      if (sourcesChangedSince(join(distDir, e.name), join(srcDir, e.name), builtAt)) return true;
+    } else if (e.name.endsWith('.js')) {
+      const ts = join(srcDir, e.name.replace(/\.js$/, '.ts'));
+      if (existsSync(ts) && statSync(ts).mtimeMs > builtAt) return true;
+    }
+  }
+  return false;
+}
+
+/** Use the build when there are no sources (the installed package) or none changed since `npm run build`. */
+function buildIsCurrent() {
+  if (!existsSync(built)) return false;
+  if (!existsSync(source) || process.env.HOOKWATCH_FROM === 'dist') return true;
+  const stamp = join(root, 'dist', '.build-complete');
+  return existsSync(stamp) && !sourcesChangedSince(join(root, 'dist'), root, statSync(stamp).mtimeMs);
+}
+
+if (process.env.HOOKWATCH_FROM !== 'src' && buildIsCurrent()) {
+  await import(pathToFileURL(built).href);
+} else {
+  let register;
+  try {
+    ({ register } = await import('tsx/esm/api'));
+  } catch {
+    process.stderr.write('hookwatch: no current build in dist/ and tsx is not installed: run `npm run build` (or `npm ci` for development)\n');
+    process.exit(2);
+  }
+  register();
+  await import(pathToFileURL(source).href);
+}

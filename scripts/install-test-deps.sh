@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Installs the real daemons the test suite runs on loopback: a caching resolver and an authoritative
-# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl,
-# chromium (the status page browser test drives it with playwright-core).
+# DNS server, promtool/Prometheus/Alertmanager, blackbox_exporter (benchmark peer), PostgreSQL, openssl;
+# and the install checks' tools: systemd-analyze (systemd), buildah/umoci/skopeo (the container image,
+# no daemon needed), qemu-user (runs the arm64 image's Node under user-mode emulation in a test); chromium
+# (the status page browser test drives it with playwright-core).
 # Debian installs start no service here; tests run each daemon themselves in a temp dir.
 set -euo pipefail
-pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates chromium)
+pkgs=(unbound nsd dnsutils prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql openssl iproute2 ca-certificates
+  systemd buildah umoci skopeo qemu-user chromium)
+# The image's arm64 variant copies Debian's arm64 libc/libstdc++ (apt-get download; nothing is installed).
+if [ "$(dpkg --print-architecture)" != arm64 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+  echo "test deps: added arm64 to dpkg architectures (for the image's arm64 base)"
+fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

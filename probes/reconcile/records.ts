@@ -1,6 +1,5 @@
 // Reading the internal system's records: an http-json endpoint or a read-only PostgreSQL query.
 // Both yield the same normalised rows; bad rows are counted, not fatal.
-import pg from 'pg';
 import { httpRequest } from '../../src/clients/http/index.ts';
 import type { SourceConfig } from '../../src/probe/types.ts';
 
@@ -83,6 +82,8 @@ export async function fetchHttpJson(src: HttpJson, sinceMs: number, untilMs: num
 }
 
 export async function fetchPostgres(src: Postgres, sinceMs: number, untilMs: number, o: { timeoutMs: number; signal: AbortSignal }): Promise<RecordsResult> {
+  // Loaded on first use: configs without a PostgreSQL source never pay for pg at start or in memory.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({
     host: src.host,
     port: src.port,

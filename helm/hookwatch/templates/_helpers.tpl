@@ -48,3 +48,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "hookwatch.configYaml" -}}
 {{ toYaml .Values.config }}
 {{- end }}
+
+{{/* The image reference: repository@digest when a digest pins it, else repository:tag (tag defaults to appVersion). */}}
+{{- define "hookwatch.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
