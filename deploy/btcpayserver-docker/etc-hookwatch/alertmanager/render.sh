@@ -36,6 +36,13 @@ route:
   group_interval: 5m
   repeat_interval: 12h
   routes:
+    # Dead man's switch: HookwatchWatchdog always fires; it goes to the heartbeat service only (none: dropped).
+    - matchers: ['alertname="HookwatchWatchdog"']
+      receiver: heartbeat
+      group_by: [alertname]
+      group_wait: 0s
+      group_interval: 1m
+      repeat_interval: 1m
     - matchers: ['severity="page"']
       receiver: merchant
       group_wait: 10s
@@ -59,6 +66,12 @@ YAML
     line "      - url: $(q "$HOOKWATCH_ALERT_WEBHOOK_URL")"
     line "        send_resolved: true"
   fi
+  line "  - name: heartbeat"
+  if set_ HOOKWATCH_ALERT_HEARTBEAT_URL; then
+    line "    webhook_configs:"
+    line "      - url: $(q "$HOOKWATCH_ALERT_HEARTBEAT_URL")"
+    line "        send_resolved: false"
+  fi
   cat <<'YAML'
 inhibit_rules:
   - source_matchers: ['alertname="HookwatchDNSDrift"']
@@ -81,7 +94,7 @@ inhibit_rules:
     target_matchers: ['alertname="HookwatchWebhookDeliverySuccessLow"', 'severity="ticket"']
     equal: [job, instance, probe]
   - source_matchers: ['alertname="HookwatchAgentDown"']
-    target_matchers: ['alertname=~"Hookwatch.+"', 'alertname!="HookwatchAgentDown"']
+    target_matchers: ['alertname=~"Hookwatch.+"', 'alertname!="HookwatchAgentDown"', 'alertname!="HookwatchWatchdog"']
     equal: [job, instance]
 YAML
 } > "$out"
