@@ -34,9 +34,4 @@ export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'synthetic_success', type: 'gauge', help: 'Whether the last synthetic webhook to the target passed.', labelNames: ['target'] },
   { name: 'synthetic_last_success_timestamp_seconds', type: 'gauge', help: 'Unix time of the last passing synthetic webhook to the target.', labelNames: ['target'] },
   { name: 'synthetic_phase_duration_seconds', type: 'gauge', help: 'Duration of each phase of the last synthetic webhook.', labelNames: ['target', 'phase'] },
-  { name: 'dns_drift', type: 'gauge', help: "1 when the resolver's answer is not what the authoritative servers serve.", labelNames: ['host'] },
-  { name: 'dns_drift_duration_seconds', type: 'gauge', help: 'How long the current drift has lasted; 0 when none.', labelNames: ['host'] },
-  { name: 'dns_resolver_ttl_seconds', type: 'gauge', help: 'TTL the resolver hands out for the host.', labelNames: ['host'] },
-  { name: 'dns_authoritative_ttl_seconds', type: 'gauge', help: 'TTL the authoritative servers serve for the host.', labelNames: ['host'] },
-  { name: 'dns_ttl_inflated', type: 'gauge', help: "1 when the resolver's TTL exceeds the authoritative TTL.", labelNames: ['host'] },
 ];
