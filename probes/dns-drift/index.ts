@@ -97,7 +97,7 @@ const timed = async <T>(p: () => Promise<T>): Promise<{ v: T; ms: number }> => {
 /** Both sides of one host at once: the resolver the sender uses, and the zone's authoritative servers. */
 async function lookUp(host: string, probe: Probe, resolver: string, signal: AbortSignal, onRejected: () => void): Promise<Lookup> {
   const q: QueryOpts = {
-    types: probe.recordTypes as AddressType[],
+    types: probe.recordTypes,
     timeoutMs: Math.max(200, Math.min(2000, Math.floor(probe.timeoutMs / 4))),
     signal,
     onPacket: (e) => e.outcome === 'rejected' && onRejected(),

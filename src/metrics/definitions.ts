@@ -31,7 +31,4 @@ export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'paid_to_delivered_median_seconds', type: 'gauge', help: 'Median paid-to-delivered over the window, undelivered events counted at their current age.', labelNames: [] },
   { name: 'undelivered_paid_events', type: 'gauge', help: 'Paid events with no successful delivery yet.', labelNames: [] },
   { name: 'oldest_undelivered_paid_event_age_seconds', type: 'gauge', help: 'Age of the oldest undelivered paid event; 0 when none.', labelNames: [] },
-  { name: 'synthetic_success', type: 'gauge', help: 'Whether the last synthetic webhook to the target passed.', labelNames: ['target'] },
-  { name: 'synthetic_last_success_timestamp_seconds', type: 'gauge', help: 'Unix time of the last passing synthetic webhook to the target.', labelNames: ['target'] },
-  { name: 'synthetic_phase_duration_seconds', type: 'gauge', help: 'Duration of each phase of the last synthetic webhook.', labelNames: ['target', 'phase'] },
 ];

@@ -14,11 +14,15 @@ import { Scrubber } from './scrub.ts';
 import { RunLogStore } from './run-log.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
 
+/** A result field as text: strings as they are, other values as JSON (never "[object Object]"). */
+const asText = (v: unknown): string =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? typeof v);
+
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
 function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   if (r === null || typeof r !== 'object') return { ok: false, reason: `probe returned no result (${typeof r})` };
   const raw = r as Record<string, unknown>;
-  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(typeof v === 'string' ? v : String(v)));
+  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(asText(v)));
   // Keys the core does not know pass through untouched (they are not shown); the shown ones are scrubbed below.
   const out: ProbeResult = { ...(raw as Partial<ProbeResult>), ok: raw.ok === true };
   const reason = text(raw.reason);
