@@ -29,7 +29,7 @@ export default tseslint.config(
   {
     // Tests read untyped documents (JSON responses, YAML charts, exposition text) and assert on their
     // shape; typing every one of them would add casts, not safety. Promise rules stay on.
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'probes/**/*.test.ts'],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

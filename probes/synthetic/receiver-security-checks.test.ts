@@ -2,12 +2,12 @@
 // (no signature check, no replay window, no idempotency) is flagged with a metric and a sentence.
 import { describe, it, expect, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { synthetic } from '../probes/synthetic/index.ts';
-import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
-import { makeTestContext } from './helpers/context.ts';
-import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
-import { expectGolden } from './helpers/golden.ts';
-import type { SigningScheme } from '../src/signing/index.ts';
+import { synthetic } from '../synthetic/index.ts';
+import { resolveDeferred, type ResolveEnv } from '../../src/config/deferred.ts';
+import { makeTestContext } from '../../test/helpers/context.ts';
+import { startReceiver, type Receiver } from '../../src/sim/receiver.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import type { SigningScheme } from '../../src/signing/index.ts';
 
 const SECRETS: Record<SigningScheme, string> = {
   btcpay: 'btcpaySecret' + randomBytes(8).toString('hex'),
@@ -56,7 +56,7 @@ describe('receiver security checks', () => {
       // What the receiver saw: the genuine one, a forged one (401), an old one (400), and a duplicate pair.
       expect(rx.received.map((x) => x.status)).toEqual([200, 401, 400, 200, 200]);
       expect(JSON.stringify(r)).not.toContain(SECRETS[scheme]);
-      if (scheme === 'stripe') expectGolden('synthetic', await ctx.registry.exposition());
+      if (scheme === 'stripe') expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.exposition());
     });
   }
 

@@ -3,13 +3,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { synthetic } from '../probes/synthetic/index.ts';
-import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../src/sim/receiver.ts';
-import { missingBinaries } from './helpers/daemons.ts';
+import { synthetic } from '../synthetic/index.ts';
+import { resolveDeferred, type ResolveEnv } from '../../src/config/deferred.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../../src/sim/receiver.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
 import { randomBytes } from 'node:crypto';
-import type { SigningScheme } from '../src/signing/index.ts';
+import type { SigningScheme } from '../../src/signing/index.ts';
 
 const SECRETS: Record<SigningScheme, string> = {
   btcpay: 'btcpaySecret' + randomBytes(8).toString('hex'),
@@ -236,7 +236,7 @@ describe.skipIf(missingBinaries('openssl'))('synthetic over HTTPS with a test CA
   });
 });
 
-describe('config', () => {
+describe('synthetic configuration', () => {
   it('refuses inline secrets and checks mode-specific keys', () => {
     expect(synthetic.schema.safeParse({ targets: ['http://x/'], signing: { scheme: 'btcpay', secret: 'inline' } }).success).toBe(false);
     expect(synthetic.schema.safeParse({ targets: ['ftp://x/'] }).success).toBe(false);

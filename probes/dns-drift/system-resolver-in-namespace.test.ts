@@ -8,10 +8,10 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { findBinary, REQUIRE_DAEMONS } from './helpers/daemons.ts';
+import { findBinary, REQUIRE_DAEMONS } from '../../test/helpers/daemons.ts';
 
 const pexec = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..', '..');
 
 function cannotUnshare(): string | undefined {
   if (!findBinary('unshare') || !findBinary('ip')) {

@@ -4,14 +4,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { reconcile, sameAmount, isPaid } from '../probes/reconcile/index.ts';
-import { Secret } from '../src/secret.ts';
-import type { SourceConfig } from '../src/probe/types.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startFakeBtcpay, type FakeBtcpay } from './fakes/btcpay/index.ts';
-import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
-import { missingBinaries } from './helpers/daemons.ts';
-import { expectGolden } from './helpers/golden.ts';
+import { reconcile, sameAmount, isPaid } from '../reconcile/index.ts';
+import { Secret } from '../../src/secret.ts';
+import type { SourceConfig } from '../../src/probe/types.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../../test/fakes/btcpay/index.ts';
+import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
 
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
 const MIN = 60_000;
@@ -104,7 +104,7 @@ async function expectMetrics(ctx: TestContext, missing: number, pending: number)
   expect(await ctx.metricValue('reconcile_pending_records')).toBe(pending);
 }
 
-describe('reconcile helpers', () => {
+describe('reconcile amount and paid-status rules', () => {
   it('compares decimal amounts by value', () => {
     expect(sameAmount('5.00', '5')).toBe(true);
     expect(sameAmount('05.50', '5.5')).toBe(true);
@@ -164,7 +164,7 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
     const everything = JSON.stringify(r) + ctx.logLines.join('') + (await ctx.registry.exposition());
     expect(everything).not.toContain(pgd.password);
     expect(everything).not.toContain(apiKey);
-    expectGolden('reconcile', await ctx.registry.exposition());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.exposition());
   });
 
   it('once the grace has passed, the unrecorded recent invoice counts as missing', async () => {

@@ -2,12 +2,12 @@
 // 172800) and a well-behaved unbound, all on loopback. Real time passes here only to let a 2 s TTL
 // expire; every wait is a bounded poll.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { missingBinaries } from './helpers/daemons.ts';
-import { startDnsLab, type DnsLab } from './helpers/dns-lab.ts';
-import { makeTestContext } from './helpers/context.ts';
-import { dnsDrift } from '../probes/dns-drift/index.ts';
-import { lookupVia, resolveAuthoritative, parseServer } from '../src/clients/dns/index.ts';
-import type { ProbeResult } from '../src/probe/types.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
+import { startDnsLab, type DnsLab } from '../../test/helpers/dns-lab.ts';
+import { makeTestContext } from '../../test/helpers/context.ts';
+import { dnsDrift } from '../dns-drift/index.ts';
+import { lookupVia, resolveAuthoritative, parseServer } from '../../src/clients/dns/index.ts';
+import type { ProbeResult } from '../../src/probe/types.ts';
 
 const skip = missingBinaries('nsd', 'nsd-control', 'nsd-checkzone', 'unbound', 'unbound-control');
 

@@ -1,16 +1,16 @@
 // dns_drift probe against the pure-Node fakes with a fake clock (fast, no daemons): the verdicts,
-// metrics, state and texts. The same scenario against real nsd + unbound is in dns-lab.test.ts.
+// metrics, state and texts. The same scenario against real nsd + unbound is in against-nsd-and-unbound.test.ts.
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import dgram from 'node:dgram';
-import { dnsDrift, syntheticHosts, FLUSH_HELP } from '../probes/dns-drift/index.ts';
-import { PROBE_KINDS } from '../probes/registry.ts';
-import { testedDestinations } from '../src/config/load.ts';
-import { FakeAuthoritative, FakeRecursive } from '../src/sim/dns-server.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { expectGolden } from './helpers/golden.ts';
-import type { LoadedConfig } from '../src/probe/types.ts';
-import { Secret } from '../src/secret.ts';
-import { reply } from '../src/sim/dns-server.ts';
+import { dnsDrift, syntheticHosts, FLUSH_HELP } from '../dns-drift/index.ts';
+import { PROBE_KINDS } from '../registry.ts';
+import { testedDestinations } from '../../src/config/load.ts';
+import { FakeAuthoritative, FakeRecursive } from '../../src/sim/dns-server.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import type { LoadedConfig } from '../../src/probe/types.ts';
+import { Secret } from '../../src/secret.ts';
+import { reply } from '../../src/sim/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 let clock = T0;
@@ -357,6 +357,6 @@ describe('dns_drift configuration', () => {
     await runAt(T0, conf, ctx);
     auth.set('hooks.pay.test', 'A', ['127.0.0.3']);
     await runAt(T0 + 60_000, conf, ctx);
-    expectGolden('dns_drift', await ctx.registry.registry.metrics());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.registry.metrics());
   });
 });
