@@ -129,7 +129,9 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
     [fake, pgd] = await Promise.all([startFakeBtcpay(), startPostgres()]);
     apiKey = fake.addApiKey([`btcpay.store.canviewinvoices:${fake.storeId}`]);
     scenario = seed(fake);
-    await pgd.sql(`CREATE TABLE payments (invoice_id text PRIMARY KEY, amount numeric(18,8) NOT NULL, currency text NOT NULL, recorded_at timestamptz NOT NULL)`);
+    await pgd.sql(
+      `CREATE TABLE payments (invoice_id text PRIMARY KEY, amount numeric(18,8) NOT NULL, currency text NOT NULL, recorded_at timestamptz NOT NULL)`,
+    );
     await pgd.sql(`ALTER TABLE payments OWNER TO ${pgd.user}`);
     for (const r of scenario.rows) await pgd.sql('INSERT INTO payments VALUES ($1, $2, $3, $4)', [r.id, r.amount, r.currency, new Date(r.timeMs)]);
   });
@@ -185,7 +187,14 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
   });
 
   it('runs the query read-only: a writing query fails and writes nothing', async () => {
-    const ctx = makeTestContext({ probe: 'recon', now: T, sources: sources({ query: "WITH w AS (INSERT INTO payments VALUES ('evil', 1, 'USD', now()) RETURNING *) SELECT invoice_id AS id FROM w WHERE $1::timestamptz < $2::timestamptz" }) });
+    const ctx = makeTestContext({
+      probe: 'recon',
+      now: T,
+      sources: sources({
+        query:
+          "WITH w AS (INSERT INTO payments VALUES ('evil', 1, 'USD', now()) RETURNING *) SELECT invoice_id AS id FROM w WHERE $1::timestamptz < $2::timestamptz",
+      }),
+    });
     const r = await reconcile.run(probe(), ctx);
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/read-only transaction/);

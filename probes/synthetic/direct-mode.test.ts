@@ -73,7 +73,8 @@ describe('synthetic, direct mode over HTTP', () => {
     const target = rx.webhookUrl;
     expect(await ctx.metricValue('synthetic_success', { target })).toBe(1);
     expect(await ctx.metricValue('synthetic_last_success_timestamp_seconds', { target })).toBeGreaterThan(1.7e9);
-    for (const phase of ['resolve', 'connect', 'response', 'confirm']) expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase })).toBeGreaterThanOrEqual(0);
+    for (const phase of ['resolve', 'connect', 'response', 'confirm'])
+      expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase })).toBeGreaterThanOrEqual(0);
     expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase: 'tls' })).toBeUndefined();
     expect(await ctx.metricValue('synthetic_connection_info', { target, address: '127.0.0.1' })).toBe(1);
     expect(await ctx.metricValue('synthetic_failure_class', { target, class: 'http_status' })).toBe(0);
@@ -247,7 +248,9 @@ describe('synthetic configuration', () => {
     expect(errs.map((e) => e.key).sort()).toEqual(['signing', 'targets']);
     const errs2 = synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay', source: 'nope' }) }, cfg);
     expect(errs2).toEqual([]); // the loader checks the name against the sources (test/config-errors.test.ts)
-    expect(synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay' }) }, cfg)).toEqual([{ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' }]);
+    expect(synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay' }) }, cfg)).toEqual([
+      { key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' },
+    ]);
     expect(synthetic.defaultIntervalMs).toBe(3_600_000);
   });
 

@@ -28,7 +28,7 @@ function probe(rx: Receiver, scheme: SigningScheme, over: Record<string, unknown
 }
 
 type Sec = { check: string; result: string; sentence: string };
-const security = (r: { details?: Record<string, unknown> }) => ((r.details?.targets as Array<{ security?: Sec[] }>)[0]!.security ?? []);
+const security = (r: { details?: Record<string, unknown> }) => (r.details?.targets as Array<{ security?: Sec[] }>)[0]!.security ?? [];
 
 describe('receiver security checks', () => {
   const receivers: Receiver[] = [];
@@ -52,7 +52,8 @@ describe('receiver security checks', () => {
         ['replay', 'pass'],
         ['duplicate', 'pass'],
       ]);
-      for (const check of ['bad_signature', 'replay', 'duplicate']) expect(await ctx.metricValue('synthetic_security_check_passed', { target: rx.webhookUrl, check })).toBe(1);
+      for (const check of ['bad_signature', 'replay', 'duplicate'])
+        expect(await ctx.metricValue('synthetic_security_check_passed', { target: rx.webhookUrl, check })).toBe(1);
       // What the receiver saw: the genuine one, a forged one (401), an old one (400), and a duplicate pair.
       expect(rx.received.map((x) => x.status)).toEqual([200, 401, 400, 200, 200]);
       expect(JSON.stringify(r)).not.toContain(SECRETS[scheme]);

@@ -13,7 +13,13 @@ export function normalizeExposition(text: string, opts: { keepLabelValues?: stri
   const keep = new Set(opts.keepLabelValues ?? ['probe', 'type', 'outcome', 'reason', 'basis', 'phase', 'method', 'threshold', 'result']);
   const lines = new Set<string>();
   for (const line of text.split('\n')) {
-    if (!line.includes('hookwatch_') || line.includes('hookwatch_build_info') || line.includes('hookwatch_config_last_reload') || line.includes('hookwatch_scheduler_lag')) continue;
+    if (
+      !line.includes('hookwatch_') ||
+      line.includes('hookwatch_build_info') ||
+      line.includes('hookwatch_config_last_reload') ||
+      line.includes('hookwatch_scheduler_lag')
+    )
+      continue;
     if (line.startsWith('#')) {
       lines.add(line);
       continue;
