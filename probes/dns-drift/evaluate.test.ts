@@ -1,7 +1,7 @@
 // The dns_drift verdict for one host from hand-written answers: no DNS server, no clock.
 import { describe, expect, it } from 'vitest';
 import type { AuthoritativeAnswer, RecursiveAnswer } from '../../src/clients/dns/index.ts';
-import { evaluateHost, FLUSH_HELP, graceSeconds, TTL_HELP, type HostInput } from './evaluate.ts';
+import { evaluateHost, FLUSH_HELP, graceSeconds, summarizeHosts, TTL_HELP, type HostInput } from './evaluate.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 const res = (over: Partial<RecursiveAnswer> = {}): RecursiveAnswer => ({
@@ -95,5 +95,17 @@ describe('dns_drift verdict', () => {
     expect(graceSeconds({ grace: 10_000, thresholds: { grace_seconds: 30 } })).toBe(10);
     expect(graceSeconds({ thresholds: { grace_seconds: 30 } })).toBe(30);
     expect(graceSeconds({ thresholds: {} })).toBe(60);
+  });
+
+  it('the run fails on any host worse than a fresh drift, listing hosts in config order and each fix once', () => {
+    const stale = evaluateHost(host({ host: 'b.test', auth: auth({ addresses: ['192.0.2.9'] }), nowMs: T0 + 400_000, driftSince: T0 })).report;
+    const stale2 = evaluateHost(host({ host: 'c.test', auth: auth({ addresses: ['192.0.2.9'] }), nowMs: T0 + 400_000, driftSince: T0 })).report;
+    const fresh = evaluateHost(host({ host: 'a.test', auth: auth({ addresses: ['192.0.2.9'] }) })).report;
+    expect(summarizeHosts([fresh], ['a.test'], {}).ok).toBe(true);
+    const r = summarizeHosts([stale2, stale, fresh], ['a.test', 'b.test', 'c.test'], { resolver: 'system' });
+    expect(r.ok).toBe(false);
+    expect(Object.keys(r.details!.hosts as object)).toEqual(['a.test', 'b.test', 'c.test']);
+    expect(r.reason).toMatch(/^b\.test: .* c\.test: /);
+    expect(r.cause).toBe(`${FLUSH_HELP} ${TTL_HELP}`);
   });
 });

@@ -2,6 +2,7 @@
 // the grace, the clock and when the current drift began in; verdicts, sentences, fixes, the numbers to
 // export and the new drift start out.
 import type { AuthoritativeAnswer, RecursiveAnswer } from '../../src/clients/dns/index.ts';
+import type { ProbeResult } from '../../src/probe/types.ts';
 
 /** One typed default per threshold; the kind's declaration and the verdict both read it. */
 export const DEFAULTS = { grace_seconds: 60 } as const;
@@ -186,6 +187,20 @@ function judgeDrift(f: Findings, i: HostInput, name: string, resolverFailed: boo
     f.add('drift', `${host}: ${name} answers ${answers}; normal propagation for up to the TTL (${ttl}s) plus grace (${graceS}s), stale after ${more} more.`);
   }
   return { since, seconds, stale };
+}
+
+/** The run's verdict: every host's summary in the order listed; fails when any host has more than a fresh drift. */
+export function summarizeHosts(reports: HostReport[], hosts: string[], run: Record<string, unknown>): ProbeResult {
+  const sorted = [...reports].sort((a, b) => hosts.indexOf(a.host) - hosts.indexOf(b.host));
+  const failing = sorted.filter((r) => !r.ok);
+  const details = { ...run, hosts: Object.fromEntries(sorted.map((r) => [r.host, { verdicts: r.verdicts, summary: r.sentences, ...r.details }])) };
+  if (!failing.length) return { ok: true, details };
+  return {
+    ok: false,
+    reason: failing.flatMap((r) => r.sentences).join(' '),
+    cause: [...new Set(failing.flatMap((r) => r.fixes))].join(' '),
+    details,
+  };
 }
 
 /** A host whose check failed outright (not an answer, an error): unknown, like an authority outage. */

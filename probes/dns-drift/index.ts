@@ -20,7 +20,7 @@ import {
   type AuthoritativeAnswer,
   type RecursiveAnswer,
 } from '../../src/clients/dns/index.ts';
-import { DEFAULTS, evaluateHost, failedHost, graceSeconds, type HostNumbers, type HostReport } from './evaluate.ts';
+import { DEFAULTS, evaluateHost, failedHost, graceSeconds, summarizeHosts, type HostNumbers, type HostReport } from './evaluate.ts';
 import { METRICS } from './metrics.ts';
 
 export { FLUSH_HELP, TTL_HELP } from './evaluate.ts';
@@ -179,20 +179,6 @@ export const dnsDrift = defineProbe({
     } finally {
       if (rejected) ctx.metrics.inc('dns_rejected_packets_total', {}, rejected);
     }
-    reports.sort((a, b) => hosts.indexOf(a.host) - hosts.indexOf(b.host));
-    const failing = reports.filter((r) => !r.ok);
-    const details = {
-      resolver,
-      graceSeconds: graceS,
-      ...(rejected ? { rejectedPackets: rejected } : {}),
-      hosts: Object.fromEntries(reports.map((r) => [r.host, { verdicts: r.verdicts, summary: r.sentences, ...r.details }])),
-    };
-    if (!failing.length) return { ok: true, details };
-    return {
-      ok: false,
-      reason: failing.flatMap((r) => r.sentences).join(' '),
-      cause: [...new Set(failing.flatMap((r) => r.fixes))].join(' '),
-      details,
-    };
+    return summarizeHosts(reports, hosts, { resolver, graceSeconds: graceS, ...(rejected ? { rejectedPackets: rejected } : {}) });
   },
 });
