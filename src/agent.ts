@@ -82,7 +82,7 @@ export class Agent implements AgentView {
       try {
         this.web?.reload();
       } catch (e) {
-        throw new Error(`web config: ${(e as Error).message}`);
+        throw new Error(`web config: ${(e as Error).message}`, { cause: e });
       }
       this.scheduler.apply(config);
       this.registry.configReloadSuccess.set(1);

@@ -10,6 +10,7 @@ import { parse, stringify } from 'yaml';
 import { bin, missingBinaries } from './helpers/daemons.ts';
 import { ROOT } from './helpers/agent-process.ts';
 import { CONTRACT_METRICS } from '../src/metrics/definitions.ts';
+import { metricDefsOf } from '../src/metrics/run-metrics.ts';
 import { PROBE_KINDS } from '../probes/registry.ts';
 
 const ALERTS_DIR = join(ROOT, 'alerts');
@@ -99,7 +100,7 @@ describe('alert rules: structure and content', () => {
 
   it('uses only contract metrics, the recording rules it defines, and thresholds the probe kinds export', () => {
     const known = new Set<string>();
-    for (const m of CONTRACT_METRICS) {
+    for (const m of [...CONTRACT_METRICS, ...PROBE_KINDS.flatMap((k) => metricDefsOf(k.metrics ?? {}))]) {
       known.add(`hookwatch_${m.name}`);
       if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) known.add(`hookwatch_${m.name}${s}`);
     }

@@ -135,7 +135,7 @@ describe('malformed configs', () => {
   });
 });
 
-describe('review fixes: config', () => {
+describe('config: credentials, resolver names and run timeouts', () => {
   it('refuses an inline credential header but allows plain headers', () => {
     const base = `sources:\n  internal:\n    type: http-json\n    url: http://127.0.0.1:1/p\n    headers:\n`;
     expect(() => loadConfigText(base + `      Authorization: "Bearer ${SECRET}"\nprobes: []\n`, { kinds: PROBE_KINDS, file: 'h.yaml', env })).toThrow(/header Authorization carries a credential/);

@@ -12,7 +12,6 @@ import { Agent, type AgentOptions } from '../src/agent.ts';
 import { createLogger } from '../src/log.ts';
 import { RunLogStore } from '../src/scheduler/run-log.ts';
 import { BasicAuth, parseBasic } from '../src/server/auth.ts';
-import { WebSettings } from '../src/server/listen.ts';
 import { defineProbe, type ProbeKind } from '../src/probe/types.ts';
 
 const ok = defineProbe({ type: 'ok', schema: z.strictObject({}), run: async () => ({ ok: true }) });

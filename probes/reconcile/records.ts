@@ -60,12 +60,30 @@ function normalise(rows: unknown[], get: (row: unknown, key: 'id' | 'amount' | '
   return { records, skipped };
 }
 
-export async function fetchHttpJson(src: HttpJson, sinceMs: number, untilMs: number, o: { resolver: string; timeoutMs: number; signal: AbortSignal }): Promise<RecordsResult> {
-  const url = src.url.split('{since}').join(String(Math.floor(sinceMs / 1000))).split('{until}').join(String(Math.floor(untilMs / 1000)));
+export async function fetchHttpJson(
+  src: HttpJson,
+  sinceMs: number,
+  untilMs: number,
+  o: { resolver: string; timeoutMs: number; signal: AbortSignal },
+): Promise<RecordsResult> {
+  const url = src.url
+    .split('{since}')
+    .join(String(Math.floor(sinceMs / 1000)))
+    .split('{until}')
+    .join(String(Math.floor(untilMs / 1000)));
   const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'hookwatch-reconcile/0.1' };
   for (const [k, v] of Object.entries(src.headers)) headers[k.toLowerCase()] = typeof v === 'string' ? v : v.reveal();
   const max = 32 * 1024 * 1024;
-  const r = await httpRequest({ url, method: 'GET', headers, resolver: o.resolver, connectTimeoutMs: o.timeoutMs, responseTimeoutMs: o.timeoutMs, signal: o.signal, maxBodyBytes: max + 1 });
+  const r = await httpRequest({
+    url,
+    method: 'GET',
+    headers,
+    resolver: o.resolver,
+    connectTimeoutMs: o.timeoutMs,
+    responseTimeoutMs: o.timeoutMs,
+    signal: o.signal,
+    maxBodyBytes: max + 1,
+  });
   if (!r.ok) throw new RecordsError(`${r.failure?.message ?? 'request failed'}`);
   if ((r.body?.length ?? 0) > max) throw new RecordsError(`response larger than 32 MiB; narrow the window`);
   let doc: unknown;

@@ -18,7 +18,8 @@ export class ProbeMetrics {
     this.registry.define(def);
   }
 
-  #labels(name: string, labels: Labels): Labels {
+  /** The full label set (with `probe`) of a write; throws on a missing or undeclared label. */
+  protected checkLabels(name: string, labels: Labels): Labels {
     const def = this.registry.def(name);
     const out: Labels = { probe: this.probe };
     for (const l of def.labelNames) {
@@ -27,6 +28,11 @@ export class ProbeMetrics {
       out[l] = v;
     }
     for (const k of Object.keys(labels)) if (!def.labelNames.includes(k)) throw new Error(`metric ${name}: unknown label ${k}`);
+    return out;
+  }
+
+  #labels(name: string, labels: Labels): Labels {
+    const out = this.checkLabels(name, labels);
     this.registry.track(this.probe, name, out);
     return out;
   }

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { ProbeMetrics } from '../metrics/probe-metrics.ts';
+import { RunMetrics, type MetricDefs, type MetricSet } from '../metrics/run-metrics.ts';
 import type { Secret } from '../secret.ts';
 
 /** Fields every probe entry has, whatever its kind. Durations are already converted to milliseconds. */
@@ -100,7 +101,10 @@ export interface ProbeContext {
   signal: AbortSignal;
   /** Child logger carrying probe, type and a per-run correlation id (run_id). */
   log: Logger;
-  /** Metric helpers; every series gets the `probe` label automatically. */
+  /**
+   * Metric helpers; every series gets the `probe` label automatically. The scheduler hands a RunMetrics
+   * (the run's snapshot); a kind that declares its metrics sees it typed as MetricSet (see defineProbe).
+   */
   metrics: ProbeMetrics;
   /** Wall clock in ms. Injected so tests can fake time. */
   now(): number;
@@ -145,6 +149,8 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   destinations?(probe: ProbeBase & z.infer<C>): string[];
   /** For kinds that watch BTCPay deliveries: the webhook and events `hookwatch redeliver --probe` acts on (the source is the declared btcpay one). */
   redeliveryScope?(probe: ProbeBase & z.infer<C>): { webhookId?: string; paidEvents?: string[] };
+  /** The kind's own metric families (see src/probe/README.md); the core registers them. */
+  metrics?: MetricDefs;
   /** Threshold keys this kind understands, with defaults in base units. */
   thresholds?: Record<string, { default: number | ((probe: { intervalMs: number }) => number); help: string }>;
   /**
@@ -164,28 +170,44 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
 /** What a kind's run() gets on top of the usual context: its declared sources, resolved and typed. */
 export type SourcedContext<C extends z.ZodObject, S extends SourceKeys> = ProbeContext & { sources: ResolvedSources<C, S> };
 
-/** A kind as written in probes/<kind>/index.ts: like ProbeKind, but run() sees its sources typed. */
-export interface ProbeDefinition<C extends z.ZodObject, S extends SourceKeys> extends Omit<ProbeKind<C>, 'sources' | 'run'> {
+/** The context of a kind's run(): sources typed, and metrics typed by the kind's declaration when it has one. */
+export type RunContext<C extends z.ZodObject, S extends SourceKeys, D extends MetricDefs> = [keyof D] extends [never]
+  ? SourcedContext<C, S>
+  : Omit<SourcedContext<C, S>, 'metrics'> & { metrics: MetricSet<D> };
+
+/** A kind as written in probes/<kind>/index.ts: like ProbeKind, but run() sees its sources and metrics typed. */
+export interface ProbeDefinition<C extends z.ZodObject, S extends SourceKeys, D extends MetricDefs> extends Omit<ProbeKind<C>, 'sources' | 'metrics' | 'run'> {
   sources?: S;
-  run(probe: ProbeBase & z.infer<C>, ctx: SourcedContext<C, S>): Promise<ProbeResult>;
+  metrics?: D;
+  run(probe: ProbeBase & z.infer<C>, ctx: RunContext<C, S, D>): Promise<ProbeResult>;
 }
 
 /**
  * Keeps the schema's inferred type on `run`, and hands run() the sources named by the keys the kind
  * declares (`sources`), looked up through ctx.source(). The loader has already checked that each name
- * exists and is of an accepted type.
+ * exists and is of an accepted type. Declared metric families are registered before every run; a
+ * caller that hands a plain ProbeMetrics instead of the scheduler's RunMetrics (a test, a benchmark)
+ * gets the run's gauges published when run() returns.
  */
-export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = Record<never, never>>(def: ProbeDefinition<C, S>): ProbeKind<C> {
+export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = Record<never, never>, const D extends MetricDefs = Record<never, never>>(
+  def: ProbeDefinition<C, S, D>,
+): ProbeKind<C> {
   const keys = Object.keys(def.sources ?? {});
   return {
     ...def,
-    run(probe, ctx) {
+    async run(probe, ctx) {
       const sources: Record<string, SourceConfig | undefined> = {};
       for (const key of keys) {
         const name = (probe as Record<string, unknown>)[key];
         sources[key] = typeof name === 'string' ? ctx.source(name) : undefined;
       }
-      return def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources }) as SourcedContext<C, S>);
+      const own =
+        ctx.metrics instanceof RunMetrics ? undefined : new RunMetrics(ctx.metrics.registry, ctx.metrics.probe, ctx.metrics.active, undefined, probe.type);
+      const metrics = own ?? (ctx.metrics as RunMetrics);
+      if (def.metrics) metrics.declare(def.metrics);
+      const result = await def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);
+      own?.publish();
+      return result;
     },
   };
 }

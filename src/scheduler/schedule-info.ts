@@ -24,7 +24,7 @@ export function scheduleInfo(p: ProbeBase & Record<string, unknown>, config: Loa
         ? 'global.interval'
         : 'probe';
   let timeoutFrom: ScheduleInfo['timeoutFrom'] = 'probe';
-  if (kind?.defaultTimeoutMs && p.timeoutMs === kind.defaultTimeoutMs(p as never)) timeoutFrom = 'kind default';
+  if (kind?.defaultTimeoutMs && p.timeoutMs === kind.defaultTimeoutMs(p)) timeoutFrom = 'kind default';
   else if (!kind?.defaultTimeoutMs && p.timeoutMs === Math.min(g.timeoutMs, p.intervalMs))
     timeoutFrom = g.timeoutMs > p.intervalMs ? 'global.timeout, capped at the interval' : 'global.timeout';
   return { name: p.name, type: p.type, intervalSeconds: p.intervalMs / 1000, intervalFrom, timeoutSeconds: p.timeoutMs / 1000, timeoutFrom };

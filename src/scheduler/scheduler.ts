@@ -9,16 +9,22 @@ import type { Logger } from 'pino';
 import type { LoadedConfig, ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
 import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
+import { RunMetrics, metricDefsOf } from '../metrics/run-metrics.ts';
 import { Scrubber } from './scrub.ts';
 import { RunLogStore } from './run-log.ts';
 import type { RunRecord } from './run-record.ts';
+import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
+
+/** A result field as text: strings as they are, other values as JSON (never "[object Object]"). */
+const asText = (v: unknown): string =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? typeof v);
 
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
 function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   if (r === null || typeof r !== 'object') return { ok: false, reason: `probe returned no result (${typeof r})` };
   const raw = r as Record<string, unknown>;
-  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(typeof v === 'string' ? v : String(v)));
+  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(asText(v)));
   // Keys the core does not know pass through untouched (they are not shown); the shown ones are scrubbed below.
   const out: ProbeResult = { ...(raw as Partial<ProbeResult>), ok: raw.ok === true };
   const reason = text(raw.reason);
@@ -39,28 +45,6 @@ function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   }
   return out;
 }
-
-/** The run's view of the registry: label values are scrubbed like everything else the probe emits. */
-class ScrubbedMetrics extends ProbeMetrics {
-  constructor(
-    registry: MetricRegistry,
-    probe: string,
-    active: () => boolean,
-    readonly scrubber: Scrubber,
-  ) {
-    super(registry, probe, active);
-  }
-  override set(name: string, labels: Record<string, string>, value: number): void {
-    super.set(name, this.scrubber.labels(labels), value);
-  }
-  override inc(name: string, labels: Record<string, string>, by = 1): void {
-    super.inc(name, this.scrubber.labels(labels), by);
-  }
-  override observe(name: string, labels: Record<string, string>, value: number): void {
-    super.observe(name, this.scrubber.labels(labels), value);
-  }
-}
-import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 
 export type { RunRecord } from './run-record.ts';
 
@@ -102,6 +86,8 @@ export class Scheduler {
   constructor(readonly opts: SchedulerOptions) {
     this.runLogs = opts.runLogs ?? new RunLogStore();
     this.#now = opts.now ?? Date.now;
+    // Conflicting declarations between kinds fail here, at start-up, not at some probe's first run.
+    for (const k of opts.kinds) for (const d of metricDefsOf(k.metrics ?? {})) opts.registry.define(d);
   }
 
   get config(): LoadedConfig | undefined {
@@ -130,7 +116,16 @@ export class Scheduler {
       if (!kind) throw new Error(`no probe kind ${p.type}`);
       const prev = carried.get(p.name);
       const print = next.get(p.name)!.print;
-      const e: Entry = { probe: p, print, kind, state: prev?.state ?? new Map<string, unknown>(), stop: new AbortController(), runs: 0, skipped: 0, last: prev?.last };
+      const e: Entry = {
+        probe: p,
+        print,
+        kind,
+        state: prev?.state ?? new Map<string, unknown>(),
+        stop: new AbortController(),
+        runs: 0,
+        skipped: 0,
+        last: prev?.last,
+      };
       // A run of the replaced entry may still be settling; it shares this state, so wait for it.
       if (prev?.running) this.#track(e, prev.running);
       this.#entries.set(p.name, e);
@@ -206,11 +201,19 @@ export class Scheduler {
     const signal = AbortSignal.any([ctrl.signal, e.stop.signal]);
     const config = this.#config;
     const scrubber = new Scrubber(config.secrets);
+    // Label values are scrubbed like everything else the probe emits. A run outliving its probe
+    // (removed or changed by a reload) must not write series back.
+    const metrics = new RunMetrics(
+      this.opts.registry,
+      probe.name,
+      () => this.#entries.get(name) === e,
+      (l) => scrubber.labels(l),
+      probe.type,
+    );
     const ctx: ProbeContext = {
       signal,
       log: scrubber.logger(log),
-      // A run outliving its probe (removed or changed by a reload) must not write series back.
-      metrics: new ScrubbedMetrics(this.opts.registry, probe.name, () => this.#entries.get(name) === e, scrubber),
+      metrics,
       now: this.#now,
       state: e.state,
       config,
@@ -239,7 +242,11 @@ export class Scheduler {
       const r = await Promise.race([inflight, timedOut]);
       if (r === 'timeout') {
         outcome = 'timeout';
-        result = { ok: false, reason: timeoutErr.message, cause: 'The probe did not finish within its timeout: the upstream is slow or unreachable, or the timeout is too short for its work.' };
+        result = {
+          ok: false,
+          reason: timeoutErr.message,
+          cause: 'The probe did not finish within its timeout: the upstream is slow or unreachable, or the timeout is too short for its work.',
+        };
       } else {
         result = r;
         outcome = (r as ProbeResult | undefined)?.ok === true ? 'success' : 'failure';
@@ -264,19 +271,22 @@ export class Scheduler {
     const finishedAt = this.#now();
     const rec: RunRecord = { runId, startedAt, finishedAt, durationSeconds, result, outcome };
     let transition: Transition | undefined;
-    // A probe removed by a reload while running must not write its series back.
+    // The run's gauges count only when it completed; a probe removed by a reload while running must
+    // not write its series back.
+    if (outcome === 'timeout') metrics.discard();
     if (this.#entries.get(name) === e) {
       transition = this.history.record(name, rec);
       e.last = rec;
       e.runs++;
       try {
-        const m = ctx.metrics;
+        const m = metrics;
+        m.publish();
         m.set('probe_success', { type: probe.type }, result.ok ? 1 : 0);
         m.set('probe_duration_seconds', { type: probe.type }, durationSeconds);
         m.set('probe_last_run_timestamp_seconds', { type: probe.type }, finishedAt / 1000);
         m.inc('probe_runs_total', { type: probe.type, result: outcome });
       } catch (err) {
-        log.error({ error: scrubber.text(String(err)) }, 'cannot export the run\'s metrics');
+        log.error({ error: scrubber.text(String(err)) }, "cannot export the run's metrics");
       }
     }
     const line = { ok: result.ok, outcome, duration_seconds: Number(durationSeconds.toFixed(4)), reason: result.reason };
@@ -285,7 +295,17 @@ export class Scheduler {
     return rec;
   }
 
-  status(): Array<{ name: string; type: string; intervalSeconds: number; timeoutSeconds: number; runs: number; skipped: number; running: boolean; nextRunAt?: string; last?: RunRecord }> {
+  status(): Array<{
+    name: string;
+    type: string;
+    intervalSeconds: number;
+    timeoutSeconds: number;
+    runs: number;
+    skipped: number;
+    running: boolean;
+    nextRunAt?: string;
+    last?: RunRecord;
+  }> {
     return [...this.#entries.values()].map((e) => ({
       name: e.probe.name,
       type: e.probe.type,

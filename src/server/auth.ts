@@ -111,7 +111,7 @@ class FailureLimiter {
 
   #bucket(client: string) {
     const t = this.now();
-    let b = this.#clients.get(client);
+    const b = this.#clients.get(client);
     if (b) {
       b.tokens = Math.min(this.limits.failureBurst, b.tokens + ((t - b.at) / 1000) * this.limits.failureRefillPerSecond);
       b.at = t;

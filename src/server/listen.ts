@@ -115,7 +115,7 @@ export async function listen(handler: RequestListener, address: string, web: Web
     ? createHttps({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: !!tls.ca, rejectUnauthorized: !!tls.ca }, wrapped)
     : createHttp(wrapped);
   web.onChange((c) => {
-    if (c.tls && 'setSecureContext' in server) (server as import('node:https').Server).setSecureContext({ cert: c.tls.cert, key: c.tls.key, ca: c.tls.ca });
+    if (c.tls && 'setSecureContext' in server) server.setSecureContext({ cert: c.tls.cert, key: c.tls.key, ca: c.tls.ca });
   });
   await new Promise<void>((res, rej) => {
     server.once('error', rej);

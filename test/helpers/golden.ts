@@ -13,7 +13,13 @@ export function normalizeExposition(text: string, opts: { keepLabelValues?: stri
   const keep = new Set(opts.keepLabelValues ?? ['probe', 'type', 'outcome', 'reason', 'basis', 'phase', 'method', 'threshold', 'result']);
   const lines = new Set<string>();
   for (const line of text.split('\n')) {
-    if (!line.includes('hookwatch_') || line.includes('hookwatch_build_info') || line.includes('hookwatch_config_last_reload') || line.includes('hookwatch_scheduler_lag')) continue;
+    if (
+      !line.includes('hookwatch_') ||
+      line.includes('hookwatch_build_info') ||
+      line.includes('hookwatch_config_last_reload') ||
+      line.includes('hookwatch_scheduler_lag')
+    )
+      continue;
     if (line.startsWith('#')) {
       lines.add(line);
       continue;
@@ -30,12 +36,13 @@ export function normalizeExposition(text: string, opts: { keepLabelValues?: stri
   return [...lines].sort().join('\n') + '\n';
 }
 
-export function expectGolden(name: string, exposition: string): void {
-  const file = join(DIR, `${name}.prom`);
+/** `name`: a file in test/golden/; a URL: a golden file beside the test (probes/<kind>/exposition.prom). */
+export function expectGolden(name: string | URL, exposition: string): void {
+  const file = typeof name === 'string' ? join(DIR, `${name}.prom`) : fileURLToPath(name);
   const actual = normalizeExposition(exposition);
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
     if (process.env.CI && !existsSync(file)) throw new Error(`golden file ${file} missing; run with UPDATE_GOLDEN=1 locally and commit it`);
-    mkdirSync(DIR, { recursive: true });
+    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, actual);
   }
   expect(actual).toBe(readFileSync(file, 'utf8'));

@@ -66,129 +66,59 @@ function errCode(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** Which phase a request is in and since when, so every failure (ours or an outside abort) is blamed on the right phase. */
+class PhaseClock {
+  stage: Phase = 'resolve';
+  #t0 = performance.now();
+  responseStart = 0;
+  responseTimedOut = false;
+  responseTimer?: NodeJS.Timeout;
+  constructor(readonly phases: HttpResult['phases']) {}
+  enter(stage: Phase): void {
+    this.stage = stage;
+    this.#t0 = performance.now();
+    if (stage === 'response') this.responseStart = this.#t0;
+  }
+  /** Record the current phase's duration in seconds. */
+  done(): void {
+    this.phases[this.stage] = (performance.now() - this.#t0) / 1000;
+  }
+}
+
+/** The request as the connector needs it: where to go, how long to wait, what to trust. */
+interface Target {
+  host: string;
+  port: number;
+  https: boolean;
+  resolver: string;
+  ca?: string | Buffer;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
 export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   const url = new URL(req.url);
   const phases: HttpResult['phases'] = {};
   // Shown in messages: never with userinfo or query (src/redact-url.ts).
   const result: HttpResult = { ok: false, url: redactUrl(req.url), phases };
-  const https = url.protocol === 'https:';
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const port = url.port ? Number(url.port) : defaultPort(url.protocol);
-  const connectTimeoutMs = req.connectTimeoutMs ?? 5000;
-  const responseTimeoutMs = req.responseTimeoutMs ?? 10_000;
-  let ca: string | Buffer | undefined = req.ca;
-  if (!ca && req.caFile) {
-    try {
-      ca = readFileSync(req.caFile);
-    } catch (e) {
-      return { ...result, failure: { class: 'tls_error', message: `cannot read CA file ${req.caFile}: ${errCode(e) ?? String(e)}` } };
-    }
-  }
-
-  // Where we are, so an outside abort (probe timeout) is blamed on the right phase.
-  let stage: Phase = 'resolve';
+  const ca = loadCa(req);
+  if (typeof ca === 'object' && 'failure' in ca) return { ...result, failure: ca.failure };
+  const target: Target = {
+    host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port ? Number(url.port) : defaultPort(url.protocol),
+    https: url.protocol === 'https:',
+    resolver: req.resolver ?? 'system',
+    ca,
+    connectTimeoutMs: req.connectTimeoutMs ?? 5000,
+    responseTimeoutMs: req.responseTimeoutMs ?? 10_000,
+  };
+  const clock = new PhaseClock(phases);
   const ac = new AbortController();
   const onOuter = () => ac.abort(req.signal?.reason);
   if (req.signal?.aborted) onOuter();
   req.signal?.addEventListener('abort', onOuter, { once: true });
-  let responseTimer: NodeJS.Timeout | undefined;
-  let responseTimedOut = false;
-  let t0 = performance.now();
-  let responseStart = 0;
-  const since = () => (performance.now() - t0) / 1000;
-
-  const connector: buildConnector.connector = (_opts, cb) => {
-    void (async () => {
-      let socket: Socket | TLSSocket | undefined;
-      try {
-        stage = 'resolve';
-        t0 = performance.now();
-        let addrs: string[];
-        try {
-          addrs = await resolveHost(req.resolver ?? 'system', host, { signal: ac.signal, timeoutMs: connectTimeoutMs });
-        } catch (e) {
-          const m = (e as Error).message ?? String(e);
-          throw new PhaseError('dns_error', m.includes(host) ? m : `cannot resolve ${host} via ${req.resolver ?? 'system'}: ${m}`);
-        }
-        if (addrs.length === 0) throw new PhaseError('dns_error', `${host} has no A/AAAA records via ${req.resolver ?? 'system'}`);
-        phases.resolve = since();
-        stage = 'connect';
-        t0 = performance.now();
-        // Try the addresses in the resolver's order, as a sender does; a refusal moves on to the next.
-        let lastErr: PhaseError | undefined;
-        for (const address of addrs) {
-          result.address = address;
-          result.port = port;
-          try {
-            socket = await connectOnce(address, port, host, connectTimeoutMs, ac.signal);
-            break;
-          } catch (e) {
-            lastErr = e as PhaseError;
-            if (lastErr.cls !== 'connect_refused' || ac.signal.aborted) break;
-          }
-        }
-        if (!socket) {
-          const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => formatHostPort(a, port)).join(', ')})` : '';
-          throw new PhaseError(lastErr?.cls ?? 'connect_refused', (lastErr?.message ?? `cannot connect to ${host}`) + tried);
-        }
-        const where = fmtWhere(result.address!, port, host);
-        phases.connect = since();
-
-        if (https) {
-          stage = 'tls';
-          t0 = performance.now();
-          const raw = socket;
-          socket = await new Promise<TLSSocket>((resolve, reject) => {
-            const s = tlsConnect({
-              socket: raw,
-              host,
-              // SNI must be a name, never an IP literal.
-              ...(isIP(host) ? {} : { servername: host }),
-              ...(ca ? { ca } : {}),
-              ALPNProtocols: ['http/1.1'],
-              rejectUnauthorized: true,
-            });
-            const timer = setTimeout(() => {
-              s.destroy();
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} timed out after ${connectTimeoutMs}ms`));
-            }, connectTimeoutMs);
-            const onAbort = () => {
-              clearTimeout(timer);
-              s.destroy();
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} aborted`));
-            };
-            ac.signal.addEventListener('abort', onAbort, { once: true });
-            s.once('secureConnect', () => {
-              clearTimeout(timer);
-              ac.signal.removeEventListener('abort', onAbort);
-              resolve(s);
-            });
-            s.once('error', (e) => {
-              clearTimeout(timer);
-              ac.signal.removeEventListener('abort', onAbort);
-              reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${(e as Error).message}`.replace(/\s+/g, ' ').trim()));
-            });
-          });
-          phases.tls = since();
-        }
-
-        stage = 'response';
-        t0 = performance.now();
-        responseStart = t0;
-        responseTimer = setTimeout(() => {
-          responseTimedOut = true;
-          ac.abort(new Error('response timeout'));
-        }, responseTimeoutMs);
-        cb(null, socket);
-      } catch (e) {
-        socket?.destroy();
-        cb(e instanceof Error ? e : new Error(String(e)), null);
-      }
-    })();
-  };
-
   const client = new Client(url.origin, {
-    connect: connector,
+    connect: connector(target, clock, result, ac),
     // Our own timer covers the response; undici's would fire at coarse granularity.
     headersTimeout: 0,
     bodyTimeout: 0,
@@ -197,56 +127,166 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResult> {
   try {
     const res = await client.request({
       path: url.pathname + url.search,
-      method: (req.method ?? 'POST'),
+      method: req.method ?? 'POST',
       headers: req.headers,
       body: req.body,
       signal: ac.signal,
     });
-    const max = req.maxBodyBytes ?? 64 * 1024;
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (kept < max) {
-        const part = chunk.subarray(0, max - kept);
-        chunks.push(part);
-        kept += part.length;
-      }
-    }
-    phases.response = (performance.now() - responseStart) / 1000;
-    result.status = res.statusCode;
-    result.headers = res.headers;
-    result.body = Buffer.concat(chunks).toString('utf8');
-    const ok = req.okStatus ?? ((s: number) => s >= 200 && s < 300);
-    if (ok(res.statusCode)) result.ok = true;
-    else {
-      const what = `${req.method ?? 'POST'} ${redactUrl(req.url)}`;
-      result.failure = { class: 'http_status', message: `${what} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})` };
-    }
+    const body = await readCapped(res.body as AsyncIterable<Buffer>, req.maxBodyBytes ?? 64 * 1024);
+    clock.done();
+    Object.assign(result, { status: res.statusCode, headers: res.headers, body });
+    if ((req.okStatus ?? is2xx)(res.statusCode)) result.ok = true;
+    else
+      result.failure = {
+        class: 'http_status',
+        message: `${req.method ?? 'POST'} ${redactUrl(req.url)} answered HTTP ${res.statusCode} (from ${fmtAddr(result)})`,
+      };
   } catch (e) {
-    const st = stage as Phase;
-    if (st === 'response' && responseStart) phases.response = (performance.now() - responseStart) / 1000;
-    const cause = findPhaseError(e);
-    if (cause) result.failure = { class: cause.cls, message: cause.message };
-    else if (st === 'response') {
-      // No complete answer: our timer, the probe's deadline, or the peer dropping the connection
-      // mid-request. The fixed class set has no "reset", and for a webhook all three mean the
-      // sender got no verdict, so they share response_timeout; the message says which.
-      const msg = responseTimedOut
-        ? `no complete response from ${fmtAddr(result)} within ${responseTimeoutMs}ms`
-        : `no complete response from ${fmtAddr(result)}: ${errCode(e) ?? (e as Error).message}`;
-      result.failure = { class: 'response_timeout', message: msg };
-    } else {
-      const cls: FailureClass = st === 'resolve' ? 'dns_error' : st === 'tls' ? 'tls_error' : 'connect_timeout';
-      result.failure = { class: cls, message: `${redactUrl(req.url)}: ${redactUrlsIn((e as Error).message)}` };
-    }
+    if (clock.stage === 'response' && clock.responseStart) clock.done();
+    result.failure = failureOf(e, clock, result, req.url, target.responseTimeoutMs);
   } finally {
-    clearTimeout(responseTimer);
+    clearTimeout(clock.responseTimer);
     req.signal?.removeEventListener('abort', onOuter);
     await client.destroy().catch(() => undefined);
   }
   return result;
 }
 
+const is2xx = (s: number) => s >= 200 && s < 300;
+
+/** The CA to trust: given inline, read from caFile, or none (the default set). */
+function loadCa(req: HttpRequest): string | Buffer | undefined | { failure: NonNullable<HttpResult['failure']> } {
+  if (req.ca || !req.caFile) return req.ca;
+  try {
+    return readFileSync(req.caFile);
+  } catch (e) {
+    return { failure: { class: 'tls_error', message: `cannot read CA file ${req.caFile}: ${errCode(e) ?? String(e)}` } };
+  }
+}
+
+/** undici's connect hook: resolve, connect, TLS, each timed and classified; then the response timer starts. */
+function connector(t: Target, clock: PhaseClock, result: HttpResult, ac: AbortController): buildConnector.connector {
+  return (_opts, cb) => {
+    void (async () => {
+      let socket: Socket | TLSSocket | undefined;
+      try {
+        clock.enter('resolve');
+        const addrs = await resolveAddresses(t, ac.signal);
+        clock.done();
+        clock.enter('connect');
+        socket = await connectFirst(addrs, t, result, ac.signal);
+        clock.done();
+        if (t.https) {
+          clock.enter('tls');
+          socket = await tlsHandshake(socket, t, fmtWhere(result.address!, t.port, t.host), ac.signal);
+          clock.done();
+        }
+        clock.enter('response');
+        clock.responseTimer = setTimeout(() => {
+          clock.responseTimedOut = true;
+          ac.abort(new Error('response timeout'));
+        }, t.responseTimeoutMs);
+        cb(null, socket);
+      } catch (e) {
+        socket?.destroy();
+        cb(e instanceof Error ? e : new Error(String(e)), null);
+      }
+    })();
+  };
+}
+
+async function resolveAddresses(t: Target, signal: AbortSignal): Promise<string[]> {
+  let addrs: string[];
+  try {
+    addrs = await resolveHost(t.resolver, t.host, { signal, timeoutMs: t.connectTimeoutMs });
+  } catch (e) {
+    const m = (e as Error).message ?? String(e);
+    throw new PhaseError('dns_error', m.includes(t.host) ? m : `cannot resolve ${t.host} via ${t.resolver}: ${m}`);
+  }
+  if (addrs.length === 0) throw new PhaseError('dns_error', `${t.host} has no A/AAAA records via ${t.resolver}`);
+  return addrs;
+}
+
+/** The addresses in the resolver's order, as a sender tries them; a refusal moves on to the next. */
+async function connectFirst(addrs: string[], t: Target, result: HttpResult, signal: AbortSignal): Promise<Socket> {
+  let lastErr: PhaseError | undefined;
+  for (const address of addrs) {
+    result.address = address;
+    result.port = t.port;
+    try {
+      return await connectOnce(address, t.port, t.host, t.connectTimeoutMs, signal);
+    } catch (e) {
+      lastErr = e as PhaseError;
+      if (lastErr.cls !== 'connect_refused' || signal.aborted) break;
+    }
+  }
+  const tried = addrs.length > 1 ? ` (tried ${addrs.map((a) => formatHostPort(a, t.port)).join(', ')})` : '';
+  throw new PhaseError(lastErr?.cls ?? 'connect_refused', (lastErr?.message ?? `cannot connect to ${t.host}`) + tried);
+}
+
+function tlsHandshake(raw: Socket, t: Target, where: string, signal: AbortSignal): Promise<TLSSocket> {
+  return new Promise<TLSSocket>((resolve, reject) => {
+    const s = tlsConnect({
+      socket: raw,
+      host: t.host,
+      // SNI must be a name, never an IP literal.
+      ...(isIP(t.host) ? {} : { servername: t.host }),
+      ...(t.ca ? { ca: t.ca } : {}),
+      ALPNProtocols: ['http/1.1'],
+      rejectUnauthorized: true,
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new PhaseError('tls_error', `TLS handshake with ${where} timed out after ${t.connectTimeoutMs}ms`));
+    }, t.connectTimeoutMs);
+    const onAbort = () => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(new PhaseError('tls_error', `TLS handshake with ${where} aborted`));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      reject(new PhaseError('tls_error', `TLS handshake with ${where} failed: ${errCode(e) ?? ''} ${(e as Error).message}`.replace(/\s+/g, ' ').trim()));
+    });
+  });
+}
+
+/** The body as text, keeping at most `max` bytes; the rest is read and dropped so the connection ends cleanly. */
+async function readCapped(body: AsyncIterable<Buffer>, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of body) {
+    if (kept >= max) continue;
+    const part = chunk.subarray(0, max - kept);
+    chunks.push(part);
+    kept += part.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Why the request failed: our own classified error, else the phase it was in. */
+function failureOf(e: unknown, clock: PhaseClock, result: HttpResult, url: string, responseTimeoutMs: number): NonNullable<HttpResult['failure']> {
+  const cause = findPhaseError(e);
+  if (cause) return { class: cause.cls, message: cause.message };
+  if (clock.stage === 'response') {
+    // No complete answer: our timer, the probe's deadline, or the peer dropping the connection
+    // mid-request. The fixed class set has no "reset", and for a webhook all three mean the
+    // sender got no verdict, so they share response_timeout; the message says which.
+    const msg = clock.responseTimedOut
+      ? `no complete response from ${fmtAddr(result)} within ${responseTimeoutMs}ms`
+      : `no complete response from ${fmtAddr(result)}: ${errCode(e) ?? (e as Error).message}`;
+    return { class: 'response_timeout', message: msg };
+  }
+  const cls: FailureClass = clock.stage === 'resolve' ? 'dns_error' : clock.stage === 'tls' ? 'tls_error' : 'connect_timeout';
+  return { class: cls, message: `${redactUrl(url)}: ${redactUrlsIn((e as Error).message)}` };
+}
 
 /** "127.0.0.2:8443 (hooks.example.com)", or just the address when the URL already was one. */
 function fmtWhere(address: string, port: number, host: string): string {

@@ -8,10 +8,10 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { findBinary, REQUIRE_DAEMONS } from './helpers/daemons.ts';
+import { findBinary, REQUIRE_DAEMONS } from '../../test/helpers/daemons.ts';
 
 const pexec = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '..', '..');
 
 function cannotUnshare(): string | undefined {
   if (!findBinary('unshare') || !findBinary('ip')) {
@@ -66,7 +66,10 @@ describe.skipIf(skip)('dns_drift with resolver: system (getaddrinfo in a private
   it('sees the stale address the sending process would use, its inflated TTL, and the flush', async () => {
     const script = `ip link set lo up && mount --bind ${dir}/resolv.conf /etc/resolv.conf && exec ${process.execPath} --import tsx ${dir}/child.mts`;
     const { stdout } = await pexec('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', script], { cwd: ROOT, timeout: 60_000 });
-    const out = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, { ok: boolean; verdicts: string[]; resolver: { addresses: string[]; ttl?: number } } | string>;
+    const out = JSON.parse(stdout.trim().split('\n').pop()!) as Record<
+      string,
+      { ok: boolean; verdicts: string[]; resolver: { addresses: string[]; ttl?: number } } | string
+    >;
     const v = (k: string) => out[k] as { ok: boolean; verdicts: string[]; resolver: { addresses: string[]; ttl?: number } };
     expect(v('before').verdicts).toEqual(['ttl_inflated']);
     expect(v('before').resolver.ttl).toBe(172800); // read from the resolv.conf nameserver

@@ -1,16 +1,16 @@
 // dns_drift probe against the pure-Node fakes with a fake clock (fast, no daemons): the verdicts,
-// metrics, state and texts. The same scenario against real nsd + unbound is in dns-lab.test.ts.
+// metrics, state and texts. The same scenario against real nsd + unbound is in against-nsd-and-unbound.test.ts.
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
 import dgram from 'node:dgram';
-import { dnsDrift, syntheticHosts, FLUSH_HELP, flushAction } from '../probes/dns-drift/index.ts';
-import { PROBE_KINDS } from '../probes/registry.ts';
-import { testedDestinations } from '../src/config/load.ts';
-import { FakeAuthoritative, FakeRecursive } from '../src/sim/dns-server.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { expectGolden } from './helpers/golden.ts';
-import type { LoadedConfig } from '../src/probe/types.ts';
-import { Secret } from '../src/secret.ts';
-import { reply } from '../src/sim/dns-server.ts';
+import { dnsDrift, syntheticHosts, FLUSH_HELP, flushAction } from '../dns-drift/index.ts';
+import { PROBE_KINDS } from '../registry.ts';
+import { testedDestinations } from '../../src/config/load.ts';
+import { FakeAuthoritative, FakeRecursive } from '../../src/sim/dns-server.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import type { LoadedConfig } from '../../src/probe/types.ts';
+import { Secret } from '../../src/secret.ts';
+import { reply } from '../../src/sim/dns-server.ts';
 
 const T0 = Date.UTC(2026, 10, 23, 12, 0, 0);
 let clock = T0;
@@ -171,7 +171,11 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
       expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(1);
       expect(await ctx.metricValue('dns_drift', { host: 'hooks.pay.test' })).toBe(0);
 
-      const t = await runAt(T0, { ...probeConf({ resolver: `127.0.0.1:${silent.address().port}`, authoritative: [auth.address], recordTypes: ['A'] }), timeoutMs: 1000 }, ctxFor());
+      const t = await runAt(
+        T0,
+        { ...probeConf({ resolver: `127.0.0.1:${silent.address().port}`, authoritative: [auth.address], recordTypes: ['A'] }), timeoutMs: 1000 },
+        ctxFor(),
+      );
       expect(hostOf(t).verdicts).toEqual(['resolver_failure']);
       expect(t.reason).toMatch(/TIMEOUT/);
     } finally {
@@ -207,7 +211,7 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(await ctx.metricValue('dns_resolver_failure', { host: 'hooks.pay.test' })).toBe(0);
   });
 
-  it('an authoritative outage drops the host\'s verdict series instead of exporting the last ones, and keeps the drift start', async () => {
+  it("an authoritative outage drops the host's verdict series instead of exporting the last ones, and keeps the drift start", async () => {
     const ctx = ctxFor();
     const conf = probeConf({ hosts: ['hooks.pay.test', 'other.pay.test'], resolver: bad.address, authoritative: [auth.address], recordTypes: ['A'] });
     auth.set('other.pay.test', 'A', ['127.0.0.5'], 3600);
@@ -223,7 +227,15 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     try {
       const r = await runAt(T0 + 120_000, conf, ctx);
       expect(hostOf(r).verdicts).toEqual(['authoritative_failure']);
-      for (const m of ['dns_drift', 'dns_drift_duration_seconds', 'dns_drift_stale', 'dns_ttl_inflated', 'dns_authoritative_ttl_seconds', 'dns_authoritative_disagreement', 'dns_resolver_failure']) {
+      for (const m of [
+        'dns_drift',
+        'dns_drift_duration_seconds',
+        'dns_drift_stale',
+        'dns_ttl_inflated',
+        'dns_authoritative_ttl_seconds',
+        'dns_authoritative_disagreement',
+        'dns_resolver_failure',
+      ]) {
         expect(await ctx.metricValue(m, h), m).toBeUndefined();
       }
       expect(await ctx.metricValue('dns_authoritative_failure', h)).toBe(1);
@@ -252,7 +264,11 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
     try {
       const ctx = ctxFor();
-      const r = await runAt(T0, { ...probeConf({ resolver: good.address, authoritative: [`127.0.0.1:${silent.address().port}`], recordTypes: ['A'] }), timeoutMs: 1000 }, ctx);
+      const r = await runAt(
+        T0,
+        { ...probeConf({ resolver: good.address, authoritative: [`127.0.0.1:${silent.address().port}`], recordTypes: ['A'] }), timeoutMs: 1000 },
+        ctx,
+      );
       expect(r.ok).toBe(false);
       expect(hostOf(r).verdicts).toEqual(['authoritative_failure']);
       expect(r.reason).toMatch(/no authoritative server gave an answer/);
@@ -273,9 +289,16 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
 });
 
 describe('dns_drift configuration', () => {
-  it('defaults hosts to the synthetic probes\' target hosts', async () => {
+  it("defaults hosts to the synthetic probes' target hosts", async () => {
     const probes = [
-      { name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://hooks.pay.test/btcpay', 'http://backup.pay.test:8080/x', 'https://127.0.0.1/x', 'https://[::1]/x', 'not a url'] },
+      {
+        name: 's',
+        type: 'synthetic',
+        intervalMs: 1,
+        timeoutMs: 1,
+        thresholds: {},
+        targets: ['https://hooks.pay.test/btcpay', 'http://backup.pay.test:8080/x', 'https://127.0.0.1/x', 'https://[::1]/x', 'not a url'],
+      },
       { name: 'd', type: 'delivery_rate', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://ignored.test/'] },
     ];
     expect(syntheticHosts(testedDestinations(probes, PROBE_KINDS))).toEqual(['hooks.pay.test', 'backup.pay.test']);
@@ -285,7 +308,9 @@ describe('dns_drift configuration', () => {
     const r = await runAt(T0, conf, ctx);
     expect(Object.keys(r.details!.hosts as object)).toEqual(['hooks.pay.test', 'backup.pay.test']);
     expect(r.details!.resolver).toBe(good.address); // global.resolver is the default
-    expect(dnsDrift.validate!(conf as never, { ...ctx.config, sources: {}, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([{ key: 'hosts', message: expect.stringMatching(/no hosts to check/) }]);
+    expect(dnsDrift.validate!(conf as never, { ...ctx.config, sources: {}, probes: [], destinations: testedDestinations([], PROBE_KINDS) })).toEqual([
+      { key: 'hosts', message: expect.stringMatching(/no hosts to check/) },
+    ]);
   });
 
   it('names the flush for the resolver in use: systemd-resolved by its stub address, else each command with the host', () => {
@@ -315,9 +340,15 @@ describe('dns_drift configuration', () => {
       const r = dnsDrift.schema.safeParse(o);
       return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     };
-    expect(msgs({ resolver: 'dns.example.com:53' })).toEqual([expect.stringMatching(/^resolver: "dns\.example\.com:53": host names are not accepted here, only addresses .*e\.g\. 127\.0\.0\.53:53 or \[::1\]:53.*or "system"/)]);
+    expect(msgs({ resolver: 'dns.example.com:53' })).toEqual([
+      expect.stringMatching(
+        /^resolver: "dns\.example\.com:53": host names are not accepted here, only addresses .*e\.g\. 127\.0\.0\.53:53 or \[::1\]:53.*or "system"/,
+      ),
+    ]);
     expect(msgs({ resolver: 'localhost:53' })).toEqual([expect.stringMatching(/host names are not accepted/)]);
-    expect(msgs({ authoritative: ['127.0.0.1:53', 'ns1.pay.test:53'] })).toEqual([expect.stringMatching(/^authoritative\.1: "ns1\.pay\.test:53": host names are not accepted/)]);
+    expect(msgs({ authoritative: ['127.0.0.1:53', 'ns1.pay.test:53'] })).toEqual([
+      expect.stringMatching(/^authoritative\.1: "ns1\.pay\.test:53": host names are not accepted/),
+    ]);
     expect(msgs({ authoritative: ['ns1.pay.test:53'] })[0]).not.toMatch(/system/);
     expect(msgs({ resolver: '::1:53' })).toEqual([expect.stringMatching(/IPv6 address not in brackets: write it as \[ADDRESS\]:PORT, e\.g\. \[::1\]:53/)]);
     expect(msgs({ resolver: 'fe80::1' })).toEqual([expect.stringMatching(/has no port/)]);
@@ -348,7 +379,13 @@ describe('dns_drift configuration', () => {
       const wrongId = Buffer.from(forged);
       wrongId.writeUInt16BE(((q.id ?? 0) + 1) & 0xffff, 0);
       await new Promise((r) => setTimeout(r, 5));
-      return [wrongId, reply(q, { aa: true, answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] : [] })];
+      return [
+        wrongId,
+        reply(q, {
+          aa: true,
+          answers: q.questions![0]!.type === 'A' ? [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] : [],
+        }),
+      ];
     };
     try {
       const ctx = ctxFor();
@@ -363,7 +400,17 @@ describe('dns_drift configuration', () => {
   });
 
   it('never exposes secrets of the synthetic probes it reads hosts from', async () => {
-    const probes = [{ name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://hooks.pay.test/x'], signing: { scheme: 'btcpay', secret: Secret.literal('wh-s3cr3t-value', 'env:WEBHOOK_SECRET') } }];
+    const probes = [
+      {
+        name: 's',
+        type: 'synthetic',
+        intervalMs: 1,
+        timeoutMs: 1,
+        thresholds: {},
+        targets: ['https://hooks.pay.test/x'],
+        signing: { scheme: 'btcpay', secret: Secret.literal('wh-s3cr3t-value', 'env:WEBHOOK_SECRET') },
+      },
+    ];
     const ctx = ctxFor(new Map(), { probes, global: { intervalMs: 60_000, timeoutMs: 10_000, resolver: bad.address } });
     const conf = probeConf({ authoritative: [auth.address], recordTypes: ['A'] });
     delete (conf as { hosts?: string[] }).hosts;
@@ -379,6 +426,6 @@ describe('dns_drift configuration', () => {
     await runAt(T0, conf, ctx);
     auth.set('hooks.pay.test', 'A', ['127.0.0.3']);
     await runAt(T0 + 60_000, conf, ctx);
-    expectGolden('dns_drift', await ctx.registry.registry.metrics());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.registry.metrics());
   });
 });

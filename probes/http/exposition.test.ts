@@ -2,12 +2,12 @@
 import { createServer } from 'node:http';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Scheduler } from '../src/scheduler/scheduler.ts';
-import { MetricRegistry } from '../src/metrics/registry.ts';
-import { createLogger } from '../src/log.ts';
-import { loadConfigText } from '../src/config/load.ts';
-import { PROBE_KINDS } from '../probes/registry.ts';
-import { expectGolden } from './helpers/golden.ts';
+import { Scheduler } from '../../src/scheduler/scheduler.ts';
+import { MetricRegistry } from '../../src/metrics/registry.ts';
+import { createLogger } from '../../src/log.ts';
+import { loadConfigText } from '../../src/config/load.ts';
+import { PROBE_KINDS } from '../registry.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
 
 describe('http probe exposition', () => {
   it('matches the golden file', async () => {
@@ -27,7 +27,7 @@ describe('http probe exposition', () => {
     const results = await Promise.all(['ok', 'teapot', 'wrong'].map((n) => scheduler.runOnce(n)));
     expect(results.map((r) => r.result.ok)).toEqual([true, true, false]);
     expect(results[2]!.result.reason).toBe('HTTP 418, expected 2xx');
-    expectGolden('http', await registry.exposition());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await registry.exposition());
     await scheduler.stop(100);
     server.close();
   });

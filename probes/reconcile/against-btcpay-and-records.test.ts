@@ -4,14 +4,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { reconcile, sameAmount, isPaid } from '../probes/reconcile/index.ts';
-import { Secret } from '../src/secret.ts';
-import type { SourceConfig } from '../src/probe/types.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
-import { startPostgres, type TestPostgres } from './helpers/postgres.ts';
-import { missingBinaries } from './helpers/daemons.ts';
-import { expectGolden } from './helpers/golden.ts';
+import { reconcile, sameAmount, isPaid } from '../reconcile/index.ts';
+import { Secret } from '../../src/secret.ts';
+import type { SourceConfig } from '../../src/probe/types.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { startFakeBtcpay, type FakeBtcpay } from '../../src/sim/btcpay/index.ts';
+import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
 
 const T = Date.UTC(2026, 10, 23, 12, 0, 0);
 const MIN = 60_000;
@@ -106,7 +106,7 @@ async function expectMetrics(ctx: TestContext, missing: number, pending: number)
   expect(await ctx.metricValue('reconcile_pending_records')).toBe(pending);
 }
 
-describe('reconcile helpers', () => {
+describe('reconcile amount and paid-status rules', () => {
   it('compares decimal amounts by value', () => {
     expect(sameAmount('5.00', '5')).toBe(true);
     expect(sameAmount('05.50', '5.5')).toBe(true);
@@ -131,7 +131,9 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
     [fake, pgd] = await Promise.all([startFakeBtcpay(), startPostgres()]);
     apiKey = fake.addApiKey([`btcpay.store.canviewinvoices:${fake.storeId}`]);
     scenario = seed(fake);
-    await pgd.sql(`CREATE TABLE payments (invoice_id text PRIMARY KEY, amount numeric(18,8) NOT NULL, currency text NOT NULL, recorded_at timestamptz NOT NULL)`);
+    await pgd.sql(
+      `CREATE TABLE payments (invoice_id text PRIMARY KEY, amount numeric(18,8) NOT NULL, currency text NOT NULL, recorded_at timestamptz NOT NULL)`,
+    );
     await pgd.sql(`ALTER TABLE payments OWNER TO ${pgd.user}`);
     for (const r of scenario.rows) await pgd.sql('INSERT INTO payments VALUES ($1, $2, $3, $4)', [r.id, r.amount, r.currency, new Date(r.timeMs)]);
   });
@@ -166,7 +168,7 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
     const everything = JSON.stringify(r) + ctx.logLines.join('') + (await ctx.registry.exposition());
     expect(everything).not.toContain(pgd.password);
     expect(everything).not.toContain(apiKey);
-    expectGolden('reconcile', await ctx.registry.exposition());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.exposition());
   });
 
   it('once the grace has passed, the unrecorded recent invoice counts as missing', async () => {
@@ -187,7 +189,14 @@ describe.skipIf(missingBinaries('initdb', 'postgres'))('reconcile against Postgr
   });
 
   it('runs the query read-only: a writing query fails and writes nothing', async () => {
-    const ctx = makeTestContext({ probe: 'recon', now: T, sources: sources({ query: "WITH w AS (INSERT INTO payments VALUES ('evil', 1, 'USD', now()) RETURNING *) SELECT invoice_id AS id FROM w WHERE $1::timestamptz < $2::timestamptz" }) });
+    const ctx = makeTestContext({
+      probe: 'recon',
+      now: T,
+      sources: sources({
+        query:
+          "WITH w AS (INSERT INTO payments VALUES ('evil', 1, 'USD', now()) RETURNING *) SELECT invoice_id AS id FROM w WHERE $1::timestamptz < $2::timestamptz",
+      }),
+    });
     const r = await reconcile.run(probe(), ctx);
     expect(r.ok).toBe(false);
     expect(r.reason).toMatch(/read-only transaction/);

@@ -2,18 +2,18 @@
 // 172800) and a well-behaved unbound, all on loopback. Real time passes here only to let a 2 s TTL
 // expire; every wait is a bounded poll.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { missingBinaries } from './helpers/daemons.ts';
-import { startDnsLab, type DnsLab } from './helpers/dns-lab.ts';
-import { makeTestContext } from './helpers/context.ts';
-import { dnsDrift } from '../probes/dns-drift/index.ts';
-import { lookupVia, resolveAuthoritative, parseServer } from '../src/clients/dns/index.ts';
-import type { ProbeResult } from '../src/probe/types.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
+import { startDnsLab, type DnsLab } from '../../test/helpers/dns-lab.ts';
+import { makeTestContext } from '../../test/helpers/context.ts';
+import { dnsDrift } from '../dns-drift/index.ts';
+import { lookupVia, resolveAuthoritative, parseServer } from '../../src/clients/dns/index.ts';
+import type { ProbeResult } from '../../src/probe/types.ts';
 
 const skip = missingBinaries('nsd', 'nsd-control', 'nsd-checkzone', 'unbound', 'unbound-control');
 
 type HostDetails = { verdicts: string[]; resolver: { addresses: string[]; ttl?: number } };
-const verdictsOf = (r: ProbeResult, host: string) => ((r.details!.hosts as Record<string, HostDetails>)[host]!).verdicts;
-const addrsOf = (r: ProbeResult, host: string) => ((r.details!.hosts as Record<string, HostDetails>)[host]!).resolver.addresses;
+const verdictsOf = (r: ProbeResult, host: string) => (r.details!.hosts as Record<string, HostDetails>)[host]!.verdicts;
+const addrsOf = (r: ProbeResult, host: string) => (r.details!.hosts as Record<string, HostDetails>)[host]!.resolver.addresses;
 
 function conf(lab: DnsLab, over: Record<string, unknown>) {
   const own = dnsDrift.schema.parse({ authoritative: [lab.authoritative], ...over });
@@ -77,16 +77,24 @@ describe.skipIf(skip)('dns_drift against nsd + unbound (real daemons)', () => {
 
     // The good resolver follows once its 2 s cache entry expires; meanwhile it may drift but never fails.
     const goodResults: ProbeResult[] = [];
-    await until('the good resolver to follow', async () => {
-      const r = await dnsDrift.run(goodConf, goodCtx);
-      goodResults.push(r);
-      return r;
-    }, (r) => verdictsOf(r, host)[0] === 'ok');
+    await until(
+      'the good resolver to follow',
+      async () => {
+        const r = await dnsDrift.run(goodConf, goodCtx);
+        goodResults.push(r);
+        return r;
+      },
+      (r) => verdictsOf(r, host)[0] === 'ok',
+    );
     expect(goodResults.every((r) => r.ok)).toBe(true);
     expect(await goodCtx.metricValue('dns_drift', { host })).toBe(0);
 
     // The bad one is still pinned and turns stale once TTL (2 s) + grace (1 s) have passed.
-    const stale = await until('the bad resolver to be stale', () => dnsDrift.run(badConf, badCtx), (r) => verdictsOf(r, host).includes('stale'));
+    const stale = await until(
+      'the bad resolver to be stale',
+      () => dnsDrift.run(badConf, badCtx),
+      (r) => verdictsOf(r, host).includes('stale'),
+    );
     expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
     expect(stale.ok).toBe(false);
     expect(addrsOf(stale, host)).toEqual(['127.0.0.2']);
@@ -127,7 +135,11 @@ describe.skipIf(skip)('dns_drift against nsd + unbound (real daemons)', () => {
   });
 
   it('finds the zone cut and the NS addresses by itself (auto), across the delegation', async () => {
-    const a = await resolveAuthoritative(lab.fastHost, { discovery: [parseServer(lab.goodResolver)], nsPort: parseServer(lab.authoritative).port, types: ['A'] });
+    const a = await resolveAuthoritative(lab.fastHost, {
+      discovery: [parseServer(lab.goodResolver)],
+      nsPort: parseServer(lab.authoritative).port,
+      types: ['A'],
+    });
     expect(a.asked[0]!.zone).toBe('fast.pay.test');
     expect(a.asked[0]!.servers.map((s) => s.server)).toEqual([lab.authoritative]);
     expect(a.addresses).toEqual([lab.address(lab.fastHost)]);

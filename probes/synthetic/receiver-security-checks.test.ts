@@ -2,12 +2,12 @@
 // (no signature check, no replay window, no idempotency) is flagged with a metric and a sentence.
 import { describe, it, expect, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { synthetic } from '../probes/synthetic/index.ts';
-import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
-import { makeTestContext } from './helpers/context.ts';
-import { startReceiver, type Receiver } from '../src/sim/receiver.ts';
-import { expectGolden } from './helpers/golden.ts';
-import type { SigningScheme } from '../src/signing/index.ts';
+import { synthetic } from '../synthetic/index.ts';
+import { resolveDeferred, type ResolveEnv } from '../../src/config/deferred.ts';
+import { makeTestContext } from '../../test/helpers/context.ts';
+import { startReceiver, type Receiver } from '../../src/sim/receiver.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import type { SigningScheme } from '../../src/signing/index.ts';
 
 const SECRETS: Record<SigningScheme, string> = {
   btcpay: 'btcpaySecret' + randomBytes(8).toString('hex'),
@@ -28,7 +28,7 @@ function probe(rx: Receiver, scheme: SigningScheme, over: Record<string, unknown
 }
 
 type Sec = { check: string; result: string; sentence: string };
-const security = (r: { details?: Record<string, unknown> }) => ((r.details?.targets as Array<{ security?: Sec[] }>)[0]!.security ?? []);
+const security = (r: { details?: Record<string, unknown> }) => (r.details?.targets as Array<{ security?: Sec[] }>)[0]!.security ?? [];
 
 describe('receiver security checks', () => {
   const receivers: Receiver[] = [];
@@ -52,11 +52,12 @@ describe('receiver security checks', () => {
         ['replay', 'pass'],
         ['duplicate', 'pass'],
       ]);
-      for (const check of ['bad_signature', 'replay', 'duplicate']) expect(await ctx.metricValue('synthetic_security_check_passed', { target: rx.webhookUrl, check })).toBe(1);
+      for (const check of ['bad_signature', 'replay', 'duplicate'])
+        expect(await ctx.metricValue('synthetic_security_check_passed', { target: rx.webhookUrl, check })).toBe(1);
       // What the receiver saw: the genuine one, a forged one (401), an old one (400), and a duplicate pair.
       expect(rx.received.map((x) => x.status)).toEqual([200, 401, 400, 200, 200]);
       expect(JSON.stringify(r)).not.toContain(SECRETS[scheme]);
-      if (scheme === 'stripe') expectGolden('synthetic', await ctx.registry.exposition());
+      if (scheme === 'stripe') expectGolden(new URL('./exposition.prom', import.meta.url), await ctx.registry.exposition());
     });
   }
 

@@ -3,13 +3,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import dnsPacket from 'dns-packet';
-import { synthetic } from '../probes/synthetic/index.ts';
-import { resolveDeferred, type ResolveEnv } from '../src/config/deferred.ts';
-import { makeTestContext, type TestContext } from './helpers/context.ts';
-import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../src/sim/receiver.ts';
-import { missingBinaries } from './helpers/daemons.ts';
+import { synthetic } from '../synthetic/index.ts';
+import { resolveDeferred, type ResolveEnv } from '../../src/config/deferred.ts';
+import { makeTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { startReceiver, makeTestCa, type Receiver, type TestCa } from '../../src/sim/receiver.ts';
+import { missingBinaries } from '../../test/helpers/daemons.ts';
 import { randomBytes } from 'node:crypto';
-import type { SigningScheme } from '../src/signing/index.ts';
+import type { SigningScheme } from '../../src/signing/index.ts';
 
 const SECRETS: Record<SigningScheme, string> = {
   btcpay: 'btcpaySecret' + randomBytes(8).toString('hex'),
@@ -73,7 +73,8 @@ describe('synthetic, direct mode over HTTP', () => {
     const target = rx.webhookUrl;
     expect(await ctx.metricValue('synthetic_success', { target })).toBe(1);
     expect(await ctx.metricValue('synthetic_last_success_timestamp_seconds', { target })).toBeGreaterThan(1.7e9);
-    for (const phase of ['resolve', 'connect', 'response', 'confirm']) expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase })).toBeGreaterThanOrEqual(0);
+    for (const phase of ['resolve', 'connect', 'response', 'confirm'])
+      expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase })).toBeGreaterThanOrEqual(0);
     expect(await ctx.metricValue('synthetic_phase_duration_seconds', { target, phase: 'tls' })).toBeUndefined();
     expect(await ctx.metricValue('synthetic_connection_info', { target, address: '127.0.0.1' })).toBe(1);
     expect(await ctx.metricValue('synthetic_failure_class', { target, class: 'http_status' })).toBe(0);
@@ -236,7 +237,7 @@ describe.skipIf(missingBinaries('openssl'))('synthetic over HTTPS with a test CA
   });
 });
 
-describe('config', () => {
+describe('synthetic configuration', () => {
   it('refuses inline secrets and checks mode-specific keys', () => {
     expect(synthetic.schema.safeParse({ targets: ['http://x/'], signing: { scheme: 'btcpay', secret: 'inline' } }).success).toBe(false);
     expect(synthetic.schema.safeParse({ targets: ['ftp://x/'] }).success).toBe(false);
@@ -247,7 +248,9 @@ describe('config', () => {
     expect(errs.map((e) => e.key).sort()).toEqual(['signing', 'targets']);
     const errs2 = synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay', source: 'nope' }) }, cfg);
     expect(errs2).toEqual([]); // the loader checks the name against the sources (test/config-errors.test.ts)
-    expect(synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay' }) }, cfg)).toEqual([{ key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' }]);
+    expect(synthetic.validate!({ ...base, ...synthetic.schema.parse({ mode: 'btcpay' }) }, cfg)).toEqual([
+      { key: 'source', message: 'btcpay mode needs source: the name of a btcpay source' },
+    ]);
     expect(synthetic.defaultIntervalMs).toBe(3_600_000);
   });
 
