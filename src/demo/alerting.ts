@@ -52,8 +52,8 @@ function daemon(cmd: string, args: string[]): { child: ChildProcess; logs: strin
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const keep = (d: Buffer) => logs.push(d.toString()) > 200 && logs.shift();
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return { child, logs };
 }
 

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { PROBE_KINDS } from '../../probes/registry.ts';
+import { asText } from '../server/page.ts';
 import { Agent } from '../agent.ts';
 import { createLogger } from '../log.ts';
 import { RunLogStore } from '../scheduler/run-log.ts';
@@ -138,7 +139,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         try {
           const o = JSON.parse(line) as Record<string, unknown>;
           const at = typeof o.time === 'number' ? o.time : Date.now();
-          const name = String(o.probe ?? '').padEnd(20);
+          const name = asText(o.probe).padEnd(20);
           if (o.msg === 'probe failing') {
             events.push({ at, probe: String(o.probe), to: 'failing', severity: String(o.severity) });
             const sev = String(o.severity).toUpperCase().padEnd(6);

@@ -1,6 +1,6 @@
 // A run's log lines as a readable page: time (viewer's zone on hover), level, message, and the
 // remaining fields as key=value. The same lines as JSON with ?format=json.
-import { esc } from './page.ts';
+import { asText, esc } from './page.ts';
 
 const HIDDEN = new Set(['time', 'level', 'msg', 'probe', 'type', 'run_id', 'pid', 'hostname']);
 
@@ -16,8 +16,8 @@ export function renderLogPage(o: {
 }): string {
   const rows = o.lines
     .map((l) => {
-      const t = typeof l.time === 'number' ? new Date(l.time).toISOString() : String(l.time ?? '');
-      const level = String(l.level ?? '');
+      const t = typeof l.time === 'number' ? new Date(l.time).toISOString() : asText(l.time);
+      const level = asText(l.level);
       const fields = Object.entries(l)
         .filter(([k]) => !HIDDEN.has(k))
         .map(([k, v]) => `<span class="k">${esc(k)}</span>=<span class="v">${esc(field(v))}</span>`)

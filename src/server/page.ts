@@ -7,7 +7,11 @@ import type { StatusView } from './status.ts';
 
 type ProbeView = StatusView['probes'][number];
 
-export const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** Any value as display text: objects as JSON, never "[object Object]". */
+export const asText = (v: unknown): string =>
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v as number | boolean | bigint);
+
+export const esc = (s: unknown) => asText(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** `code` spans in probe text become <code>, so commands stand out and copy cleanly. */
 export function richText(s: string | null): string {

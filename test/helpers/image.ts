@@ -22,7 +22,7 @@ export function imageDir(): string {
 }
 
 /** A blob of the OCI layout, parsed as JSON. */
-export function blob<T = any>(layout: string, digest: string): T { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function blob<T = any>(layout: string, digest: string): T {  
   return JSON.parse(readFileSync(join(layout, 'blobs', ...digest.split(':')), 'utf8')) as T;
 }
 

@@ -277,8 +277,10 @@ async function verifyRedeliveries(client: BtcpayClient, items: RedeliverItem[], 
   }
   for (const i of open) {
     const why = dropReason(await client.getWebhook(i.webhookId, { signal }).catch(() => undefined), i.webhookId, i.type);
-    if (why) ((i.action = 'not_sent'), (i.notSentReason = `${why} (BTCPay returned delivery ${i.newDeliveryId} and dropped it)`));
-    else i.outcome = 'no_row_yet';
+    if (why) {
+      i.action = 'not_sent';
+      i.notSentReason = `${why} (BTCPay returned delivery ${i.newDeliveryId} and dropped it)`;
+    } else i.outcome = 'no_row_yet';
   }
 }
 
