@@ -9,6 +9,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
 import { listen, type WebConfig } from './server/listen.ts';
+import { ShardFilter, UNSHARDED, type Shard } from './shard.ts';
 
 export interface AgentOptions {
   configFile: string;
@@ -19,6 +20,8 @@ export interface AgentOptions {
   webConfig?: WebConfig;
   env?: NodeJS.ProcessEnv;
   registry?: MetricRegistry;
+  /** Run only the probes this shard owns (default: all). */
+  shard?: Shard;
 }
 
 export class Agent {
@@ -27,14 +30,16 @@ export class Agent {
   server?: Server;
   ready = false;
   lastReloadError?: string;
+  readonly shard: ShardFilter;
 
   constructor(readonly opts: AgentOptions) {
     this.registry = opts.registry ?? new MetricRegistry();
+    this.shard = new ShardFilter(opts.shard ?? UNSHARDED, this.registry.registry);
     this.scheduler = new Scheduler({ registry: this.registry, log: opts.log, kinds: opts.kinds, runLogs: opts.runLogs });
   }
 
   load(): LoadedConfig {
-    return loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env });
+    return this.shard.apply(loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env }));
   }
 
   /** First load: a bad config is fatal (the caller exits). */

@@ -14,6 +14,7 @@ import { loadWebConfig } from './server/listen.ts';
 import { runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
+import { resolveShard, type Shard } from './shard.ts';
 
 const out = (s: string) => writeSync(1, s.endsWith('\n') ? s : s + '\n');
 const err = (s: string) => writeSync(2, s.endsWith('\n') ? s : s + '\n');
@@ -54,12 +55,20 @@ logOptions(
     .description('run the agent: schedule probes and serve /metrics')
     .addOption(configOption())
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
-    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)'),
+    .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth)')
+    .option('--shard.index <n|auto>', 'this agent\'s shard, 0-based; auto: $HOOKWATCH_SHARD_INDEX or the host name\'s trailing -N (StatefulSet ordinal)')
+    .option('--shard.count <n>', 'number of shards sharing the configuration; each probe runs on exactly one'),
 ).action(async (o: Record<string, string>) => {
+  let shard: Shard;
+  try {
+    shard = resolveShard({ index: o['shard.index'], count: o['shard.count'] });
+  } catch (e) {
+    throw new ExitError(2, (e as Error).message);
+  }
   const runLogs = new RunLogStore();
   const log = createLogger({ level: o['log.level'], format: o['log.format'] as LogFormat, sink: runLogs.sink });
   const webConfig = o['web.config.file'] ? loadWebConfig(o['web.config.file']) : undefined;
-  const agent = new Agent({ configFile: o['config.file']!, kinds: PROBE_KINDS, log, runLogs, listenAddress: o['web.listenAddress'], webConfig });
+  const agent = new Agent({ configFile: o['config.file']!, kinds: PROBE_KINDS, log, runLogs, listenAddress: o['web.listenAddress'], webConfig, shard });
   try {
     await agent.start();
   } catch (e) {
@@ -68,6 +77,7 @@ logOptions(
   }
   const a = agent.address();
   log.info({ address: a ? `${a.host}:${a.port}` : undefined }, 'listening');
+  if (shard.count > 1) log.info({ shard: shard.index, shards: shard.count }, 'sharded: running only the probes this shard owns');
   process.on('SIGHUP', () => agent.reload());
   let stopping = false;
   const shutdown = (sig: string) => {
