@@ -14,7 +14,7 @@ import { loadWebConfig } from './server/listen.ts';
 import { runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
-import { resolveShard, type Shard } from './shard.ts';
+import { resolveShard, shardConfig, type Shard } from './shard.ts';
 
 const out = (s: string) => writeSync(1, s.endsWith('\n') ? s : s + '\n');
 const err = (s: string) => writeSync(2, s.endsWith('\n') ? s : s + '\n');
@@ -96,9 +96,19 @@ program
   .command('check')
   .description('validate a configuration file (exit 0 valid, 1 invalid)')
   .addOption(configOption())
+  .option('--shard.count <n>', 'also print which shard runs each probe')
   .action((o: Record<string, string>) => {
     const c = loadOrExit(o['config.file']!, 1);
     out(`config OK: ${c.probes.length} probe(s), ${Object.keys(c.sources).length} source(s)`);
+    if (o['shard.count'] !== undefined) {
+      let shard: Shard;
+      try {
+        shard = resolveShard({ count: o['shard.count'] });
+      } catch (e) {
+        throw new ExitError(1, (e as Error).message);
+      }
+      for (let i = 0; i < shard.count; i++) out(`shard ${i}: ${shardConfig(c, { index: i, count: shard.count }).probes.map((p) => p.name).join(', ') || '(none)'}`);
+    }
   });
 
 program

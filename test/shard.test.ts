@@ -144,6 +144,16 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     expect(metrics[0]).not.toContain(`probe="${status[1]![0]}"`);
   }, 60_000);
 
+  it('`check --shard.count` prints which shard runs each probe, matching the running shards', async () => {
+    const r = await runCli(['check', '--config.file', cfg, '--shard.count', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const i of [0, 1]) {
+      const line = r.stdout.split('\n').find((l) => l.startsWith(`shard ${i}: `))!;
+      expect(line.slice(`shard ${i}: `.length).split(', ').sort()).toEqual(names.filter((n) => ownerOf(n, 2) === i).sort());
+    }
+    expect((await runCli(['check', '--config.file', cfg, '--shard.count', '0'])).code).toBe(1);
+  });
+
   it('exits 2 with a clear message for an impossible shard', async () => {
     const r = await runCli(['run', '--config.file', cfg, '--shard.index', '2', '--shard.count', '2', '--web.listen-address', '127.0.0.1:0']);
     expect(r.code).toBe(2);
