@@ -1,6 +1,6 @@
 // Shared by the benchmarks: statistics, per-process CPU and memory from /proc, the machine, and how a
 // benchmark hands its section of bench/RESULTS.md to bench/run.ts.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -82,14 +82,9 @@ export function rssTree(pid: number): { self: number; children: number } {
 }
 
 export function version(cmd: string, args = ['--version']): string {
-  try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.split('\n')[0]!.trim();
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    const text = `${err.stdout ?? ''}${err.stderr ?? ''}`.split('\n')[0]?.trim();
-    return text || 'not installed';
-  }
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').map((l) => l.trim()).find((l) => l);
+  return text ?? 'unknown';
 }
 
 export function machine(): { cpu: string; cores: number; ramGiB: number; kernel: string } {
