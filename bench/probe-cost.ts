@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { BENCH_DIR, cpuSeconds, emit, fmt, median, parseExposition, ratio, rssMiB, rssTree, sleep, spawnHelper, spread, sumOf, table, version, within } from './lib/common.ts';
 import { findBinary, freePort, startAgent, startDnsLab } from './lib/world.ts';
 
-const RUNS = Number(process.env.BENCH_PROBE_RUNS ?? 300);
+const RUNS = Number(process.env.BENCH_PROBE_RUNS ?? 200);
 const ROUNDS = Number(process.env.BENCH_PROBE_ROUNDS ?? 5);
 const AGENT_PROBES = 20;
 const AGENT_INTERVAL_MS = 200;
