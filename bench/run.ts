@@ -106,7 +106,7 @@ const doc = [
   '',
   ...summary,
   '',
-  ...sections.flatMap((s) => [`## ${s.title}`, '', `_Measured ${s.at}, ${s.seconds.toFixed(0)} s._`, '', s.markdown, '']),
+  ...sections.flatMap((s) => [`## ${s.title}`, '', `_Measured ${s.at}, ${s.seconds.toFixed(0)} s${s.load !== undefined ? `; 1-minute load average ${s.load.toFixed(1)} on ${m.cores} cores at the end` : ''}._`, '', s.markdown, '']),
 ].join('\n');
 writeFileSync(join(BENCH_DIR, 'RESULTS.md'), doc);
 console.log(`\nwrote bench/RESULTS.md (${sections.length} sections)${failed ? `; ${failed} benchmark(s) failed` : ''}`);
@@ -141,7 +141,7 @@ function summarize(all: Section[]): string[] {
   const st = get('startup');
   if (st) {
     for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB') as Array<[string, any]>) { // eslint-disable-line @typescript-eslint/no-explicit-any
-      out.push(`- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms, idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`);
+      out.push(`- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`);
     }
   }
   const fl = get('faults');

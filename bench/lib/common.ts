@@ -2,7 +2,7 @@
 // benchmark hands its section of bench/RESULTS.md to bench/run.ts.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -108,12 +108,14 @@ export interface Section {
   data: Record<string, unknown>;
   seconds: number;
   at: string;
+  /** 1-minute load average when the section was written: how busy the shared cores were. */
+  load?: number;
 }
 
 /** Hand a section to run.ts (and print it, for a run by hand). */
 export function emit(s: Omit<Section, 'at'>): void {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const full: Section = { ...s, at: new Date().toISOString() };
+  const full: Section = { ...s, at: new Date().toISOString(), load: loadavg()[0] };
   writeFileSync(join(RESULTS_DIR, `${s.name}.json`), JSON.stringify(full, null, 2));
   console.log(`\n## ${s.title}\n\n${s.markdown}\n`);
 }
