@@ -27,7 +27,7 @@ async function startAm(config: string, cluster?: { listen: number; peers: number
         `--cluster.listen-address=127.0.0.1:${cluster.listen}`,
         ...cluster.peers.map((p) => `--cluster.peer=127.0.0.1:${p}`),
         '--cluster.settle-timeout=2s',
-        '--cluster.peer-timeout=3s',
+        '--cluster.peer-timeout=4s',
         '--cluster.gossip-interval=100ms',
         '--cluster.pushpull-interval=1s',
       ]
@@ -89,8 +89,8 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('Alertmanager HA wit
         await Promise.all([post(a, [alert('hookwatch-0:9877')]), post(b, [alert('hookwatch-0:9877')])]);
         const pages = () => sink.notifications.filter((n) => n.receiver === 'pager' && n.status === 'firing');
         await waitFor(() => pages().length >= 1, { timeoutMs: 15_000, what: 'a page' });
-        // The second Alertmanager waits peer-timeout (3 s) for the first one's notification log entry.
-        await new Promise((r) => setTimeout(r, 6000));
+        // The second Alertmanager waits peer-timeout (4 s) for the first one's notification log entry.
+        await new Promise((r) => setTimeout(r, 9000));
         expect(pages(), clustered ? 'clustered' : 'unclustered').toHaveLength(clustered ? 1 : 2);
       } finally {
         await sink.stop();
