@@ -4,9 +4,10 @@
 //   node --import tsx bench/scale.ts      BENCH_SOAK_SECONDS (default 180; 600 for the 10-minute soak),
 //   BENCH_SCALE_SIZES (default "500,2000"), BENCH_WINDOW_SECONDS (default 30)
 import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bucketDelta, buckets, cpuSeconds, emit, fmt, histogramQuantile, parseExposition, rssTree, sleep, spread, sumOf, table } from './lib/common.ts';
+import { bucketDelta, buckets, cpuSeconds, runqueueWaitSeconds, emit, fmt, histogramQuantile, median, parseExposition, rssTree, sleep, spread, sumOf, table } from './lib/common.ts';
 import { MIX, runsPerSecond, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
@@ -39,6 +40,8 @@ try {
       await sleep(WARMUP_SECONDS * 1000);
       const s0 = await scrape(agent.url);
       const c0 = cpuSeconds(pid);
+      const own0 = process.cpuUsage();
+      const q0 = runqueueWaitSeconds(pid);
       const t0 = Date.now();
       const scrapes: number[] = [];
       let bytes = 0;
@@ -54,6 +57,8 @@ try {
       const wall = (Date.now() - t0) / 1000;
       const s1 = await scrape(agent.url);
       const cpu = cpuSeconds(pid) - c0;
+      const own = process.cpuUsage(own0);
+      const waited = runqueueWaitSeconds(pid) - q0;
       const lag = bucketDelta(buckets(s1.exp, LAG), buckets(s0.exp, LAG));
       const runs = sumOf(s1.exp, 'hookwatch_probe_runs_total') - sumOf(s0.exp, 'hookwatch_probe_runs_total');
       const ok = sumOf(s1.exp, 'hookwatch_probe_runs_total', 'result="success"') - sumOf(s0.exp, 'hookwatch_probe_runs_total', 'result="success"');
@@ -77,6 +82,10 @@ try {
         metricsKiB: bytes / 1024,
         rss: rssTree(pid),
         cpuCores: cpu / wall,
+        worldCpuCores: (own.user + own.system) / 1e6 / wall,
+        load: loadavg()[0],
+        runqueueMsPerSecond: (waited * 1000) / wall,
+        heapUsedMiB: (s1.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20,
         cpuMsPer1000Runs: (cpu * 1e6) / runs,
       };
       results.push(r);
@@ -95,18 +104,17 @@ try {
         const third = Math.max(1, Math.floor(samples.length / 3));
         const early = bucketDelta(samples[third]!.lag, samples[0]!.lag);
         const late = bucketDelta(samples.at(-1)!.lag, samples.at(-1 - third)!.lag);
-        const first = samples[0]!.rss;
-        const end = samples.at(-1)!.rss;
-        // Growth over the second half only, where the heap has settled after the start.
-        const mid = samples[Math.floor(samples.length / 2)]!.rss;
+        // RSS saws up and down with garbage collection: compare the median of the first and last thirds.
+        const rssEarly = median(samples.slice(0, third).map((x) => x.rss));
+        const rssLate = median(samples.slice(-third).map((x) => x.rss));
         soak = {
           probes: n,
           seconds: SOAK_SECONDS,
-          rssStart: first,
-          rssEnd: end,
-          rssMax: Math.max(...samples.map((s) => s.rss)),
-          growthPct: ((end - first) / first) * 100,
-          secondHalfGrowthPct: ((end - mid) / mid) * 100,
+          rssEarly,
+          rssLate,
+          rssMin: Math.min(...samples.map((x) => x.rss)),
+          rssMax: Math.max(...samples.map((x) => x.rss)),
+          growthPct: ((rssLate - rssEarly) / rssEarly) * 100,
           lagP99EarlyMs: histogramQuantile(early, 0.99) * 1000,
           lagP99LateMs: histogramQuantile(late, 0.99) * 1000,
           lagP50EarlyMs: histogramQuantile(early, 0.5) * 1000,
@@ -139,25 +147,33 @@ const rows = results.map((r) => {
     fmt(r.scrapeMs as ReturnType<typeof spread>, 1),
     f(r.metricsKiB, 0),
     `${f(rss.self)}${rss.children ? ` (+${f(rss.children)} children)` : ''}`,
+    f(r.heapUsedMiB),
     f(r.cpuCores, 2),
     f(r.cpuMsPer1000Runs, 0),
+    `${f(r.load)} / ${f(r.worldCpuCores, 2)} / ${f(r.runqueueMsPerSecond, 0)}`,
   ];
 });
 const lines = [
-  `Mix: ${mix}; timeout 4 s. Targets: an HTTP server (own process), the DNS lab (nsd + unbound), a fake BTCPay`,
+  `Mix: ${mix}; timeout 4 s; BTCPay probes over a 1-minute window. Targets: an HTTP server (own process), the DNS lab (nsd + unbound), a fake BTCPay`,
   'settling one invoice per second and a receiver (both in the benchmark process). The agent is `bin/hookwatch.js run`.',
   `Each size: ${WARMUP_SECONDS} s warm-up, then a ${WINDOW_SECONDS} s window; /metrics scraped every 1.5 s in the window (median (min–max)).`,
   'Lag quantiles come from the `hookwatch_scheduler_lag_seconds` histogram over the window (interpolated within buckets 1, 5, 10, 50, 100, 500 ms).',
   '',
-  table(['probes', 'runs/s', 'runs passed', 'lag p50 ms', 'lag p99 ms', 'skipped ticks', '/metrics ms', '/metrics KiB', 'RSS MiB', 'CPU cores', 'CPU ms / 1000 runs'], rows),
+  table(['probes', 'runs/s', 'runs passed', 'lag p50 ms', 'lag p99 ms', 'skipped ticks', '/metrics ms', '/metrics KiB', 'RSS MiB', 'heap used MiB', 'CPU cores', 'CPU ms / 1000 runs', 'load / world cores / waited ms/s'], rows),
+  '',
+  'Last column: the machine\'s 1-minute load average at the end of the window; the CPU the simulated world (fake BTCPay,',
+  'receiver, benchmark) used meanwhile; and how many ms per second the agent\'s main thread was runnable but waiting for a',
+  'core (/proc/PID/schedstat). With a load above the core count the agent waits for a core: lag and /metrics times then',
+  'measure the machine as much as the agent; CPU per 1000 runs and RSS do not.',
 ];
 for (const r of results) if (r.failingExample) lines.push('', `${r.probes} probes: ${r.failingProbes} failing at the end, e.g. ${r.failingExample}`);
 if (soak) {
   lines.push(
     '',
-    `**Soak**: ${soak.probes} probes for ${soak.seconds} s after the window above (${soak.runs} runs). RSS ${f(soak.rssStart)} → ${f(soak.rssEnd)} MiB`,
-    `(${f(soak.growthPct)}% overall, ${f(soak.secondHalfGrowthPct)}% over the second half; max ${f(soak.rssMax)} MiB). Scheduler lag p50 ${f(soak.lagP50EarlyMs, 2)} → ${f(soak.lagP50LateMs, 2)} ms,`,
-    `p99 ${f(soak.lagP99EarlyMs, 1)} → ${f(soak.lagP99LateMs, 1)} ms (first third vs last third). RSS every 10 s (s, MiB): ${(soak.rssSeries as number[][]).map(([t, v]) => `${t}:${v}`).join(' ')}.`,
+    `**Soak**: ${soak.probes} probes for ${soak.seconds} s after the window above (${soak.runs} runs). RSS, median of the first third of the`,
+    `samples → last third: ${f(soak.rssEarly)} → ${f(soak.rssLate)} MiB (${f(soak.growthPct)}%; it saws between ${f(soak.rssMin)} and ${f(soak.rssMax)} MiB with garbage collection).`,
+    `Scheduler lag p50 ${f(soak.lagP50EarlyMs, 2)} → ${f(soak.lagP50LateMs, 2)} ms, p99 ${f(soak.lagP99EarlyMs, 1)} → ${f(soak.lagP99LateMs, 1)} ms (first third vs last third).`,
+    `RSS every 10 s (s:MiB): ${(soak.rssSeries as number[][]).map(([t, v]) => `${t}:${v}`).join(' ')}.`,
     'The 10-minute soak of the issue: `BENCH_SOAK_SECONDS=600 BENCH_SCALE_SIZES=500 npm run bench -- scale`.',
   );
 }

@@ -122,7 +122,7 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('two agents split the probes exactly: each probe runs once, on its owner, and /metrics says which shard', async () => {
+  it('two agents split the probes exactly: each probe runs once, on its owner, /metrics says which shard, reload re-splits', async () => {
     agents.push(await startAgent(cfg, { extraArgs: ['--shard.index', '0', '--shard.count', '2'] }));
     // The second one derives its index from HOOKWATCH_SHARD_INDEX, as a StatefulSet without ordinals in the host name would.
     agents.push(await startAgent(cfg, { extraArgs: ['--shard.index=auto', '--shard.count=2'], env: { HOOKWATCH_SHARD_INDEX: '1' } }));
@@ -142,16 +142,36 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     expect(metrics[0]).toContain(`hookwatch_shard_configured_probes ${names.length}`);
     // Series of a probe appear only on its owner.
     expect(metrics[0]).not.toContain(`probe="${status[1]![0]}"`);
+
+    // A reload re-applies the split: added probes land on their owner only, the others stay put.
+    const more = [...names, ...Array.from({ length: 10 }, (_, i) => `added-${i}`)];
+    const port = (target.address() as { port: number }).port;
+    writeFileSync(cfg, `global:\n  interval: 1h\n  timeout: 2s\nprobes:\n${more.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`);
+    for (const a of agents) a.child.kill('SIGHUP');
+    const after = await waitFor(
+      async () => {
+        const s = await Promise.all(agents.map(async (a) => ((await (await fetch(`${a.url}/status`)).json()) as { probes: Array<{ name: string }> }).probes.map((p) => p.name)));
+        return s[0]!.length + s[1]!.length === more.length ? s : undefined;
+      },
+      { timeoutMs: 10_000, what: 'both shards reloaded' },
+    );
+    for (const [i, s] of after.entries()) {
+      for (const n of s) expect(ownerOf(n, 2)).toBe(i);
+      expect(s.filter((n) => names.includes(n)).sort()).toEqual([...status[i]!].sort());
+    }
   }, 60_000);
 
   it('`check --shard.count` prints which shard runs each probe, matching the running shards', async () => {
-    const r = await runCli(['check', '--config.file', cfg, '--shard.count', '2']);
+    const port = (target.address() as { port: number }).port;
+    const file = join(dir, 'check.yaml');
+    writeFileSync(file, `probes:\n${names.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`);
+    const r = await runCli(['check', '--config.file', file, '--shard.count', '2']);
     expect(r.code, r.stderr).toBe(0);
     for (const i of [0, 1]) {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`shard ${i}: `))!;
       expect(line.slice(`shard ${i}: `.length).split(', ').sort()).toEqual(names.filter((n) => ownerOf(n, 2) === i).sort());
     }
-    expect((await runCli(['check', '--config.file', cfg, '--shard.count', '0'])).code).toBe(1);
+    expect((await runCli(['check', '--config.file', file, '--shard.count', '0'])).code).toBe(1);
   });
 
   it('exits 2 with a clear message for an impossible shard', async () => {

@@ -56,6 +56,18 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / TICK;
 }
 
+/**
+ * Seconds the process's main thread has spent runnable but waiting for a CPU (/proc/PID/schedstat, 2nd
+ * field): on a shared machine this tells waiting for a core apart from work.
+ */
+export function runqueueWaitSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident set size in MiB (VmRSS) of one process. */
 export function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -78,8 +78,10 @@ export function writeMixedConfig(file: string, world: World, n: number): Record<
       if (m.type === 'dns_drift') probes.push({ ...base, hosts: [world.lab.hooksHost], resolver: world.lab.goodResolver, authoritative: [world.lab.authoritative], recordTypes: ['A'] });
       if (m.type === 'synthetic')
         probes.push({ ...base, mode: 'direct', targets: [world.receiver.url], signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } }, connectTimeout: '1s', responseTimeout: '2s' });
-      if (m.type === 'delivery_rate') probes.push({ ...base, source: 'btcpay', window: '15m', paidEvents: ['InvoiceSettled'] });
-      if (m.type === 'paid_latency') probes.push({ ...base, source: 'btcpay', window: '15m', paidEvents: ['InvoiceSettled'] });
+      // A 1-minute window, so the probes' state reaches its steady size within the warm-up and a soak
+      // measures leaks, not a 15-minute window filling up.
+      if (m.type === 'delivery_rate') probes.push({ ...base, source: 'btcpay', window: '1m', paidEvents: ['InvoiceSettled'] });
+      if (m.type === 'paid_latency') probes.push({ ...base, source: 'btcpay', window: '1m', paidEvents: ['InvoiceSettled'] });
       counts[m.type] = (counts[m.type] ?? 0) + 1;
     }
   }
