@@ -92,15 +92,15 @@ try {
       console.log(JSON.stringify(r));
 
       if (n === SOAK_SIZE && SOAK_SECONDS > 0) {
-        const samples: Array<{ t: number; rss: number; lag: Array<[number, number]>; runs: number }> = [];
+        const samples: Array<{ t: number; rss: number; heap: number; lag: Array<[number, number]>; runs: number }> = [];
         const ts = Date.now();
         while (Date.now() - ts < SOAK_SECONDS * 1000) {
           const s = await scrape(agent.url);
-          samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, lag: buckets(s.exp, LAG), runs: sumOf(s.exp, 'hookwatch_probe_runs_total') });
+          samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, heap: (s.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20, lag: buckets(s.exp, LAG), runs: sumOf(s.exp, 'hookwatch_probe_runs_total') });
           await sleep(10_000);
         }
         const last = await scrape(agent.url);
-        samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, lag: buckets(last.exp, LAG), runs: sumOf(last.exp, 'hookwatch_probe_runs_total') });
+        samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, heap: (last.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20, lag: buckets(last.exp, LAG), runs: sumOf(last.exp, 'hookwatch_probe_runs_total') });
         const third = Math.max(1, Math.floor(samples.length / 3));
         const early = bucketDelta(samples[third]!.lag, samples[0]!.lag);
         const late = bucketDelta(samples.at(-1)!.lag, samples.at(-1 - third)!.lag);
@@ -115,12 +115,15 @@ try {
           rssMin: Math.min(...samples.map((x) => x.rss)),
           rssMax: Math.max(...samples.map((x) => x.rss)),
           growthPct: ((rssLate - rssEarly) / rssEarly) * 100,
+          // The lowest heap in use in a third is what survived garbage collection: its trend shows a leak.
+          heapFloorEarly: Math.min(...samples.slice(0, third).map((x) => x.heap)),
+          heapFloorLate: Math.min(...samples.slice(-third).map((x) => x.heap)),
           lagP99EarlyMs: histogramQuantile(early, 0.99) * 1000,
           lagP99LateMs: histogramQuantile(late, 0.99) * 1000,
           lagP50EarlyMs: histogramQuantile(early, 0.5) * 1000,
           lagP50LateMs: histogramQuantile(late, 0.5) * 1000,
           runs: samples.at(-1)!.runs - samples[0]!.runs,
-          rssSeries: samples.map((s) => [Math.round(s.t), Number(s.rss.toFixed(1))]),
+          rssSeries: samples.map((s) => [Math.round(s.t), Number(s.rss.toFixed(1)), Number(s.heap.toFixed(1))]),
         };
         console.log(JSON.stringify(soak));
       }
@@ -173,7 +176,8 @@ if (soak) {
     `**Soak**: ${soak.probes} probes for ${soak.seconds} s after the window above (${soak.runs} runs). RSS, median of the first third of the`,
     `samples → last third: ${f(soak.rssEarly)} → ${f(soak.rssLate)} MiB (${f(soak.growthPct)}%; it saws between ${f(soak.rssMin)} and ${f(soak.rssMax)} MiB with garbage collection).`,
     `Scheduler lag p50 ${f(soak.lagP50EarlyMs, 2)} → ${f(soak.lagP50LateMs, 2)} ms, p99 ${f(soak.lagP99EarlyMs, 1)} → ${f(soak.lagP99LateMs, 1)} ms (first third vs last third).`,
-    `RSS every 10 s (s:MiB): ${(soak.rssSeries as number[][]).map(([t, v]) => `${t}:${v}`).join(' ')}.`,
+    `Lowest V8 heap in use (what survives garbage collection), first third → last third: ${f(soak.heapFloorEarly)} → ${f(soak.heapFloorLate)} MiB.`,
+    `Every 10 s (s:RSS MiB/heap used MiB): ${(soak.rssSeries as number[][]).map(([t, v, h]) => `${t}:${v}/${h}`).join(' ')}.`,
     'The 10-minute soak of the issue: `BENCH_SOAK_SECONDS=600 BENCH_SCALE_SIZES=500 npm run bench -- scale`.',
   );
 }
