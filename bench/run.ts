@@ -140,7 +140,7 @@ function summarize(all: Section[]): string[] {
     out.push(`- ${r.probes} mixed probes: RSS ${r.rss.self.toFixed(0)} MiB, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`);
   }
   if (sc?.soak) out.push(`- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`);
-  const st = get('startup');
+  const st = get('footprint');
   if (st) {
     for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB') as Array<[string, any]>) { // eslint-disable-line @typescript-eslint/no-explicit-any
       out.push(`- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`);

@@ -9,7 +9,9 @@ import { sign, verify, SIGNING_SCHEMES } from '../src/signing/index.ts';
 import { Secret } from '../src/config/secret.ts';
 import { synthetic } from '../probes/synthetic/index.ts';
 import { reconcile } from '../probes/reconcile/index.ts';
-import { makeTestContext, startFakeBtcpay, startReceiver } from './lib/world.ts';
+import { makeTestContext } from '../test/helpers/context.ts';
+import { startReceiver } from '../test/helpers/receiver.ts';
+import { startFakeBtcpay } from '../test/fakes/btcpay/index.ts';
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -6,5 +6,4 @@ export { startDnsLab, freePort, type DnsLab } from '../../test/helpers/dns-lab.t
 export { findBinary } from '../../test/helpers/daemons.ts';
 export { startAgent, waitFor, type AgentProcess } from '../../test/helpers/agent-process.ts';
 export { makeTestContext } from '../../test/helpers/context.ts';
-export { startReceiver } from '../../test/helpers/receiver.ts';
 export { amAlerts, RULES_FILE, rulesWithScaledFor, startAlertmanager, startPrometheus, startSink, testAlertmanagerConfig } from '../../test/alerts-stack.ts';

@@ -2,7 +2,7 @@
 // today (bin/hookwatch.js: TypeScript through tsx), a `dist/` build when the repository has one, and the
 // same sources bundled ad hoc with esbuild (a measurement aid, not shipped). Plus what each runtime
 // dependency adds to a bare Node process's RSS, to show where idle memory goes.
-//   node --import tsx bench/startup.ts     (BENCH_STARTUP_REPS, default 5)
+//   node --import tsx bench/footprint.ts     (BENCH_STARTUP_REPS, default 5)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,7 +127,7 @@ try {
     'Child processes: tsx starts an esbuild service process to compile TypeScript when its cache is cold; it is counted separately.',
     'On a busy machine the wall time to ready mostly measures waiting for a core; the CPU time the process used by then does not.',
   ].join('\n');
-  emit({ name: 'startup', order: 50, title: 'Start-up time and idle memory', markdown, data, seconds: (Date.now() - started) / 1000 });
+  emit({ name: 'footprint', order: 50, title: 'Start-up time and idle memory', markdown, data, seconds: (Date.now() - started) / 1000 });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
