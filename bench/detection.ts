@@ -127,8 +127,8 @@ if (missing.length) {
   const leaked = runs.map((r) => r['dependent pages leaked to the pager (count)']);
   const markdown = [
     `${RUNS} runs; seconds from the fault (receiver stopped, record migrated) to each event, median (min–max).`,
-    `Probe interval 1 s, Prometheus ${version(findBinary('prometheus')!)} scraping and evaluating every 1 s, every \`for:\` scaled 1/60`,
-    `(5m → 5 s), Alertmanager ${version(findBinary('prometheus-alertmanager')!)} with the example routes and inhibition (group_wait 1 s).`,
+    `Probe interval 1 s, Prometheus ${version(findBinary('prometheus')!).replace(/^prometheus, version /, '')} scraping and evaluating every 1 s, every \`for:\` scaled 1/60`,
+    `(5m → 5 s), Alertmanager ${version(findBinary('prometheus-alertmanager')!).replace(/^alertmanager, version /, '')} with the example routes and inhibition (group_wait 1 s).`,
     '',
     table(['event', 'seconds after the fault', 'seen in'], rows),
     '',
