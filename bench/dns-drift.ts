@@ -6,12 +6,17 @@ import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDnsLab, freePort } from '../test/helpers/dns-lab.ts';
-import { findBinary } from '../test/helpers/daemons.ts';
-import { makeTestContext } from '../test/helpers/context.ts';
+import { findBinary, freePort, makeTestContext, startDnsLab } from './lib/world.ts';
 import { dnsDrift } from '../probes/dns-drift/index.ts';
+import { emit } from './lib/common.ts';
 
 const N = Math.min(2000, Math.max(10, Number(process.argv[2] ?? 300)));
+const started = Date.now();
+const lines: string[] = [];
+const say = (l: string) => {
+  lines.push(l);
+  console.log(l);
+};
 
 /** A counting UDP relay: clients talk to it, it forwards to `target` and relays the answer back. */
 async function relay(target: { host: string; port: number }) {
@@ -120,18 +125,17 @@ try {
     bb = { medianMs: median(times), medianProbeMs: median(probeTimes), queriesPerProbe: (resRelay.queries + authRelay.queries) / N, success };
   }
 
-  console.log(`dns_drift benchmark, ${N} probes per tool, host ${lab.hooksHost}, resolver = misconfigured unbound, authority = nsd (all loopback)`);
-  console.log(`  hookwatch dns_drift A+AAAA : median ${oursAAAA.medianMs.toFixed(3)} ms/probe, ${oursAAAA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursAAAA.verdict}`);
-  console.log(`  hookwatch dns_drift A only : median ${oursA.medianMs.toFixed(3)} ms/probe, ${oursA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursA.verdict}`);
+  say(`dns_drift benchmark, ${N} probes per tool, host ${lab.hooksHost}, resolver = misconfigured unbound, authority = nsd (all loopback)`);
+  say(`  hookwatch dns_drift A+AAAA : median ${oursAAAA.medianMs.toFixed(3)} ms/probe, ${oursAAAA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursAAAA.verdict}`);
+  say(`  hookwatch dns_drift A only : median ${oursA.medianMs.toFixed(3)} ms/probe, ${oursA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursA.verdict}`);
   if (bb) {
-    console.log(`  blackbox_exporter dns (A)  : median ${bb.medianMs.toFixed(3)} ms/probe over HTTP (${bb.medianProbeMs.toFixed(3)} ms probe_duration_seconds), ${bb.queriesPerProbe.toFixed(2)} queries/probe, probe_success ${bb.success} (cannot see the inflated TTL or drift without a hard-coded regex)`);
-    console.log(`  ratio hookwatch(A only)/blackbox: time ${(oursA.medianMs / bb.medianMs).toFixed(2)}x end to end (${(oursA.medianMs / bb.medianProbeMs).toFixed(2)}x vs its own probe_duration_seconds, which excludes HTTP), queries ${(oursA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
-    console.log(`  ratio hookwatch(A+AAAA)/blackbox: time ${(oursAAAA.medianMs / bb.medianMs).toFixed(2)}x, queries ${(oursAAAA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
+    say(`  blackbox_exporter dns (A)  : median ${bb.medianMs.toFixed(3)} ms/probe over HTTP (${bb.medianProbeMs.toFixed(3)} ms probe_duration_seconds), ${bb.queriesPerProbe.toFixed(2)} queries/probe, probe_success ${bb.success} (cannot see the inflated TTL or drift without a hard-coded regex)`);
+    say(`  ratio hookwatch(A only)/blackbox: time ${(oursA.medianMs / bb.medianMs).toFixed(2)}x end to end (${(oursA.medianMs / bb.medianProbeMs).toFixed(2)}x vs its own probe_duration_seconds, which excludes HTTP), queries ${(oursA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
+    say(`  ratio hookwatch(A+AAAA)/blackbox: time ${(oursAAAA.medianMs / bb.medianMs).toFixed(2)}x, queries ${(oursAAAA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
   } else {
-    console.log('  blackbox_exporter not installed: comparison skipped (scripts/install-test-deps.sh installs it)');
+    say('  blackbox_exporter not installed: comparison skipped (scripts/install-test-deps.sh installs it)');
   }
-  console.log(
-    JSON.stringify({
+  const data = {
       bench: 'dns-drift',
       probes: N,
       hookwatch_median_ms: round(oursAAAA.medianMs),
@@ -144,8 +148,16 @@ try {
       time_ratio_a_only: bb ? round(oursA.medianMs / bb.medianMs) : null,
       time_ratio_a_only_vs_probe_duration: bb ? round(oursA.medianMs / bb.medianProbeMs) : null,
       queries_ratio_a_only: bb ? round(oursA.queriesPerProbe / bb.queriesPerProbe) : null,
-    }),
-  );
+  };
+  console.log(JSON.stringify(data));
+  emit({
+    name: 'dns-drift',
+    order: 15,
+    title: 'DNS queries per probe: dns_drift vs blackbox_exporter (in-process timing)',
+    markdown: ['Sequential runs in the benchmark process, DNS queries counted by UDP relays in front of unbound and nsd.', '', '```', ...lines, '```'].join('\n'),
+    data,
+    seconds: (Date.now() - started) / 1000,
+  });
 } finally {
   if (bbx && bbx.exitCode === null) {
     const gone = new Promise((r) => bbx!.once('exit', r));

@@ -10,6 +10,7 @@ import type { RunLogStore } from './scheduler/run-log.ts';
 import { createApp } from './server/app.ts';
 import type { AgentView, ReloadResult } from './server/agent-view.ts';
 import { listen, WebSettings } from './server/listen.ts';
+import { ShardFilter, UNSHARDED, type Shard } from './shard.ts';
 
 export interface AgentOptions {
   configFile: string;
@@ -25,6 +26,8 @@ export interface AgentOptions {
   enableLifecycle?: boolean;
   env?: NodeJS.ProcessEnv;
   registry?: MetricRegistry;
+  /** Run only the probes this shard owns (default: all). */
+  shard?: Shard;
 }
 
 export class Agent implements AgentView {
@@ -35,14 +38,16 @@ export class Agent implements AgentView {
   ready = false;
   lastReloadError?: string;
   #reloadPending = false;
+  readonly shard: ShardFilter;
 
   constructor(readonly opts: AgentOptions) {
     this.registry = opts.registry ?? new MetricRegistry();
+    this.shard = new ShardFilter(opts.shard ?? UNSHARDED, this.registry.registry);
     this.scheduler = new Scheduler({ registry: this.registry, log: opts.log, kinds: opts.kinds, runLogs: opts.runLogs });
   }
 
   load(): LoadedConfig {
-    return loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env });
+    return this.shard.apply(loadConfigFile(this.opts.configFile, { kinds: this.opts.kinds, env: this.opts.env }));
   }
 
   /** First load: a bad config (or web config) is fatal (the caller exits). */

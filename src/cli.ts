@@ -16,6 +16,7 @@ import { Agent } from './agent.ts';
 import { destinationsOf, rootCauses, runView } from './server/status.ts';
 import { formatText } from './server/text.ts';
 import { parseDuration } from './config/duration.ts';
+import { resolveShard, shardConfig, type Shard } from './shard.ts';
 
 const out = (s: string) => writeSync(1, s.endsWith('\n') ? s : s + '\n');
 const err = (s: string) => writeSync(2, s.endsWith('\n') ? s : s + '\n');
@@ -59,8 +60,16 @@ logOptions(
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
     .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth); re-read on reload')
     .option('--web.enable-lifecycle', 'serve POST /-/reload (SIGHUP always reloads)')
+    .option('--shard.index <n|auto>', 'this agent\'s shard, 0-based; auto: $HOOKWATCH_SHARD_INDEX or the host name\'s trailing -N (StatefulSet ordinal)')
+    .option('--shard.count <n>', 'number of shards sharing the configuration; each probe runs on exactly one')
     .addHelpText('after', examples('hookwatch run --config.file /etc/hookwatch/hookwatch.yaml', 'hookwatch run --config.file probes.yaml --web.listen-address 127.0.0.1:9877 --log.format logfmt')),
 ).action(async (o: Record<string, string | boolean>) => {
+  let shard: Shard;
+  try {
+    shard = resolveShard({ index: o['shard.index'] as string | undefined, count: o['shard.count'] as string | undefined });
+  } catch (e) {
+    throw new ExitError(2, (e as Error).message);
+  }
   const runLogs = new RunLogStore();
   const log = createLogger({ level: o['log.level'] as string, format: o['log.format'] as LogFormat, sink: runLogs.sink });
   const agent = new Agent({
@@ -71,6 +80,7 @@ logOptions(
     listenAddress: o['web.listenAddress'] as string,
     webConfigFile: o['web.config.file'] as string | undefined,
     enableLifecycle: o['web.enableLifecycle'] === true,
+    shard,
   });
   // Before starting, so a SIGHUP during start-up (a config manager racing the start) never kills the
   // process; one that came while the modules loaded (bin/hookwatch.js noted it) is applied too.
@@ -97,6 +107,7 @@ logOptions(
   }
   const a = agent.address();
   log.info({ address: a ? `${a.host}:${a.port}` : undefined }, 'listening');
+  if (shard.count > 1) log.info({ shard: shard.index, shards: shard.count }, 'sharded: running only the probes this shard owns');
 });
 
 program
@@ -104,10 +115,20 @@ program
   .description('validate a configuration file (exit 0 valid, 1 invalid, 2 usage error)')
   .addOption(configOption())
   .addHelpText('after', examples('hookwatch check --config.file /etc/hookwatch/hookwatch.yaml'))
+  .option('--shard.count <n>', 'also print which shard runs each probe')
   .action((o: Record<string, string>) => {
     const c = loadOrExit(o['config.file']!, 1);
     out(`config OK: ${c.probes.length} probe(s), ${Object.keys(c.sources).length} source(s)`);
     for (const p of c.probes) out(formatScheduleInfo(scheduleInfo(p, c, PROBE_KINDS)));
+    if (o['shard.count'] !== undefined) {
+      let shard: Shard;
+      try {
+        shard = resolveShard({ count: o['shard.count'] });
+      } catch (e) {
+        throw new ExitError(2, (e as Error).message);
+      }
+      for (let i = 0; i < shard.count; i++) out(`shard ${i}: ${shardConfig(c, { index: i, count: shard.count }).probes.map((p) => p.name).join(', ') || '(none)'}`);
+    }
   });
 
 program

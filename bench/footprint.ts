@@ -1,0 +1,133 @@
+// Start-up time to /-/ready and idle RSS of the agent with one probe, repeated: the code path users run
+// today (bin/hookwatch.js: TypeScript through tsx), a `dist/` build when the repository has one, and the
+// same sources bundled ad hoc with esbuild (a measurement aid, not shipped). Plus what each runtime
+// dependency adds to a bare Node process's RSS, to show where idle memory goes.
+//   node --import tsx bench/footprint.ts     (BENCH_STARTUP_REPS, default 5)
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
+import { freePort } from './lib/world.ts';
+
+const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 5);
+const IDLE_WAIT_MS = 5000;
+const started = Date.now();
+const dir = mkdtempSync(join(tmpdir(), 'hw-bench-start-'));
+const cfg = join(dir, 'probes.yaml');
+writeFileSync(cfg, 'global:\n  interval: 60s\nprobes:\n  - name: one\n    type: http\n    url: http://127.0.0.1:9/\n');
+
+/** Spawn `entry run`, time it to the first 200 from /-/ready, then wait and read RSS. */
+async function measure(entry: string[]): Promise<{ readyMs: number; cpuMs: number; rss: number; children: number }> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...entry, 'run', '--config.file', cfg, '--web.listen-address', `127.0.0.1:${port}`], { cwd: ROOT, stdio: 'ignore' });
+  try {
+    let readyMs = NaN;
+    let cpuMs = NaN;
+    for (let i = 0; i < 4000 && child.exitCode === null; i++) {
+      const ok = await fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.ok, () => false);
+      if (ok) {
+        readyMs = performance.now() - t0;
+        cpuMs = cpuSeconds(child.pid!) * 1000;
+        break;
+      }
+      await sleep(5);
+    }
+    if (!Number.isFinite(readyMs)) throw new Error(`${entry.join(' ')} never became ready (exit ${child.exitCode})`);
+    await sleep(IDLE_WAIT_MS);
+    const r = rssTree(child.pid!);
+    return { readyMs, cpuMs, rss: r.self, children: r.children };
+  } finally {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await gone;
+  }
+}
+
+async function series(entry: string[]) {
+  const xs: Array<Awaited<ReturnType<typeof measure>>> = [];
+  for (let i = 0; i < REPS; i++) xs.push(await measure(entry));
+  return { ready: spread(xs.map((x) => x.readyMs)), cpu: spread(xs.map((x) => x.cpuMs)), rss: spread(xs.map((x) => x.rss)), children: spread(xs.map((x) => x.children)) };
+}
+
+/** A dist/ build, if the repository has one: the first cli.js or hookwatch.js under dist/. */
+function findDist(): string | undefined {
+  const d = join(ROOT, 'dist');
+  if (!existsSync(d)) return undefined;
+  const walk = (p: string): string | undefined => {
+    for (const f of readdirSync(p)) {
+      const q = join(p, f);
+      if (statSync(q).isDirectory()) {
+        const r = walk(q);
+        if (r) return r;
+      } else if (/^(cli|hookwatch)\.(m?js)$/.test(f)) return q;
+    }
+    return undefined;
+  };
+  return walk(d);
+}
+
+/** Bundle src/cli.ts with esbuild into one ESM file (native/optional modules left out). */
+async function bundle(): Promise<string | undefined> {
+  try {
+    const esbuild = await import('esbuild');
+    const out = join(dir, 'hookwatch.mjs');
+    await esbuild.build({
+      entryPoints: [join(ROOT, 'src', 'cli.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: out,
+      external: ['pg-native'],
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      logLevel: 'error',
+    });
+    return out;
+  } catch (e) {
+    console.error(`esbuild bundle failed: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** RSS a bare Node process gains by importing one module (median of 3). */
+function importCost(mod: string): number {
+  const code = `const base = process.memoryUsage().rss; await import(${JSON.stringify(mod)}); console.log((process.memoryUsage().rss - base) / 1048576);`;
+  const xs: number[] = [];
+  for (let i = 0; i < 3; i++) xs.push(Number(execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8' }).trim()));
+  return spread(xs).median;
+}
+
+try {
+  const rows: Array<Array<string>> = [];
+  const data: Record<string, unknown> = {};
+  const add = (label: string, r: Awaited<ReturnType<typeof series>>) => {
+    data[label] = r;
+    rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
+  };
+  add('bin/hookwatch.js (tsx, TypeScript sources)', await series([CLI]));
+  const dist = findDist();
+  if (dist) add(`dist build (${dist.slice(ROOT.length + 1)})`, await series([dist]));
+  const bundled = await bundle();
+  if (bundled) add('esbuild bundle of src/cli.ts (ad hoc)', await series([bundled]));
+  const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
+  const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];
+  const costs = mods.map((m) => [m, importCost(m).toFixed(1)]);
+  data.importCostMiB = Object.fromEntries(costs);
+  const markdown = [
+    `${REPS} starts each; median (min–max). One \`http\` probe; RSS read ${IDLE_WAIT_MS / 1000} s after ready.${dist ? '' : ' No `dist/` build in this checkout.'}`,
+    '',
+    table(['entry point', 'start → /-/ready ms', 'CPU ms used by then', 'idle RSS MiB', 'child processes RSS MiB'], rows),
+    '',
+    `What importing each runtime dependency adds to a bare Node ${process.version} process (${Number(bare).toFixed(1)} MiB), MiB, median of 3:`,
+    '',
+    table(['module', 'RSS added MiB'], costs),
+    '',
+    'Child processes: tsx starts an esbuild service process to compile TypeScript when its cache is cold; it is counted separately.',
+    'On a busy machine the wall time to ready mostly measures waiting for a core; the CPU time the process used by then does not.',
+  ].join('\n');
+  emit({ name: 'footprint', order: 50, title: 'Start-up time and idle memory', markdown, data, seconds: (Date.now() - started) / 1000 });
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
