@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Scheduler } from '../src/scheduler/scheduler.ts';
+import { MAX_DETAILS_BYTES, MAX_RESULT_TEXT, Scheduler } from '../src/scheduler/scheduler.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { createLogger } from '../src/log.ts';
 import { defineProbe, type LoadedConfig, type ProbeKind } from '../src/probe/types.ts';
@@ -146,5 +146,24 @@ describe('scheduler', () => {
     const rec = await scheduler.runOnce('l');
     expect(JSON.stringify(rec.result)).not.toContain('sk_live_leaky_0123');
     expect(rec.result.details!.upstream).toBe('auth failed for key <secret env:KEY>');
+  });
+});
+
+describe('result bounds', () => {
+  const huge = defineProbe({ type: 'huge', schema: z.strictObject({}), run() {
+    const rows = Array.from({ length: 5000 }, (_, i) => ({ id: `row-${i}`, url: `https://receiver.example/${'x'.repeat(20)}` }));
+    return Promise.resolve({ ok: false, reason: 'r'.repeat(50_000), action: 'a'.repeat(10_000), details: { rows } });
+  } });
+
+  it('caps the reason, action and details a hostile upstream can inflate, and still records the failure', async () => {
+    scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds: [huge] as ProbeKind[] });
+    scheduler.apply(config([{ name: 'h', type: 'huge', intervalMs: 60_000, timeoutMs: 1000 }]));
+    const rec = await scheduler.runOnce('h');
+    expect(rec.outcome).toBe('failure');
+    expect(rec.result.reason!.length).toBeLessThan(MAX_RESULT_TEXT + 100);
+    expect(rec.result.reason).toMatch(/… \(46000 more characters\)$/);
+    expect(rec.result.action!.length).toBeLessThan(MAX_RESULT_TEXT + 100);
+    expect(JSON.stringify(rec.result.details).length).toBeLessThan(MAX_DETAILS_BYTES);
+    expect(rec.result.details).toMatchObject({ truncated: expect.stringMatching(/over the 64 KiB cap/), keys: ['rows'] });
   });
 });

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { PROBE_KINDS } from '../../probes/registry.ts';
-import { asText } from '../server/page.ts';
+import { asText } from '../as-text.ts';
 import { Agent } from '../agent.ts';
 import { createLogger } from '../log.ts';
 import { RunLogStore } from '../scheduler/run-log.ts';

@@ -11,20 +11,30 @@ import type { MetricRegistry } from '../metrics/registry.ts';
 import { ProbeMetrics } from '../metrics/probe-metrics.ts';
 import { RunMetrics, metricDefsOf } from '../metrics/run-metrics.ts';
 import { Scrubber } from './scrub.ts';
+import { asText } from '../as-text.ts';
 import { RunLogStore } from './run-log.ts';
 import type { RunRecord } from './run-record.ts';
 import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
 
-/** A result field as text: strings as they are, other values as JSON (never "[object Object]"). */
-const asText = (v: unknown): string =>
-  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? typeof v);
 
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
+/** Bounds on what one run may put in /status, the page and `once`: a hostile upstream cannot inflate them. */
+export const MAX_RESULT_TEXT = 4000;
+export const MAX_DETAILS_BYTES = 64 * 1024;
+
+const capText = (s: string) => (s.length > MAX_RESULT_TEXT ? `${s.slice(0, MAX_RESULT_TEXT)}… (${s.length - MAX_RESULT_TEXT} more characters)` : s);
+
+function capDetails(d: Record<string, unknown>): Record<string, unknown> {
+  const size = JSON.stringify(d)?.length ?? 0;
+  if (size <= MAX_DETAILS_BYTES) return d;
+  return { truncated: `details were ${size} bytes, over the ${MAX_DETAILS_BYTES / 1024} KiB cap`, keys: Object.keys(d).slice(0, 50) };
+}
+
 function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   if (r === null || typeof r !== 'object') return { ok: false, reason: `probe returned no result (${typeof r})` };
   const raw = r as Record<string, unknown>;
-  const text = (v: unknown) => (v === undefined || v === null ? undefined : scrubber.text(asText(v)));
+  const text = (v: unknown) => (v === undefined || v === null ? undefined : capText(scrubber.text(asText(v))));
   // Keys the core does not know pass through untouched (they are not shown); the shown ones are scrubbed below.
   const out: ProbeResult = { ...(raw as Partial<ProbeResult>), ok: raw.ok === true };
   const reason = text(raw.reason);
@@ -36,7 +46,7 @@ function finalResult(r: unknown, scrubber: Scrubber): ProbeResult {
   if (raw.details === undefined) delete out.details;
   else {
     const d = scrubber.value(raw.details);
-    out.details = d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d };
+    out.details = capDetails(d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : { value: d });
   }
   for (const k of ['action', 'fix'] as const) {
     const v = text(raw[k]);

@@ -1,6 +1,7 @@
 // A run's log lines as a readable page: time (viewer's zone on hover), level, message, and the
 // remaining fields as key=value. The same lines as JSON with ?format=json.
-import { asText, esc } from './page.ts';
+import { asText } from '../as-text.ts';
+import { esc } from './page.ts';
 
 const HIDDEN = new Set(['time', 'level', 'msg', 'probe', 'type', 'run_id', 'pid', 'hostname']);
 

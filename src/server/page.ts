@@ -4,12 +4,10 @@
 // JavaScript it reloads itself (meta refresh) and shows UTC times; with it, the page swaps in fresh
 // content without a reload and shows times in the viewer's zone.
 import type { StatusView } from './status.ts';
+import { asText } from '../as-text.ts';
 
 type ProbeView = StatusView['probes'][number];
 
-/** Any value as display text: objects as JSON, never "[object Object]". */
-export const asText = (v: unknown): string =>
-  typeof v === 'string' ? v : v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v as number | boolean | bigint);
 
 export const esc = (s: unknown) => asText(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
