@@ -1,5 +1,6 @@
 // delivery_rate: BTCPay webhook delivery success, read incrementally from the store's delivery log, plus the
 // sender-side settings that silently stop deliveries. See README.md.
+import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
@@ -24,7 +25,8 @@ const DEFAULT_HORIZON_MS = 75 * 60_000;
 const OUTCOMES = ['success', 'http_error', 'failed'] as const;
 
 
-export const deliveryRate = defineProbe({
+// perStore: with `storeId: all` (or a list) on the source, this runs once per store (src/btcpay/stores.ts).
+export const deliveryRate = perStore(defineProbe({
   type: 'delivery_rate',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
@@ -42,7 +44,7 @@ export const deliveryRate = defineProbe({
     objective: { default: 0.99, help: 'SLO target of the success ratio, for burn-rate rules' },
   },
   validate(probe, config) {
-    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
+    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe', { multiStore: true });
   },
   async run(probe, ctx) {
     const th = (k: string, d: number) => probe.thresholds?.[k] ?? d;
@@ -183,7 +185,7 @@ export const deliveryRate = defineProbe({
       return { ok: false, reason, cause };
     }
   },
-});
+}));
 
 function defineMetrics(ctx: ProbeContext): void {
   ctx.metrics.define({ name: 'webhook_delivery_backlog_seconds', type: 'gauge', help: 'Longest wait in the per-webhook queue (deliveryTime - timestamp) among deliveries in the window.', labelNames: [] });

@@ -1,6 +1,7 @@
 // paid_latency: time from an invoice's paid event to its first successful webhook delivery. The set of paid
 // events comes from the invoices (the truth), so an event BTCPay never attempted (disabled webhook, queue lost
 // in a restart) still counts as undelivered. See README.md.
+import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
@@ -37,7 +38,8 @@ interface PaidEvent {
   deliveryId?: string;
 }
 
-export const paidLatency = defineProbe({
+// perStore: with `storeId: all` (or a list) on the source, this runs once per store (src/btcpay/stores.ts).
+export const paidLatency = perStore(defineProbe({
   type: 'paid_latency',
   schema: z.strictObject({
     source: z.string().min(1).describe('Name of a btcpay source'),
@@ -54,7 +56,7 @@ export const paidLatency = defineProbe({
     max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
   },
   validate(probe, config) {
-    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe');
+    return checkSourceType(config.sources, probe.source, 'source', ['btcpay'], 'this probe', { multiStore: true });
   },
   async run(probe, ctx) {
     const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
@@ -232,7 +234,7 @@ export const paidLatency = defineProbe({
       return { ok: false, reason, cause };
     }
   },
-});
+}));
 
 
 

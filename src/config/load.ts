@@ -286,7 +286,16 @@ export function loadConfigText(text: string, opts: LoadOptions & { file: string 
 function normalizeSource(name: string, s: z.infer<typeof sourceSchema>): SourceConfig {
   switch (s.type) {
     case 'btcpay':
-      return { name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, storeId: s.storeId, timeoutMs: s.timeout };
+      return {
+        name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, timeoutMs: s.timeout,
+        ...(typeof s.storeId === 'string' && s.storeId !== 'all' ? { storeId: s.storeId } : { storeId: '', stores: s.storeId === 'all' ? 'all' : [...new Set(s.storeId)] }),
+        ...(s.maxStores !== undefined ? { maxStores: s.maxStores } : {}),
+        ...(s.requestBudget !== undefined ? { requestBudget: s.requestBudget } : {}),
+        ...(s.discoveryInterval !== undefined ? { discoveryIntervalMs: s.discoveryInterval } : {}),
+        ...(s.maxStaleness !== undefined ? { maxStalenessMs: s.maxStaleness } : {}),
+        ...(s.quietAfter !== undefined ? { quietAfterMs: s.quietAfter } : {}),
+        ...(s.storeConcurrency !== undefined ? { storeConcurrency: s.storeConcurrency } : {}),
+      };
     case 'http-json':
       return { name, type: 'http-json', url: s.url, headers: s.headers, itemsPath: s.itemsPath, fields: s.fields };
     case 'postgres':

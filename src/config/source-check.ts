@@ -8,10 +8,14 @@ export function checkSourceType(
   key: string,
   allowed: ReadonlyArray<SourceConfig['type']>,
   purpose: string,
+  /** The caller runs once per store of a source with several stores (`storeId: all` or a list). */
+  opts: { multiStore?: boolean } = {},
 ): Array<{ key: string; message: string }> {
   if (name === undefined) return [];
   const s = sources[name];
   if (!s) return [{ key, message: `no source named "${name}"` }];
   if (!allowed.includes(s.type)) return [{ key, message: `source "${name}" is of type ${s.type}; ${purpose} needs ${allowed.join(' or ')}` }];
+  if (s.type === 'btcpay' && s.stores && !opts.multiStore)
+    return [{ key, message: `source "${name}" watches several stores (storeId: ${s.stores === 'all' ? 'all' : 'a list'}); ${purpose} needs a source with one storeId` }];
   return [];
 }

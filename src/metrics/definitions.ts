@@ -43,3 +43,9 @@ export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'reconcile_orphan_records', type: 'gauge', help: 'In the internal records, not paid at the sender.', labelNames: [] },
   { name: 'reconcile_oldest_missing_age_seconds', type: 'gauge', help: 'Age of the oldest missing record; 0 when none.', labelNames: [] },
 ];
+
+/**
+ * Labels a probe may scope all its series by (ProbeMetrics.scoped), e.g. `store` when one BTCPay probe watches
+ * several stores. Every metric accepts them; a series without scope has none, so its exposition is unchanged.
+ */
+export const SCOPE_LABELS = ['store'] as const;

@@ -16,7 +16,22 @@ export interface ProbeBase {
 }
 
 export type SourceConfig =
-  | { name: string; type: 'btcpay'; url: string; apiKey: Secret; storeId: string; timeoutMs?: number }
+  | {
+      name: string;
+      type: 'btcpay';
+      url: string;
+      apiKey: Secret;
+      /** The one store watched; '' when `stores` is set (src/btcpay/stores.ts runs the probe once per store). */
+      storeId: string;
+      timeoutMs?: number;
+      stores?: 'all' | string[];
+      maxStores?: number;
+      requestBudget?: number;
+      discoveryIntervalMs?: number;
+      maxStalenessMs?: number;
+      quietAfterMs?: number;
+      storeConcurrency?: number;
+    }
   | {
       name: string;
       type: 'http-json';

@@ -1,0 +1,232 @@
+// Every store a key can see: a btcpay source with `storeId: all` (or a list of ids) makes the BTCPay probes run
+// their single-store logic once per store, each store with its own state and its series labelled `store`.
+//
+//  - discovery: GET /api/v1/stores (needs btcpay.store.canviewstoresettings; BTCPay lists the stores the key holds
+//    it on: BTCPayServer/Security/BuiltInPermissionHandler.cs, GreenfieldStoresController.GetStores), read again
+//    every discoveryInterval and shared by the probes using the source; archived stores are left out; a store that
+//    goes away loses its series and state, a new one is polled on the next run. No reload needed;
+//  - cost: a store whose newest delivery is older than quietAfter, and whose last run passed, is polled only every
+//    maxStaleness; busy or failing stores every run. So steady-state calls follow new deliveries, not stores;
+//  - at most storeConcurrency stores at once (p-limit), least recently polled first, all under the source's request
+//    budget (budget.ts): when it is spent, the run stops starting stores and the reason says so;
+//  - maxStores: more stores than this fails the probe (the list is cut there, so memory stays bounded).
+import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
+import type { z } from 'zod';
+import { BtcpayError } from '../clients/btcpay/client.ts';
+import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET } from './budget.ts';
+import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
+import { DeliveryTracker } from './tracker.ts';
+import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
+
+export const DEFAULT_MAX_STORES = 1000;
+export const DEFAULT_DISCOVERY_MS = 5 * 60_000;
+export const DEFAULT_MAX_STALENESS_MS = 10 * 60_000;
+export const DEFAULT_QUIET_AFTER_MS = 15 * 60_000;
+export const DEFAULT_STORE_CONCURRENCY = 4;
+
+interface StoreRun {
+  state: Map<string, unknown>;
+  lastRunMs?: number;
+  last?: ProbeResult;
+}
+
+interface MultiState {
+  stores: Map<string, StoreRun>;
+}
+
+/** Store lists by source (url, key hash, selection), shared by every probe using the source. */
+const discovered = new Map<string, { ids: string[]; atMs: number; pending?: Promise<string[]> }>();
+const MAX_SOURCES = 256;
+
+function discoveryKey(s: BtcpaySource): string {
+  return `${s.name}|${s.url}|${createHash('sha256').update(s.apiKey.reveal()).digest('hex')}`;
+}
+
+export class TooManyStoresError extends Error {
+  constructor(
+    readonly source: string,
+    readonly max: number,
+  ) {
+    super(`the API key of source "${source}" sees more than maxStores ${max} stores`);
+  }
+}
+
+/** The store ids a multi-store source covers now: its list, or BTCPay's store list (cached for discoveryInterval). */
+export async function storesOf(s: BtcpaySource, nowMs: number, o: { signal?: AbortSignal; probeTimeoutMs?: number } = {}): Promise<string[]> {
+  const max = s.maxStores ?? DEFAULT_MAX_STORES;
+  if (Array.isArray(s.stores)) {
+    if (s.stores.length > max) throw new TooManyStoresError(s.name, max);
+    return s.stores;
+  }
+  const k = discoveryKey(s);
+  const hit = discovered.get(k);
+  if (hit && nowMs - hit.atMs < (s.discoveryIntervalMs ?? DEFAULT_DISCOVERY_MS)) return hit.ids;
+  if (hit?.pending) return hit.pending;
+  const client = clientFromSource(perStoreSource(s, ''), o.probeTimeoutMs);
+  const pending = client.listStores({ ...(o.signal ? { signal: o.signal } : {}), maxItems: max + 1 }).then((list) => {
+    if (list.length > max) throw new TooManyStoresError(s.name, max);
+    return [...new Set(list.filter((x) => !x.archived).map((x) => x.id))];
+  });
+  if (discovered.size >= MAX_SOURCES) discovered.clear();
+  discovered.set(k, { ids: hit?.ids ?? [], atMs: hit?.atMs ?? -Infinity, pending });
+  try {
+    const ids = await pending;
+    discovered.set(k, { ids, atMs: nowMs });
+    return ids;
+  } catch (e) {
+    if (hit) discovered.set(k, hit);
+    else discovered.delete(k);
+    throw e;
+  }
+}
+
+/** Test hook: forget every discovered store list. */
+export function forgetDiscoveredStores(): void {
+  discovered.clear();
+}
+
+/** The single-store view of a multi-store source; it keeps the source's budget (the same shared one). */
+function perStoreSource(s: BtcpaySource, storeId: string): BtcpaySource {
+  const { stores: _stores, ...rest } = s;
+  return { ...rest, storeId, requestBudget: s.requestBudget ?? DEFAULT_MULTI_STORE_BUDGET };
+}
+
+/** Newest delivery row time (unix s) any tracker in a store's state has seen. */
+function newestRowSec(state: Map<string, unknown>): number {
+  let newest = -Infinity;
+  for (const v of state.values()) {
+    const t = v instanceof DeliveryTracker ? v : (v as { tracker?: unknown } | null)?.tracker;
+    if (t instanceof DeliveryTracker) for (const r of t.rows.values()) newest = Math.max(newest, r.timestamp);
+  }
+  return newest;
+}
+
+/** Is a store due this run? Busy, failing or never-run stores always; quiet ones once per maxStaleness. */
+export function storeDue(run: StoreRun | undefined, nowMs: number, s: Pick<BtcpaySource, 'maxStalenessMs' | 'quietAfterMs'>): boolean {
+  if (!run?.lastRunMs || !run.last?.ok) return true;
+  if (nowMs - run.lastRunMs >= (s.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS)) return true;
+  return nowMs - newestRowSec(run.state) * 1000 < (s.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS);
+}
+
+type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
+
+/** Wrap a BTCPay probe kind (its schema has `source`) so a multi-store source runs it once per store. */
+export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C> {
+  const single = kind.run.bind(kind) as Run<C>;
+  return {
+    ...kind,
+    run(probe, ctx) {
+      const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
+      if (typeof src === 'string' || !src.stores) return single(probe, ctx);
+      return runStores(single, probe, ctx, src);
+    },
+  };
+}
+
+async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase & z.infer<C>, ctx: ProbeContext, src: BtcpaySource): Promise<ProbeResult> {
+  let ms = ctx.state.get('multiStore') as MultiState | undefined;
+  if (!ms) ctx.state.set('multiStore', (ms = { stores: new Map() }));
+  const nowMs = ctx.now();
+  let ids: string[];
+  try {
+    ids = await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs: probe.timeoutMs });
+  } catch (e) {
+    if (e instanceof TooManyStoresError) {
+      for (const id of ms.stores.keys()) ctx.metrics.scoped({ store: id }).clearScope();
+      ms.stores.clear();
+      return {
+        ok: false,
+        reason: `${e.message}: not watching any (each store costs a fixed set of series and API calls)`,
+        cause: 'Raise maxStores on the source if this agent should watch that many stores, or list the store ids to watch in storeId.',
+        details: { maxStores: e.max },
+      };
+    }
+    const { reason, cause } = explainApiError(e);
+    return {
+      ok: false,
+      reason: `listing the stores of source "${src.name}": ${reason}`,
+      cause: e instanceof BtcpayError && e.kind === 'permission' ? 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores).' : cause,
+    };
+  }
+
+  // Stores that went away: their series and state go with them.
+  const current = new Set(ids);
+  const removed: string[] = [];
+  for (const id of ms.stores.keys()) {
+    if (current.has(id)) continue;
+    ctx.metrics.scoped({ store: id }).clearScope();
+    ms.stores.delete(id);
+    removed.push(id);
+  }
+  for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map() });
+
+  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src));
+  // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
+  due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
+
+  const budget = budgetFor(perStoreSource(src, ''));
+  const refused0 = budget?.refused ?? 0;
+  const spent = () => (budget?.refused ?? 0) > refused0;
+  const limit = pLimit(src.storeConcurrency ?? DEFAULT_STORE_CONCURRENCY);
+  const notPolled: string[] = [];
+  await Promise.all(
+    due.map((id) =>
+      limit(async () => {
+        if (spent() || ctx.signal.aborted) return void notPolled.push(id);
+        const run = ms.stores.get(id)!;
+        const storeSrc = perStoreSource(src, id);
+        const sctx: ProbeContext = {
+          ...ctx,
+          metrics: ctx.metrics.scoped({ store: id }),
+          state: run.state,
+          source: (n) => (n === src.name ? storeSrc : ctx.source(n)),
+        };
+        let r: ProbeResult;
+        try {
+          r = await single(probe, sctx);
+        } catch (e) {
+          r = { ok: false, reason: (e as Error)?.message ?? String(e) };
+        }
+        // A run cut short by the budget is not a verdict on the store: keep its previous one.
+        if (isBudget(r)) return void notPolled.push(id);
+        run.last = r;
+        run.lastRunMs = nowMs;
+      }),
+    ),
+  );
+
+  const failing = ids.filter((id) => ms.stores.get(id)!.last?.ok === false);
+  const neverPolled = ids.filter((id) => !ms.stores.get(id)!.last);
+  const oldestMs = Math.max(0, ...ids.map((id) => nowMs - (ms.stores.get(id)!.lastRunMs ?? nowMs)));
+  const details: Record<string, unknown> = {
+    stores: ids.length,
+    polled: due.length - notPolled.length,
+    quietNotDue: ids.length - due.length,
+    ...(removed.length ? { removed: removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
+    oldestViewSeconds: Math.round(oldestMs / 1000),
+    ...(budget ? { budget: { perMinute: budget.perMinute, remaining: budget.remaining(), notPolled: notPolled.length } } : {}),
+    failing: failing.slice(0, MAX_DETAIL_ITEMS).map((id) => ({ store: id, reason: ms.stores.get(id)!.last!.reason })),
+    ...(failing.length > MAX_DETAIL_ITEMS ? { failingNotShown: failing.length - MAX_DETAIL_ITEMS } : {}),
+  };
+  const problems: string[] = [];
+  if (failing.length) {
+    const first = ms.stores.get(failing[0]!)!.last!;
+    problems.push(`${failing.length} of ${ids.length} stores failing (${listSome(failing, 5)}); store ${failing[0]}: ${first.reason ?? 'failed'}`);
+  }
+  if (notPolled.length) {
+    problems.push(
+      `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ${notPolled.length} of ${due.length} due stores not polled this run` +
+        (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') + `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
+    );
+  }
+  if (ids.length === 0) problems.push(`the API key of source "${src.name}" sees no store (it needs btcpay.store.canviewstoresettings on each store to watch)`);
+  if (!problems.length) return { ok: true, details };
+  const cause = failing.length ? ms.stores.get(failing[0]!)!.last!.cause : notPolled.length ? BUDGET_CAUSE : 'Grant the key btcpay.store.canviewstoresettings on the stores to watch, or list them in storeId.';
+  return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
+}
+
+function isBudget(r: ProbeResult): boolean {
+  return !r.ok && (r.reason ?? '').includes('BTCPay API (budget)');
+}
