@@ -451,6 +451,11 @@ export class FakeBtcpay implements RouteHost {
 
   // ---- HTTP ----------------------------------------------------------------------------------------
 
+  /** Answer one request as this store's server would; a host serving many stores routes to it (stores.ts). */
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return this.#handle(req, res);
+  }
+
   #takeFault(path: string): Fault | undefined {
     for (const f of this.#faults) {
       if (f.left <= 0) continue;

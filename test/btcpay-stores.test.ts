@@ -1,0 +1,256 @@
+// Every store a key can see: discovery (stores and webhooks added and removed without a reload), the `store` label,
+// the per-source request budget, maxStores, quiet stores polled less often within the staleness bound, and a
+// single storeId left exactly as it was.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Secret } from '../src/config/secret.ts';
+import { deliveryRate } from '../probes/delivery-rate/index.ts';
+import { paidLatency } from '../probes/paid-latency/index.ts';
+import { MetricRegistry } from '../src/metrics/registry.ts';
+import { RequestBudget, setBudgetClock } from '../src/btcpay/budget.ts';
+import { forgetDiscoveredStores } from '../src/btcpay/stores.ts';
+import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
+import { loadConfigText, ConfigError } from '../src/config/load.ts';
+import { PROBE_KINDS } from '../probes/registry.ts';
+import type { SourceConfig } from '../src/probe/types.ts';
+import { makeTestContext, type TestContext } from './helpers/context.ts';
+import { probeEntry, startHarness, T0 } from './helpers/btcpay-harness.ts';
+
+type Src = Extract<SourceConfig, { type: 'btcpay' }>;
+
+let fake: FakeBtcpayStores | undefined;
+const clock = { ms: T0 };
+beforeEach(() => {
+  clock.ms = T0;
+  setBudgetClock(() => clock.ms);
+  forgetDiscoveredStores();
+});
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+  setBudgetClock(Date.now);
+});
+
+async function start(n: number, o: { rowsPerStore?: number; rowAgeMs?: number } = {}) {
+  fake = await startFakeBtcpayStores({ now: () => clock.ms, timeScale: 0.0005, deliveryTimeoutMs: 1000 });
+  const key = fake.addApiKey(['btcpay.store.canmodifystoresettings'], 'hookwatch');
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(addStore(o.rowsPerStore ?? 3, o.rowAgeMs ?? 5 * 60_000));
+  return { key, ids };
+}
+
+function addStore(rows: number, ageMs: number): string {
+  const s = fake!.addStore();
+  const w = s.createWebhook({ url: 'http://127.0.0.1:9/hook' });
+  if (rows) s.seedDeliveries(w.id, rows, { startMs: clock.ms - ageMs, stepMs: 1000 });
+  return s.storeId;
+}
+
+function source(key: string, extra: Partial<Src> = {}): Src {
+  return { name: 'btcpay', type: 'btcpay', url: fake!.url, apiKey: new Secret(key, 'env:BTCPAY_API_KEY'), storeId: '', stores: 'all', timeoutMs: 2000, ...extra };
+}
+
+function ctxFor(src: Src, state: Map<string, unknown>, registry: MetricRegistry): TestContext {
+  const ctx = makeTestContext({ probe: 'btcpay', sources: { btcpay: src }, registry, state, now: clock.ms, config: { secrets: [src.apiKey] } });
+  ctx.now = () => clock.ms;
+  return ctx;
+}
+
+const drProbe = (own: Record<string, unknown> = {}) => probeEntry('delivery_rate', deliveryRate.schema.parse({ source: 'btcpay', window: '15m', ...own }));
+
+/** store label values present on a metric in the exposition. */
+async function storesIn(registry: MetricRegistry, metric: string): Promise<Set<string>> {
+  const text = await registry.registry.metrics();
+  const out = new Set<string>();
+  for (const m of text.matchAll(new RegExp(`^hookwatch_${metric}\\{[^}]*store="([^"]+)"`, 'gm'))) out.add(m[1]!);
+  return out;
+}
+
+describe('every store a key can see', () => {
+  it('watches every store, labels series by store id only, and follows stores and webhooks added and removed without a reload', async () => {
+    const { key, ids } = await start(2);
+    const src = source(key, { discoveryIntervalMs: 60_000 });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const probe = drProbe();
+
+    const r1 = await deliveryRate.run(probe, ctxFor(src, state, registry));
+    expect(r1.ok, r1.reason).toBe(true);
+    expect(r1.details).toMatchObject({ stores: 2, polled: 2 });
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set(ids));
+    expect(await ctxFor(src, state, registry).metricValue('webhook_delivery_window_count', { store: ids[0]!, basis: 'attempt' })).toBe(3);
+    const text = await registry.registry.metrics();
+    expect(text).not.toMatch(/Store 1|Store 2/); // names are never read into series
+    expect(text).not.toContain(key);
+
+    // A new store and a new webhook on an existing store: seen on the run after the discovery interval.
+    const added = addStore(2, 60_000);
+    const extraHook = fake!.store(ids[1]!).createWebhook({ url: 'http://127.0.0.1:9/second' });
+    clock.ms += 61_000;
+    const r2 = await deliveryRate.run(probe, ctxFor(src, state, registry));
+    expect(r2.details).toMatchObject({ stores: 3 });
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set([...ids, added]));
+    const mis = await registry.registry.metrics();
+    expect(mis).toMatch(new RegExp(`webhook_misconfigured\\{[^}]*webhook="${extraHook.id}"[^}]*store="${ids[1]}"`));
+
+    // A removed store loses every series; a removed webhook loses its own.
+    await fake!.removeStore(ids[0]!);
+    fake!.store(ids[1]!).deleteWebhook(extraHook.id);
+    clock.ms += 61_000;
+    const r3 = await deliveryRate.run(probe, ctxFor(src, state, registry));
+    expect(r3.details).toMatchObject({ stores: 2, removed: [ids[0]] });
+    const after = await registry.registry.metrics();
+    expect(after).not.toContain(`store="${ids[0]}"`);
+    expect(after).not.toContain(extraHook.id);
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set([ids[1]!, added]));
+
+    // Archived stores are not watched.
+    fake!.archiveStore(added);
+    clock.ms += 61_000;
+    const r4 = await deliveryRate.run(probe, ctxFor(src, state, registry));
+    expect(r4.details).toMatchObject({ stores: 1 });
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set([ids[1]!]));
+  });
+
+  it('a list of store ids watches exactly those; paid_latency runs per store too', async () => {
+    const { key, ids } = await start(3);
+    const src = source(key, { stores: [ids[0]!, ids[2]!] });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const r = await paidLatency.run(probeEntry('paid_latency', paidLatency.schema.parse({ source: 'btcpay' })), ctxFor(src, new Map(), registry));
+    expect(r.ok, r.reason).toBe(true);
+    expect(r.details).toMatchObject({ stores: 2 });
+    expect(await storesIn(registry, 'undelivered_paid_events')).toEqual(new Set([ids[0]!, ids[2]!]));
+    expect(fake!.storeListRequests).toBe(0);
+  });
+
+  it('maxStores: more stores than allowed fails with a clear reason and exports no store series', async () => {
+    const { key } = await start(5);
+    const registry = new MetricRegistry({ processMetrics: false });
+    const r = await deliveryRate.run(drProbe(), ctxFor(source(key, { maxStores: 3 }), new Map(), registry));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/sees more than maxStores 3 stores: not watching any/);
+    expect(r.cause).toMatch(/Raise maxStores/);
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set());
+  });
+
+  it('a key that cannot list stores, or sees none, says what permission is needed', async () => {
+    await start(2);
+    const scoped = fake!.addApiKey(['btcpay.store.webhooks.canmodifywebhooks'], 'webhooks only');
+    const r = await deliveryRate.run(drProbe(), ctxFor(source(scoped), new Map(), new MetricRegistry({ processMetrics: false })));
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/sees no store/);
+    expect(r.reason).toMatch(/canviewstoresettings/);
+  });
+
+  it('the request budget: never more than N requests in any minute, all stores get their turn, and the reason names the budget', async () => {
+    const { key, ids } = await start(12, { rowsPerStore: 2 });
+    const perMinute = 20;
+    const src = source(key, { requestBudget: perMinute, storeConcurrency: 3 });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const perRun: Array<{ atMs: number; requests: number }> = [];
+    let sawBudget = false;
+    for (let i = 0; i < 24; i++) {
+      const before = fake!.apiRequests;
+      const r = await deliveryRate.run(drProbe({ perEvent: false }), ctxFor(src, state, registry));
+      perRun.push({ atMs: clock.ms, requests: fake!.apiRequests - before });
+      if (!r.ok) {
+        expect(r.reason).toMatch(/request budget of source "btcpay" spent \(20 requests per minute\): \d+ of \d+ due stores not polled this run/);
+        expect(r.cause).toMatch(/requestBudget/);
+        sawBudget = true;
+      }
+      clock.ms += 15_000;
+    }
+    expect(sawBudget).toBe(true);
+    // Sliding 60 s windows over the runs: the server never saw more than the budget.
+    for (const a of perRun) {
+      const inWindow = perRun.filter((b) => b.atMs >= a.atMs && b.atMs < a.atMs + 60_000).reduce((n, b) => n + b.requests, 0);
+      expect(inWindow).toBeLessThanOrEqual(perMinute);
+    }
+    // Least recently polled first: every store was reached despite the budget.
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set(ids));
+  });
+
+  it('RequestBudget on a fake clock: at most N grants in any 60 s, refusals take nothing', () => {
+    let now = 0;
+    const b = new RequestBudget(7, () => now);
+    const granted: number[] = [];
+    // A deterministic but irregular arrival pattern over ten minutes.
+    for (let i = 0; i < 2000; i++) {
+      now += (i * 7919) % 1000;
+      if (b.tryTake()) granted.push(now);
+    }
+    for (let i = 0; i < granted.length; i++) {
+      const n = granted.filter((t) => t >= granted[i]! && t < granted[i]! + 60_000).length;
+      expect(n).toBeLessThanOrEqual(7);
+    }
+    expect(granted.length).toBeGreaterThan(7 * 5); // it keeps granting as the window moves
+    expect(b.refused).toBe(2000 - granted.length);
+  });
+
+  it('quiet stores are polled less often than busy ones, but never less than once per maxStaleness', async () => {
+    // Store 0 is busy (a new delivery every minute); stores 1 and 2 last delivered an hour ago.
+    const { key, ids } = await start(3, { rowsPerStore: 2, rowAgeMs: 3600_000 });
+    const busy = fake!.store(ids[0]!);
+    const busyHook = [...busy.webhooks.keys()][0]!;
+    const src = source(key, { maxStalenessMs: 5 * 60_000, quietAfterMs: 15 * 60_000 });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const polls = new Map<string, number[]>(ids.map((id) => [id, []]));
+    for (let minute = 0; minute < 16; minute++) {
+      busy.seedDeliveries(busyHook, 1, { startMs: clock.ms - 1000, stepMs: 1000 });
+      const before = new Map(ids.map((id) => [id, fake!.store(id).apiRequests]));
+      const r = await deliveryRate.run(drProbe(), ctxFor(src, state, registry));
+      expect(r.ok, r.reason).toBe(true);
+      for (const id of ids) if (fake!.store(id).apiRequests > before.get(id)!) polls.get(id)!.push(minute);
+      clock.ms += 60_000;
+    }
+    expect(polls.get(ids[0]!)).toHaveLength(16);
+    for (const quiet of [ids[1]!, ids[2]!]) {
+      const at = polls.get(quiet)!;
+      expect(at.length).toBeGreaterThanOrEqual(3);
+      expect(at.length).toBeLessThanOrEqual(5);
+      // The staleness bound: never more than 5 minutes between two polls of a quiet store.
+      for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(5);
+      expect(15 - at.at(-1)!).toBeLessThan(5);
+    }
+  });
+
+  it('a single storeId keeps its series without a store label and never lists stores', async () => {
+    const h = await startHarness();
+    try {
+      const r = await deliveryRate.run(drProbe(), h.ctx());
+      expect(r.ok, r.reason).toBe(true);
+      const text = await h.registry.registry.metrics();
+      expect(text).toMatch(/hookwatch_webhook_delivery_window_count\{probe="btcpay",basis="attempt"\} 0/);
+      expect(text).not.toContain('store=');
+      expect(h.fake.requestsBySegment.get('stores') ?? 0).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('config: storeId all or a list is accepted; probes that handle one store refuse such a source with file and key path', () => {
+    const yaml = (probe: string) => `
+sources:
+  btcpay:
+    type: btcpay
+    url: https://btcpay.example.com
+    apiKey: { env: KEY }
+    storeId: all
+    requestBudget: 120
+    maxStaleness: 5m
+probes:
+${probe}`;
+    const env = { KEY: 'k' };
+    const c = loadConfigText(yaml('  - { name: d, type: delivery_rate, source: btcpay }'), { kinds: PROBE_KINDS, file: '/x/probes.yaml', env });
+    expect(c.sources.btcpay).toMatchObject({ stores: 'all', storeId: '', requestBudget: 120, maxStalenessMs: 300_000 });
+    let err: unknown;
+    try {
+      loadConfigText(yaml('  - { name: r, type: reconcile, source: btcpay, records: btcpay }'), { kinds: PROBE_KINDS, file: '/x/probes.yaml', env });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/watches several stores \(storeId: all\); reconcile needs a source with one storeId/);
+  });
+});
