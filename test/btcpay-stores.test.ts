@@ -8,6 +8,8 @@ import { paidLatency } from '../probes/paid-latency/index.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { RequestBudget, setBudgetClock } from '../src/btcpay/budget.ts';
 import { forgetDiscoveredStores } from '../src/btcpay/stores.ts';
+import { DeliveryTracker } from '../src/btcpay/tracker.ts';
+import { clientFromSource } from '../src/btcpay/source.ts';
 import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
 import { loadConfigText, ConfigError } from '../src/config/load.ts';
 import { PROBE_KINDS } from '../probes/registry.ts';
@@ -212,6 +214,41 @@ describe('every store a key can see', () => {
       // The staleness bound: never more than 5 minutes between two polls of a quiet store.
       for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(5);
       expect(15 - at.at(-1)!).toBeLessThan(5);
+    }
+  });
+
+  it('quiet webhooks of a busy store are listed once per maxStaleness, and a row written meanwhile is still counted once', async () => {
+    const h = await startHarness({ webhook: false });
+    try {
+      const busy = h.fake.createWebhook({ url: 'http://127.0.0.1:9/busy' }).id;
+      const quiet = h.fake.createWebhook({ url: 'http://127.0.0.1:9/quiet' }).id;
+      h.fake.seedDeliveries(quiet, 2, { startMs: h.clock.ms - 3600_000, stepMs: 1000 });
+      const client = clientFromSource(h.source);
+      const listed: string[] = [];
+      const list = client.listDeliveries.bind(client);
+      client.listDeliveries = (wid, n, o) => (listed.push(wid), list(wid, n, o));
+      const t = new DeliveryTracker();
+      t.quiet = { quietAfterSec: 900, maxStaleSec: 300 };
+      const freshQuiet: string[] = [];
+      const quietListedAt: number[] = [];
+      for (let minute = 0; minute < 12; minute++) {
+        h.fake.seedDeliveries(busy, 1, { startMs: h.clock.ms - 1000, stepMs: 1000 });
+        if (minute === 2) h.fake.seedDeliveries(quiet, 1, { startMs: h.clock.ms - 1000, stepMs: 1000 }); // while skipped
+        const before = listed.length;
+        const r = await t.poll(client, [busy, quiet], { nowSec: Math.floor(h.clock.ms / 1000), windowSec: 900, bodies: false });
+        if (listed.slice(before).includes(quiet)) quietListedAt.push(minute);
+        freshQuiet.push(...r.fresh.filter((d) => d.webhookId === quiet && !r.baseline).map((d) => d.id));
+        h.advance(60_000);
+      }
+      expect(listed.filter((w) => w === busy)).toHaveLength(12);
+      // Listed at the start, then once per 5 minutes (the row at minute 2 makes it busy again only once it is seen).
+      expect(quietListedAt[0]).toBe(0);
+      expect(quietListedAt.length).toBeLessThan(12);
+      for (let i = 1; i < quietListedAt.length; i++) expect(quietListedAt[i]! - quietListedAt[i - 1]!).toBeLessThanOrEqual(5);
+      expect(freshQuiet).toHaveLength(1);
+      expect(new Set(freshQuiet).size).toBe(1);
+    } finally {
+      await h.close();
     }
   });
 

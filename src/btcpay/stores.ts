@@ -93,14 +93,27 @@ function perStoreSource(s: BtcpaySource, storeId: string): BtcpaySource {
   return { ...rest, storeId, requestBudget: s.requestBudget ?? DEFAULT_MULTI_STORE_BUDGET };
 }
 
+/** The delivery trackers a probe keeps in a store's state (directly or as `.tracker` of a state object). */
+function trackersIn(state: Map<string, unknown>): DeliveryTracker[] {
+  const out: DeliveryTracker[] = [];
+  for (const v of state.values()) {
+    const t = v instanceof DeliveryTracker ? v : (v as { tracker?: unknown } | null)?.tracker;
+    if (t instanceof DeliveryTracker) out.push(t);
+  }
+  return out;
+}
+
 /** Newest delivery row time (unix s) any tracker in a store's state has seen. */
 function newestRowSec(state: Map<string, unknown>): number {
   let newest = -Infinity;
-  for (const v of state.values()) {
-    const t = v instanceof DeliveryTracker ? v : (v as { tracker?: unknown } | null)?.tracker;
-    if (t instanceof DeliveryTracker) for (const r of t.rows.values()) newest = Math.max(newest, r.timestamp);
-  }
+  for (const t of trackersIn(state)) for (const r of t.rows.values()) newest = Math.max(newest, r.timestamp);
   return newest;
+}
+
+/** Quiet webhooks of an active store are listed less often too (quiet.ts), within the same staleness bound. */
+function setQuietPolicy(state: Map<string, unknown>, s: BtcpaySource): void {
+  const quiet = { quietAfterSec: (s.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS) / 1000, maxStaleSec: (s.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS) / 1000 };
+  for (const t of trackersIn(state)) t.quiet = quiet;
 }
 
 /** Is a store due this run? Busy, failing or never-run stores always; quiet ones once per maxStaleness. */
@@ -184,11 +197,13 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
           source: (n) => (n === src.name ? storeSrc : ctx.source(n)),
         };
         let r: ProbeResult;
+        setQuietPolicy(run.state, src);
         try {
           r = await single(probe, sctx);
         } catch (e) {
           r = { ok: false, reason: (e as Error)?.message ?? String(e) };
         }
+        setQuietPolicy(run.state, src); // trackers created by a store's first run
         // A run cut short by the budget is not a verdict on the store: keep its previous one.
         if (isBudget(r)) return void notPolled.push(id);
         run.last = r;
