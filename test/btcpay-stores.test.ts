@@ -209,8 +209,9 @@ describe('every store a key can see', () => {
     expect(polls.get(ids[0]!)).toHaveLength(16);
     for (const quiet of [ids[1]!, ids[2]!]) {
       const at = polls.get(quiet)!;
-      expect(at.length).toBeGreaterThanOrEqual(3);
-      expect(at.length).toBeLessThanOrEqual(5);
+      // Once per 2.5 to 5 minutes (a stable spread per store id, storeDue), against every minute for the busy store.
+      expect(at.length).toBeGreaterThanOrEqual(4);
+      expect(at.length).toBeLessThanOrEqual(7);
       // The staleness bound: never more than 5 minutes between two polls of a quiet store.
       for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(5);
       expect(15 - at.at(-1)!).toBeLessThan(5);

@@ -116,11 +116,21 @@ function setQuietPolicy(state: Map<string, unknown>, s: BtcpaySource): void {
   for (const t of trackersIn(state)) t.quiet = quiet;
 }
 
-/** Is a store due this run? Busy, failing or never-run stores always; quiet ones once per maxStaleness. */
-export function storeDue(run: StoreRun | undefined, nowMs: number, s: Pick<BtcpaySource, 'maxStalenessMs' | 'quietAfterMs'>): boolean {
+/**
+ * Is a store due this run? Busy, failing or never-run stores always; quiet ones once per maxStaleness, each a
+ * little earlier by a stable share of its id (up to half), so stores first seen together do not all come
+ * due in the same run forever after (that burst would spend the budget every maxStaleness).
+ */
+export function storeDue(run: StoreRun | undefined, nowMs: number, s: Pick<BtcpaySource, 'maxStalenessMs' | 'quietAfterMs'>, id = ''): boolean {
   if (!run?.lastRunMs || !run.last?.ok) return true;
-  if (nowMs - run.lastRunMs >= (s.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS)) return true;
+  const stale = s.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS;
+  if (nowMs - run.lastRunMs >= stale * (1 - spreadOf(id) / 2)) return true;
   return nowMs - newestRowSec(run.state) * 1000 < (s.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS);
+}
+
+/** A stable number in [0, 1) from a store id. */
+function spreadOf(id: string): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
@@ -175,7 +185,7 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   }
   for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map() });
 
-  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src));
+  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
   // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
   due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
 
