@@ -129,6 +129,7 @@ program
   .addOption(configOption())
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
+  .option('--store <id>', 'the store to act on, when the source watches several (storeId: all or a list)')
   .option('--apply', 'actually redeliver (default: dry run)', false)
   .option('--send-missing', 'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)', false)
   .option('--record-file <path>', 'where --send-missing records what it sent (default: .hookwatch-send-missing.jsonl beside the config)')
@@ -137,8 +138,15 @@ program
     const config = loadOrExit(o['config.file'] as string, 2);
     const probe = config.probes.find((p) => p.name === o.probe);
     if (!probe || typeof probe.source !== 'string') throw new ExitError(2, `probe "${String(o.probe)}" not found or has no btcpay source`);
-    const source = config.sources[probe.source];
+    let source = config.sources[probe.source];
     if (!source || source.type !== 'btcpay') throw new ExitError(2, `source "${probe.source}" is not a btcpay source`);
+    if (source.stores) {
+      const store = o.store as string | undefined;
+      if (!store) throw new ExitError(2, `source "${probe.source}" watches several stores: pass --store ID`);
+      if (Array.isArray(source.stores) && !source.stores.includes(store)) throw new ExitError(2, `store "${store}" is not one of the stores of source "${probe.source}"`);
+      const { stores: _all, ...one } = source;
+      source = { ...one, storeId: store };
+    }
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const { runRedeliverCommand, webhookSecretsFromConfig, defaultRecordFile } = await import('./commands/redeliver/index.ts');

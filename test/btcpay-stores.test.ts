@@ -16,6 +16,10 @@ import { PROBE_KINDS } from '../probes/registry.ts';
 import type { SourceConfig } from '../src/probe/types.ts';
 import { makeTestContext, type TestContext } from './helpers/context.ts';
 import { probeEntry, startHarness, T0 } from './helpers/btcpay-harness.ts';
+import { runCli } from './helpers/agent-process.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type Src = Extract<SourceConfig, { type: 'btcpay' }>;
 
@@ -290,5 +294,28 @@ ${probe}`;
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/watches several stores \(storeId: all\); reconcile needs a source with one storeId/);
+  });
+
+  it('redeliver on a multi-store source needs --store and acts on that store only', async () => {
+    const { key, ids } = await start(2, { rowsPerStore: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'hw-stores-'));
+    try {
+      const cfg = join(dir, 'hookwatch.yaml');
+      writeFileSync(cfg, `sources:\n  shop:\n    type: btcpay\n    url: ${fake!.url}\n    apiKey: { env: HW_STORES_KEY }\n    storeId: [${ids[0]}]\nprobes:\n  - { name: d, type: delivery_rate, source: shop }\n`);
+      const env = { HW_STORES_KEY: key };
+      const cli = (...args: string[]) => runCli(['redeliver', '--config.file', cfg, '--probe', 'd', '--format', 'json', ...args], { env, timeoutMs: 60_000 });
+      const none = await cli();
+      expect(none.code).toBe(2);
+      expect(none.stderr + none.stdout).toMatch(/watches several stores: pass --store ID/);
+      const other = await cli('--store', ids[1]!);
+      expect(other.code).toBe(2);
+      expect(other.stderr + other.stdout).toMatch(/is not one of the stores of source "shop"/);
+      const before = fake!.store(ids[0]!).apiRequests;
+      const ok = await cli('--store', ids[0]!);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(fake!.store(ids[0]!).apiRequests).toBeGreaterThan(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
