@@ -176,6 +176,31 @@ describe('every store a key can see', () => {
     expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set(ids));
   });
 
+  it('the budget is shared: delivery_rate and paid_latency on one source stay under N together', async () => {
+    const { key } = await start(8, { rowsPerStore: 2 });
+    const perMinute = 25;
+    const src = source(key, { requestBudget: perMinute });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const dr = new Map<string, unknown>();
+    const pl = new Map<string, unknown>();
+    const plProbe = probeEntry('paid_latency', paidLatency.schema.parse({ source: 'btcpay' }));
+    const perRun: Array<{ atMs: number; requests: number }> = [];
+    const reasons: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const before = fake!.apiRequests;
+      const a = await deliveryRate.run(drProbe({ perEvent: false }), ctxFor(src, dr, registry));
+      const b = await paidLatency.run(plProbe, ctxFor(src, pl, registry));
+      perRun.push({ atMs: clock.ms, requests: fake!.apiRequests - before });
+      for (const r of [a, b]) if (!r.ok) reasons.push(r.reason ?? '');
+      clock.ms += 20_000;
+    }
+    for (const a of perRun) {
+      const inWindow = perRun.filter((b) => b.atMs >= a.atMs && b.atMs < a.atMs + 60_000).reduce((n, b) => n + b.requests, 0);
+      expect(inWindow).toBeLessThanOrEqual(perMinute);
+    }
+    expect(reasons.some((r) => /request budget of source "btcpay" spent \(25 requests per minute\)/.test(r))).toBe(true);
+  });
+
   it('RequestBudget on a fake clock: at most N grants in any 60 s, refusals take nothing', () => {
     let now = 0;
     const b = new RequestBudget(7, () => now);
