@@ -128,6 +128,24 @@ describe('every store a key can see', () => {
     expect(fake!.storeListRequests).toBe(0);
   });
 
+  it('the simulated instance answers like BTCPay 2.4.1: store list by permission and role, unknown store ids 403', async () => {
+    const { ids } = await start(3, { rowsPerStore: 0 });
+    const get = async (key: string, path: string) => {
+      const r = await fetch(fake!.url + path, { headers: { authorization: `token ${key}` } });
+      return { status: r.status, body: (await r.json()) as unknown };
+    };
+    const scoped = fake!.addApiKey([`btcpay.store.canviewstoresettings:${ids[1]}`]);
+    expect((await get(scoped, '/api/v1/stores')).body).toEqual([expect.objectContaining({ id: ids[1], archived: false })]);
+    const employee = fake!.addApiKey(['btcpay.store.canmodifystoresettings'], 'employee', 'Employee');
+    expect((await get(employee, '/api/v1/stores')).body).toEqual([]);
+    const owner = fake!.addApiKey(['btcpay.store.canmodifystoresettings']);
+    expect((await get(owner, '/api/v1/stores')).body).toHaveLength(3);
+    const unknown = await get(owner, '/api/v1/stores/NoSuchStore1111111111/webhooks');
+    expect(unknown.status).toBe(403);
+    expect(unknown.body).toMatchObject({ code: 'missing-permission' });
+    expect((await fetch(fake!.url + '/api/v1/stores')).status).toBe(401);
+  });
+
   it('maxStores: more stores than allowed fails with a clear reason and exports no store series', async () => {
     const { key } = await start(5);
     const registry = new MetricRegistry({ processMetrics: false });
