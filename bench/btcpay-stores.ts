@@ -105,7 +105,10 @@ async function scenario(stores: number) {
   for (let i = 0; i < CONTRAST_MIN; i++) everyRun.push(await run(every, eState, eReg));
 
   await fake.close();
-  return { stores, perStoreHistory: perStore, steady: stats(steady), restart: stats(restart), restartFirstMinute: restart[0], fullViewAfterMin: fullViewAfterMin ?? null, everyRun: stats(everyRun) };
+  return {
+    stores, perStoreHistory: perStore, steady: stats(steady), restart: stats(restart), restartFirstMinute: restart[0],
+    fullViewAfterMin: fullViewAfterMin ?? null, everyRun: stats(everyRun),
+  };
 }
 
 function stats(xs: Minute[]) {
@@ -124,9 +127,12 @@ const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 const t0 = performance.now();
 const results = [];
 for (const n of [1, 100, 1000]) results.push(await scenario(n));
-console.log(`btcpay-stores: ${TOTAL_HISTORY} stored deliveries in total, ${NEW_PER_MIN} new per minute on <= ${MAX_BUSY} stores, delivery_rate every 60 s (simulated)`);
 console.log(
-  `${'stores'.padEnd(8)}${'steady calls/min'.padStart(18)}${'steady bytes/min'.padStart(18)}${'restart calls/min (max)'.padStart(26)}${'restart bytes/min'.padStart(19)}` +
+  `btcpay-stores: ${TOTAL_HISTORY} stored deliveries in total, ${NEW_PER_MIN} new per minute on <= ${MAX_BUSY} stores, delivery_rate every 60 s (simulated)`,
+);
+console.log(
+  `${'stores'.padEnd(8)}${'steady calls/min'.padStart(18)}${'steady bytes/min'.padStart(18)}` +
+    `${'restart calls/min (max)'.padStart(26)}${'restart bytes/min'.padStart(19)}` +
     `${'full view after'.padStart(17)}${'every-run calls/min'.padStart(21)}`,
 );
 for (const r of results) {

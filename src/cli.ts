@@ -143,7 +143,9 @@ program
     if (source.stores) {
       const store = o.store as string | undefined;
       if (!store) throw new ExitError(2, `source "${probe.source}" watches several stores: pass --store ID`);
-      if (Array.isArray(source.stores) && !source.stores.includes(store)) throw new ExitError(2, `store "${store}" is not one of the stores of source "${probe.source}"`);
+      if (Array.isArray(source.stores) && !source.stores.includes(store)) {
+        throw new ExitError(2, `store "${store}" is not one of the stores of source "${probe.source}"`);
+      }
       const { stores: _all, ...one } = source;
       source = { ...one, storeId: store };
     }

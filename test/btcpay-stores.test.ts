@@ -52,7 +52,8 @@ function addStore(rows: number, ageMs: number): string {
 }
 
 function source(key: string, extra: Partial<Src> = {}): Src {
-  return { name: 'btcpay', type: 'btcpay', url: fake!.url, apiKey: new Secret(key, 'env:BTCPAY_API_KEY'), storeId: '', stores: 'all', timeoutMs: 2000, ...extra };
+  const apiKey = new Secret(key, 'env:BTCPAY_API_KEY');
+  return { name: 'btcpay', type: 'btcpay', url: fake!.url, apiKey, storeId: '', stores: 'all', timeoutMs: 2000, ...extra };
 }
 
 function ctxFor(src: Src, state: Map<string, unknown>, registry: MetricRegistry): TestContext {
@@ -344,7 +345,11 @@ ${probe}`;
     const dir = mkdtempSync(join(tmpdir(), 'hw-stores-'));
     try {
       const cfg = join(dir, 'hookwatch.yaml');
-      writeFileSync(cfg, `sources:\n  shop:\n    type: btcpay\n    url: ${fake!.url}\n    apiKey: { env: HW_STORES_KEY }\n    storeId: [${ids[0]}]\nprobes:\n  - { name: d, type: delivery_rate, source: shop }\n`);
+      const yaml = [
+        'sources:', '  shop:', '    type: btcpay', `    url: ${fake!.url}`, '    apiKey: { env: HW_STORES_KEY }', `    storeId: [${ids[0]}]`,
+        'probes:', '  - { name: d, type: delivery_rate, source: shop }', '',
+      ];
+      writeFileSync(cfg, yaml.join('\n'));
       const env = { HW_STORES_KEY: key };
       const cli = (...args: string[]) => runCli(['redeliver', '--config.file', cfg, '--probe', 'd', '--format', 'json', ...args], { env, timeoutMs: 60_000 });
       const none = await cli();

@@ -24,7 +24,8 @@ export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispa
   const timeoutMs = s.timeoutMs ?? Math.max(1000, Math.min(10_000, Math.floor((probeTimeoutMs ?? 20_000) / 2)));
   const budget = budgetFor(s);
   return new BtcpayClient({
-    url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs, ...(dispatcher ? { dispatcher } : {}), ...(budget ? { beforeRequest: budget.guard(s.name) } : {}),
+    url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs,
+    ...(dispatcher ? { dispatcher } : {}), ...(budget ? { beforeRequest: budget.guard(s.name) } : {}),
   });
 }
 

@@ -21,6 +21,7 @@ import { DeliveryTracker } from './tracker.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
 
 export const DEFAULT_MAX_STORES = 1000;
+const NEEDS_VIEW = 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores), or list the store ids in storeId.';
 export const DEFAULT_DISCOVERY_MS = 5 * 60_000;
 export const DEFAULT_MAX_STALENESS_MS = 10 * 60_000;
 export const DEFAULT_QUIET_AFTER_MS = 15 * 60_000;
@@ -170,7 +171,7 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     return {
       ok: false,
       reason: `listing the stores of source "${src.name}": ${reason}`,
-      cause: e instanceof BtcpayError && e.kind === 'permission' ? 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores).' : cause,
+      cause: e instanceof BtcpayError && e.kind === 'permission' ? NEEDS_VIEW : cause,
     };
   }
 
@@ -242,13 +243,14 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   }
   if (notPolled.length) {
     problems.push(
-      `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ${notPolled.length} of ${due.length} due stores not polled this run` +
+      `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ` +
+        `${notPolled.length} of ${due.length} due stores not polled this run` +
         (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') + `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
     );
   }
   if (ids.length === 0) problems.push(`the API key of source "${src.name}" sees no store (it needs btcpay.store.canviewstoresettings on each store to watch)`);
   if (!problems.length) return { ok: true, details };
-  const cause = failing.length ? ms.stores.get(failing[0]!)!.last!.cause : notPolled.length ? BUDGET_CAUSE : 'Grant the key btcpay.store.canviewstoresettings on the stores to watch, or list them in storeId.';
+  const cause = failing.length ? ms.stores.get(failing[0]!)!.last!.cause : notPolled.length ? BUDGET_CAUSE : NEEDS_VIEW;
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
 }
 

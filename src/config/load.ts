@@ -288,7 +288,9 @@ function normalizeSource(name: string, s: z.infer<typeof sourceSchema>): SourceC
     case 'btcpay':
       return {
         name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, timeoutMs: s.timeout,
-        ...(typeof s.storeId === 'string' && s.storeId !== 'all' ? { storeId: s.storeId } : { storeId: '', stores: s.storeId === 'all' ? 'all' : [...new Set(s.storeId)] }),
+        ...(typeof s.storeId === 'string' && s.storeId !== 'all'
+          ? { storeId: s.storeId }
+          : { storeId: '', stores: s.storeId === 'all' ? ('all' as const) : [...new Set(s.storeId)] }),
         ...(s.maxStores !== undefined ? { maxStores: s.maxStores } : {}),
         ...(s.requestBudget !== undefined ? { requestBudget: s.requestBudget } : {}),
         ...(s.discoveryInterval !== undefined ? { discoveryIntervalMs: s.discoveryInterval } : {}),

@@ -24,7 +24,11 @@ const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute
 function multiStoreKeys() {
   return {
     maxStores: z.int().min(1).max(100_000).optional().describe('Fail instead of watching more stores than this (default 1000)'),
-    requestBudget: z.int().min(1).optional().describe('Most API requests per minute, shared by every probe using the source (default: 600 with several stores, unlimited with one)'),
+    requestBudget: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Most API requests per minute, shared by every probe using the source (default: 600 with several stores, unlimited with one)'),
     discoveryInterval: duration().optional().describe('How often the store list and each store\'s webhook list are read again (default 5m)'),
     maxStaleness: duration().optional().describe('Longest a quiet store or webhook goes unpolled (default 10m)'),
     quietAfter: duration().optional().describe('No new delivery for this long makes a store or webhook quiet (default 15m)'),

@@ -15,7 +15,9 @@ export function checkSourceType(
   const s = sources[name];
   if (!s) return [{ key, message: `no source named "${name}"` }];
   if (!allowed.includes(s.type)) return [{ key, message: `source "${name}" is of type ${s.type}; ${purpose} needs ${allowed.join(' or ')}` }];
-  if (s.type === 'btcpay' && s.stores && !opts.multiStore)
-    return [{ key, message: `source "${name}" watches several stores (storeId: ${s.stores === 'all' ? 'all' : 'a list'}); ${purpose} needs a source with one storeId` }];
+  if (s.type === 'btcpay' && s.stores && !opts.multiStore) {
+    const which = s.stores === 'all' ? 'all' : 'a list';
+    return [{ key, message: `source "${name}" watches several stores (storeId: ${which}); ${purpose} needs a source with one storeId` }];
+  }
   return [];
 }
