@@ -7,7 +7,7 @@ import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { paidLatency } from '../probes/paid-latency/index.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { RequestBudget, setBudgetClock } from '../src/btcpay/budget.ts';
-import { forgetDiscoveredStores } from '../src/btcpay/stores.ts';
+import { forgetDiscoveredStores, storeDue } from '../src/btcpay/stores.ts';
 import { DeliveryTracker } from '../src/btcpay/tracker.ts';
 import { clientFromSource } from '../src/btcpay/source.ts';
 import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
@@ -299,6 +299,17 @@ describe('every store a key can see', () => {
     } finally {
       await h.close();
     }
+  });
+
+  it('a quiet store whose last run saw a paid event still undelivered stays due every run', () => {
+    const s = { maxStalenessMs: 600_000, quietAfterMs: 900_000 };
+    const now = T0 + 60_000;
+    const quiet = { state: new Map<string, unknown>(), lastRunMs: T0, last: { ok: true, details: { undelivered: [] } } };
+    expect(storeDue(quiet, now, s, 'StoreA')).toBe(false);
+    expect(storeDue({ ...quiet, last: { ok: true, details: { undelivered: [{ invoiceId: 'x' }] } } }, now, s, 'StoreA')).toBe(true);
+    expect(storeDue({ ...quiet, last: { ok: false } }, now, s, 'StoreA')).toBe(true);
+    expect(storeDue(undefined, now, s, 'StoreA')).toBe(true);
+    expect(storeDue(quiet, T0 + 600_000, s, 'StoreA')).toBe(true); // the staleness bound
   });
 
   it('a single storeId keeps its series without a store label and never lists stores', async () => {

@@ -124,6 +124,9 @@ function setQuietPolicy(state: Map<string, unknown>, s: BtcpaySource): void {
  */
 export function storeDue(run: StoreRun | undefined, nowMs: number, s: Pick<BtcpaySource, 'maxStalenessMs' | 'quietAfterMs'>, id = ''): boolean {
   if (!run?.lastRunMs || !run.last?.ok) return true;
+  // Paid events still waiting for a delivery (paid_latency): their age must keep counting up every run.
+  const pending = (run.last.details as { undelivered?: unknown } | undefined)?.undelivered;
+  if (Array.isArray(pending) && pending.length > 0) return true;
   const stale = s.maxStalenessMs ?? DEFAULT_MAX_STALENESS_MS;
   if (nowMs - run.lastRunMs >= stale * (1 - spreadOf(id) / 2)) return true;
   return nowMs - newestRowSec(run.state) * 1000 < (s.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS);
