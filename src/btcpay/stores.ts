@@ -118,7 +118,8 @@ function setQuietPolicy(state: Map<string, unknown>, s: BtcpaySource): void {
 }
 
 /**
- * Is a store due this run? Busy, failing or never-run stores always; quiet ones once per maxStaleness, each a
+ * Is a store due this run? Busy, failing or never-run stores, and stores with a paid event still undelivered,
+ * always; quiet ones once per maxStaleness, each a
  * little earlier by a stable share of its id (up to half), so stores first seen together do not all come
  * due in the same run forever after (that burst would spend the budget every maxStaleness).
  */
