@@ -220,6 +220,27 @@ describe('every store a key can see', () => {
     expect(reasons.some((r) => /request budget of source "btcpay" spent \(25 requests per minute\)/.test(r))).toBe(true);
   });
 
+  it('a run cut short by its timeout says so, not that the budget is spent, and the rest go first next run', async () => {
+    const { key, ids } = await start(6, { rowsPerStore: 1 });
+    const src = source(key, { storeConcurrency: 1 });
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const ac = new AbortController();
+    let nowCalls = 0;
+    // The run's clock aborts it on its third reading: the first store or two have started, the rest have not.
+    const ctx = { ...ctxFor(src, state, registry), signal: ac.signal, now: () => (++nowCalls === 3 && ac.abort(), clock.ms) };
+    const r = await deliveryRate.run(drProbe(), ctx);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/the run ended \(timeout or shutdown\) before \d+ of 6 due stores were polled/);
+    expect(r.reason).not.toMatch(/budget/);
+    expect(r.details).toMatchObject({ notPolledBeforeTimeout: expect.any(Number) });
+    clock.ms += 60_000;
+    const r2 = await deliveryRate.run(drProbe(), ctxFor(src, state, registry));
+    expect(r2.ok, r2.reason).toBe(true);
+    expect(r2.details).toMatchObject({ stores: 6 });
+    expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set(ids));
+  });
+
   it('RequestBudget on a fake clock: at most N grants in any 60 s, refusals take nothing', () => {
     let now = 0;
     const b = new RequestBudget(7, () => now);

@@ -199,10 +199,12 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   const spent = () => (budget?.refused ?? 0) > refused0;
   const limit = pLimit(src.storeConcurrency ?? DEFAULT_STORE_CONCURRENCY);
   const notPolled: string[] = [];
+  const cutShort: string[] = [];
   await Promise.all(
     due.map((id) =>
       limit(async () => {
-        if (spent() || ctx.signal.aborted) return void notPolled.push(id);
+        if (ctx.signal.aborted) return void cutShort.push(id);
+        if (spent()) return void notPolled.push(id);
         const run = ms.stores.get(id)!;
         const storeSrc = perStoreSource(src, id);
         const sctx: ProbeContext = {
@@ -232,7 +234,8 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   const oldestMs = Math.max(0, ...ids.map((id) => nowMs - (ms.stores.get(id)!.lastRunMs ?? nowMs)));
   const details: Record<string, unknown> = {
     stores: ids.length,
-    polled: due.length - notPolled.length,
+    polled: due.length - notPolled.length - cutShort.length,
+    ...(cutShort.length ? { notPolledBeforeTimeout: cutShort.length } : {}),
     quietNotDue: ids.length - due.length,
     ...(removed.length ? { removed: removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
     oldestViewSeconds: Math.round(oldestMs / 1000),
@@ -252,9 +255,16 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
         (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') + `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
     );
   }
+  if (cutShort.length) problems.push(`the run ended (timeout or shutdown) before ${cutShort.length} of ${due.length} due stores were polled`);
   if (ids.length === 0) problems.push(`the API key of source "${src.name}" sees no store (it needs btcpay.store.canviewstoresettings on each store to watch)`);
   if (!problems.length) return { ok: true, details };
-  const cause = failing.length ? ms.stores.get(failing[0]!)!.last!.cause : notPolled.length ? BUDGET_CAUSE : NEEDS_VIEW;
+  const cause = failing.length
+    ? ms.stores.get(failing[0]!)!.last!.cause
+    : notPolled.length
+      ? BUDGET_CAUSE
+      : cutShort.length
+        ? 'The probe timeout is too short for the stores due in one run: raise the probe timeout or storeConcurrency; the rest are polled first next run.'
+        : NEEDS_VIEW;
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
 }
 
