@@ -119,9 +119,9 @@ function setQuietPolicy(state: Map<string, unknown>, s: BtcpaySource): void {
 
 /**
  * Is a store due this run? Busy, failing or never-run stores, and stores with a paid event still undelivered,
- * always; quiet ones once per maxStaleness, each a
- * little earlier by a stable share of its id (up to half), so stores first seen together do not all come
- * due in the same run forever after (that burst would spend the budget every maxStaleness).
+ * always; quiet ones once per maxStaleness, each a little earlier by a stable share of its id (up to half), so
+ * stores first seen together do not all come due in the same run forever after (that burst would spend the
+ * budget every maxStaleness).
  */
 export function storeDue(run: StoreRun | undefined, nowMs: number, s: Pick<BtcpaySource, 'maxStalenessMs' | 'quietAfterMs'>, id = ''): boolean {
   if (!run?.lastRunMs || !run.last?.ok) return true;
