@@ -83,6 +83,8 @@ describe('every store a key can see', () => {
     const r1 = await deliveryRate.run(probe, ctxFor(src, state, registry));
     expect(r1.ok, r1.reason).toBe(true);
     expect(r1.details).toMatchObject({ stores: 2, polled: 2 });
+    expect(await ctxFor(src, state, registry).metricValue('btcpay_stores_watched')).toBe(2);
+    expect(await ctxFor(src, state, registry).metricValue('btcpay_oldest_store_view_age_seconds')).toBe(0);
     expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set(ids));
     expect(await ctxFor(src, state, registry).metricValue('webhook_delivery_window_count', { store: ids[0]!, basis: 'attempt' })).toBe(3);
     const text = await registry.registry.metrics();
@@ -95,6 +97,7 @@ describe('every store a key can see', () => {
     clock.ms += 61_000;
     const r2 = await deliveryRate.run(probe, ctxFor(src, state, registry));
     expect(r2.details).toMatchObject({ stores: 3 });
+    expect(await ctxFor(src, state, registry).metricValue('btcpay_stores_watched')).toBe(3);
     expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set([...ids, added]));
     const mis = await registry.registry.metrics();
     expect(mis).toMatch(new RegExp(`webhook_misconfigured\\{[^}]*webhook="${extraHook.id}"[^}]*store="${ids[1]}"`));
@@ -155,6 +158,7 @@ describe('every store a key can see', () => {
     expect(r.reason).toMatch(/sees more than maxStores 3 stores: not watching any/);
     expect(r.cause).toMatch(/Raise maxStores/);
     expect(await storesIn(registry, 'webhook_delivery_success_ratio')).toEqual(new Set());
+    expect(await ctxFor(source(key), new Map(), registry).metricValue('btcpay_stores_watched')).toBeUndefined();
   });
 
   it('a key that cannot list stores, or sees none, says what permission is needed', async () => {
@@ -174,10 +178,12 @@ describe('every store a key can see', () => {
     const state = new Map<string, unknown>();
     const perRun: Array<{ atMs: number; requests: number }> = [];
     let sawBudget = false;
+    let maxViewAge = 0;
     for (let i = 0; i < 24; i++) {
       const before = fake!.apiRequests;
       const r = await deliveryRate.run(drProbe({ perEvent: false }), ctxFor(src, state, registry));
       perRun.push({ atMs: clock.ms, requests: fake!.apiRequests - before });
+      maxViewAge = Math.max(maxViewAge, (await ctxFor(src, state, registry).metricValue('btcpay_oldest_store_view_age_seconds')) ?? 0);
       if (!r.ok) {
         expect(r.reason).toMatch(/request budget of source "btcpay" spent \(20 requests per minute\): \d+ of \d+ due stores not polled this run/);
         expect(r.cause).toMatch(/requestBudget/);
@@ -186,6 +192,8 @@ describe('every store a key can see', () => {
       clock.ms += 15_000;
     }
     expect(sawBudget).toBe(true);
+    // While the budget held stores back, the oldest view was visibly older than one run.
+    expect(maxViewAge).toBeGreaterThan(15);
     // Sliding 60 s windows over the runs: the server never saw more than the budget.
     for (const a of perRun) {
       const inWindow = perRun.filter((b) => b.atMs >= a.atMs && b.atMs < a.atMs + 60_000).reduce((n, b) => n + b.requests, 0);

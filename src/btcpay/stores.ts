@@ -29,6 +29,8 @@ export const DEFAULT_STORE_CONCURRENCY = 4;
 
 interface StoreRun {
   state: Map<string, unknown>;
+  /** When the store was first listed (its view is that old until its first poll). */
+  seenMs?: number;
   lastRunMs?: number;
   last?: ProbeResult;
 }
@@ -164,6 +166,8 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     if (e instanceof TooManyStoresError) {
       for (const id of ms.stores.keys()) ctx.metrics.scoped({ store: id }).clearScope();
       ms.stores.clear();
+      ctx.metrics.clear('btcpay_stores_watched');
+      ctx.metrics.clear('btcpay_oldest_store_view_age_seconds');
       return {
         ok: false,
         reason: `${e.message}: not watching any (each store costs a fixed set of series and API calls)`,
@@ -188,7 +192,7 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     ms.stores.delete(id);
     removed.push(id);
   }
-  for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map() });
+  for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map(), seenMs: nowMs });
 
   const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
   // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
@@ -229,9 +233,11 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     ),
   );
 
+  const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
+  const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
+  exportStoreGauges(ctx, ids.length, oldestMs);
   const failing = ids.filter((id) => ms.stores.get(id)!.last?.ok === false);
   const neverPolled = ids.filter((id) => !ms.stores.get(id)!.last);
-  const oldestMs = Math.max(0, ...ids.map((id) => nowMs - (ms.stores.get(id)!.lastRunMs ?? nowMs)));
   const details: Record<string, unknown> = {
     stores: ids.length,
     polled: due.length - notPolled.length - cutShort.length,
@@ -266,6 +272,23 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
         ? 'The probe timeout is too short for the stores due in one run: raise the probe timeout or storeConcurrency; the rest are polled first next run.'
         : NEEDS_VIEW;
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
+}
+
+/**
+ * Two per-probe gauges in multi-store mode (no store label): how many stores the probe watches, and how old the
+ * oldest store view is (a store never polled yet counts from its discovery), so the staleness bound can be graphed.
+ */
+function exportStoreGauges(ctx: ProbeContext, watched: number, oldestMs: number): void {
+  const help = 'BTCPay stores the probe watches (source storeId: all or a list).';
+  ctx.metrics.define({ name: 'btcpay_stores_watched', type: 'gauge', help, labelNames: [] });
+  ctx.metrics.define({
+    name: 'btcpay_oldest_store_view_age_seconds',
+    type: 'gauge',
+    help: "Age of the oldest store's last poll, among the stores the probe watches; bounded by maxStaleness unless the request budget is short.",
+    labelNames: [],
+  });
+  ctx.metrics.set('btcpay_stores_watched', {}, watched);
+  ctx.metrics.set('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
 }
 
 function isBudget(r: ProbeResult): boolean {
