@@ -341,6 +341,29 @@ describe('every store a key can see', () => {
     expect(storeDue(quiet, T0 + 600_000, s, 'StoreA')).toBe(true); // the staleness bound
   });
 
+  it('switching a source between one store and all of them (a reload that keeps the probe) drops the other mode\'s series', async () => {
+    const { key, ids } = await start(2);
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const one = source(key, { stores: undefined, storeId: ids[0]! });
+    const ctx1 = ctxFor(one, state, registry);
+    ctx1.metrics.set('probe_success', { type: 'delivery_rate' }, 1); // a core series, as the scheduler sets it
+    expect((await deliveryRate.run(drProbe(), ctx1)).ok).toBe(true);
+    expect(await registry.registry.metrics()).toMatch(/hookwatch_webhook_delivery_window_count\{probe="btcpay",basis="attempt"\} 3/);
+
+    const all = await deliveryRate.run(drProbe(), ctxFor(source(key), state, registry));
+    expect(all.ok, all.reason).toBe(true);
+    let text = await registry.registry.metrics();
+    expect(text).not.toMatch(/hookwatch_webhook_delivery_window_count\{probe="btcpay",basis="attempt"\}/);
+    expect(await storesIn(registry, 'webhook_delivery_window_count')).toEqual(new Set(ids));
+    expect(text).toMatch(/hookwatch_probe_success\{probe="btcpay",type="delivery_rate"\} 1/);
+
+    expect((await deliveryRate.run(drProbe(), ctxFor(one, state, registry))).ok).toBe(true);
+    text = await registry.registry.metrics();
+    expect(text).not.toContain('store=');
+    expect(text).toMatch(/hookwatch_webhook_delivery_window_count\{probe="btcpay",basis="attempt"\} 3/);
+  });
+
   it('a single storeId keeps its series without a store label and never lists stores', async () => {
     const h = await startHarness();
     try {

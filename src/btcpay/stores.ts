@@ -149,8 +149,12 @@ export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C
     ...kind,
     run(probe, ctx) {
       const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
-      if (typeof src === 'string' || !src.stores) return single(probe, ctx);
-      return runStores(single, probe, ctx, src);
+      const multi = typeof src !== 'string' && src.stores !== undefined;
+      // The source's storeId changed between one store and several (a reload keeps the probe and its state):
+      // start the new mode clean, without the other mode's state or series.
+      if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(ctx);
+      if (!multi) return single(probe, ctx);
+      return runStores(single, probe, ctx, src as BtcpaySource);
     },
   };
 }
@@ -272,6 +276,12 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
         ? 'The probe timeout is too short for the stores due in one run: raise the probe timeout or storeConcurrency; the rest are polled first next run.'
         : NEEDS_VIEW;
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
+}
+
+/** Forget a probe's state and its own series; the core's per-probe series (they all carry `type`) stay. */
+function switchMode(ctx: ProbeContext): void {
+  ctx.state.clear();
+  ctx.metrics.registry.removeSeries(ctx.metrics.probe, undefined, (l) => l.type !== undefined);
 }
 
 /**
