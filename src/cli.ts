@@ -182,6 +182,7 @@ program
   .addOption(configOption())
   .requiredOption('--probe <name>', 'a delivery_rate or paid_latency probe naming the BTCPay source and webhook')
   .option('--since <duration>', 'look back this far', '6h')
+  .option('--store <id>', 'the store to act on, when the source watches several (storeId: all or a list)')
   .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
   .option('--send-missing', 'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)')
   .option('--record-file <path>', 'where --send-missing records what it sent (default: .hookwatch-send-missing.jsonl beside the config)')
@@ -198,9 +199,17 @@ program
     const config = loadOrExit(o['config.file'] as string, 2);
     const probe = config.probes.find((p) => p.name === o.probe);
     const kind = probe && probeKind(probe.type);
-    const source = kind && declaredSource(kind, probe, config, 'btcpay');
-    const scope = source && kind.redeliveryScope?.(probe);
-    if (!scope) throw new ExitError(2, `probe "${String(o.probe)}" not found or does not watch BTCPay webhook deliveries`);
+    const declared = kind && declaredSource(kind, probe, config, 'btcpay');
+    const scope = declared && kind.redeliveryScope?.(probe);
+    if (!declared || !scope) throw new ExitError(2, `probe "${String(o.probe)}" not found or does not watch BTCPay webhook deliveries`);
+    let source = declared;
+    if (source.stores) {
+      const store = o.store as string | undefined;
+      if (!store) throw new ExitError(2, `source "${source.name}" watches several stores: pass --store ID`);
+      if (Array.isArray(source.stores) && !source.stores.includes(store)) throw new ExitError(2, `store "${store}" is not one of the stores of source "${source.name}"`);
+      const { stores: _all, ...one } = source;
+      source = { ...one, storeId: store };
+    }
     const sinceMs = parseDuration(o.since as string);
     if (sinceMs === undefined) throw new ExitError(2, `invalid --since "${String(o.since)}"`);
     const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);

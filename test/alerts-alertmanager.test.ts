@@ -108,4 +108,28 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('alertmanager exampl
     expect(delivered.filter((d) => d.alertname === 'HookwatchPaidEventUndelivered')).toEqual([]);
     expect(delivered.filter((d) => d.receiver === 'pager' && d.severity === 'ticket')).toEqual([]);
   });
+
+  it('per store: a store\'s page silences that store\'s slow-burn ticket only, never another store\'s alerts', async () => {
+    const agent = { job: 'hookwatch', instance: '10.0.0.9:9877', probe: 'all-stores-delivery' };
+    const a = 'StoreAAAAAAAAAAAAAAAAAA';
+    const b = 'StoreBBBBBBBBBBBBBBBBBB';
+    const slow = { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'ticket', condition: 'burn_slow' };
+    const set = {
+      pageA: { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'page', condition: 'ratio15m', store: a, destination: 'pay.a.example', ...agent },
+      ticketA: { ...slow, store: a, destination: 'pay.a.example', ...agent },
+      ticketB: { ...slow, store: b, destination: 'shop.b.example', ...agent },
+      undeliveredB: { alertname: 'HookwatchPaidEventUndelivered', severity: 'page', store: b, destination: 'shop.b.example', ...agent, probe: 'latency' },
+    };
+    const now = new Date().toISOString();
+    const body = Object.values(set).map((labels) => ({ labels, annotations: { summary: `${labels.alertname} test` }, startsAt: now }));
+    const post = await fetch(`${am.url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(post.status).toBe(200);
+    const got = (labels: Record<string, string>) => async () =>
+      (await amAlerts(am.url)).find((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+    const suppressed = async () => (await got(set.ticketA)())?.status.state === 'suppressed';
+    await waitFor(suppressed, { timeoutMs: 20_000, what: "store A's ticket suppressed by its page" });
+    expect((await got(set.ticketB)())?.status.state).toBe('active');
+    expect((await got(set.pageA)())?.status.state).toBe('active');
+    expect((await got(set.undeliveredB)())?.status.state).toBe('active');
+  });
 });

@@ -50,10 +50,11 @@ describe('Grafana dashboard', () => {
     }
   });
 
-  it('uses .+ for "All", so a variable never matches an empty label', () => {
+  it('uses .+ for "All", so a variable never matches an empty label (store excepted: single-store series have none)', () => {
     const vars = dash.templating.list.filter((v) => v.type === 'query');
-    expect(vars.map((v) => v.name)).toEqual(expect.arrayContaining(['job', 'instance', 'probe']));
-    for (const v of vars) if (v.includeAll) expect(v.allValue, v.name).toBe('.+');
+    expect(vars.map((v) => v.name)).toEqual(expect.arrayContaining(['job', 'instance', 'probe', 'store']));
+    // The store label exists only on multi-store probes' series; "All" must still show single-store probes.
+    for (const v of vars) if (v.includeAll) expect(v.allValue, v.name).toBe(v.name === 'store' ? '.*' : '.+');
   });
 
   it('links to the agent status page and to runbooks that exist', () => {

@@ -1,5 +1,6 @@
 // delivery_rate: BTCPay webhook delivery success, read incrementally from the store's delivery log, plus the
 // sender-side settings that silently stop deliveries. See README.md.
+import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
@@ -24,7 +25,8 @@ const DEFAULT_HORIZON_MS = 75 * 60_000;
 const OUTCOMES = ['success', 'http_error', 'failed'] as const;
 
 
-export const deliveryRate = defineProbe({
+// perStore: with `storeId: all` (or a list) on the source, this runs once per store (src/btcpay/stores.ts).
+export const deliveryRate = perStore(defineProbe({
   type: 'delivery_rate',
   runbook: 'HookwatchWebhookDeliverySuccessLow',
   schema: z.strictObject({
@@ -44,6 +46,8 @@ export const deliveryRate = defineProbe({
   },
   sources: { source: ['btcpay'] },
   redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
+  // A source may watch several stores (storeId: all or a list): this kind runs once per store.
+  multiStore: true,
   async run(probe, ctx) {
     const th = (k: string, d: number) => probe.thresholds?.[k] ?? d;
     const minRatio = th('min_success_ratio', 0.95);
@@ -187,7 +191,7 @@ export const deliveryRate = defineProbe({
       return { ok: false, reason, cause };
     }
   },
-});
+}));
 
 function defineMetrics(ctx: ProbeContext): void {
   ctx.metrics.define({ name: 'webhook_delivery_backlog_seconds', type: 'gauge', help: 'Longest wait in the per-webhook queue (deliveryTime - timestamp) among deliveries in the window.', labelNames: [] });

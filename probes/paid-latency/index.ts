@@ -2,6 +2,7 @@
 // events comes from the invoices (the truth), so an event BTCPay never attempted (disabled webhook, queue lost
 // in a restart) still counts as undelivered. See README.md.
 import type { Histogram } from 'prom-client';
+import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
@@ -38,7 +39,8 @@ interface PaidEvent {
   deliveryId?: string;
 }
 
-export const paidLatency = defineProbe({
+// perStore: with `storeId: all` (or a list) on the source, this runs once per store (src/btcpay/stores.ts).
+export const paidLatency = perStore(defineProbe({
   type: 'paid_latency',
   runbook: 'HookwatchPaidEventUndelivered',
   schema: z.strictObject({
@@ -57,6 +59,8 @@ export const paidLatency = defineProbe({
   },
   sources: { source: ['btcpay'] },
   redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
+  // A source may watch several stores (storeId: all or a list): this kind runs once per store.
+  multiStore: true,
   async run(probe, ctx) {
     const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
     const maxAge = probe.thresholds?.max_undelivered_age_seconds ?? 300;
@@ -234,7 +238,7 @@ export const paidLatency = defineProbe({
       return { ok: false, reason, cause };
     }
   },
-});
+}));
 
 
 

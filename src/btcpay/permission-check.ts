@@ -1,6 +1,7 @@
 // The start-up check of a source's API key, done once per source and shared by every probe that uses it: one
-// GET /api/v1/api-keys/current, cached by source (url, store and a hash of the key, so a rotated key is checked
-// again). Each probe then asks for the policies it needs. A later 401/403 from any probe drops the cache entry.
+// GET /api/v1/api-keys/current, cached by source (url and a hash of the key, so a rotated key is checked
+// again; not by store: a key's permissions are the same whichever store asks, so a source watching many
+// stores checks once). Each probe then asks for the policies it needs. A later 401/403 from any probe drops the cache entry.
 import { createHash } from 'node:crypto';
 import type { BtcpayClient, CallOpts } from '../clients/btcpay/client.ts';
 import { missingPermissions } from './permissions.ts';
@@ -11,7 +12,7 @@ const held = new Map<string, Promise<string[]>>();
 const MAX_ENTRIES = 256;
 
 function keyOf(s: BtcpaySource): string {
-  return `${s.url}|${s.storeId}|${createHash('sha256').update(s.apiKey.reveal()).digest('hex')}`;
+  return `${s.url}|${createHash('sha256').update(s.apiKey.reveal()).digest('hex')}`;
 }
 
 /** The policies (from `required`) the source's key lacks on its store; [] when all are held. */

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { ProbeContext, SourceConfig } from '../probe/types.ts';
 import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
 import { MAX_DESTINATIONS } from './limits.ts';
+import { BUDGET_CAUSE, budgetFor } from './budget.ts';
 
 export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
 
@@ -21,7 +22,11 @@ export function btcpaySource(ctx: Pick<ProbeContext, 'source'>, name: string): B
 /** A client for a source. Per-call timeout: the source's, else a share of the probe's timeout (one poll makes several calls). */
 export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispatcher?: Dispatcher): BtcpayClient {
   const timeoutMs = s.timeoutMs ?? Math.max(1000, Math.min(10_000, Math.floor((probeTimeoutMs ?? 20_000) / 2)));
-  return new BtcpayClient({ url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
+  const budget = budgetFor(s);
+  return new BtcpayClient({
+    url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs,
+    ...(dispatcher ? { dispatcher } : {}), ...(budget ? { beforeRequest: budget.guard(s.name) } : {}),
+  });
 }
 
 /**
@@ -43,6 +48,7 @@ export function explainApiError(e: unknown, o: { keyChecked?: boolean } = {}): {
       'btcpay.store.webhooks.canmodifywebhooks and btcpay.store.canviewinvoices for this store, and check storeId/webhookId.',
     not_found: 'The store, webhook or invoice does not exist (or the key may not see it): check storeId and webhookId.',
     pruned: 'The delivery body was pruned by BTCPay (older than 60 days).',
+    budget: BUDGET_CAUSE,
   };
   if (e.kind === 'permission' && e.status === 403 && o.keyChecked) {
     return {

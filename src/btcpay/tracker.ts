@@ -25,6 +25,7 @@ import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
 import type { Delivery } from '../clients/btcpay/schemas.ts';
 import { forEachLimited } from '../limited.ts';
 import { ATTEMPT_TIMEOUT_MS, isRetryable, MAX_RETRY_GAP_SEC } from './retry.ts';
+import { quietSkips, type QuietPolicy } from './quiet.ts';
 
 /** A row that waited longer than this between creation and its attempt was queued behind another delivery. */
 const QUEUE_WAIT_SEC = 60;
@@ -81,6 +82,8 @@ export interface PollResult {
   listCalls: number;
   bodyCalls: number;
   listedRows: number;
+  /** Quiet webhooks not listed this poll (quiet.ts). */
+  quietSkipped: number;
   /** Some webhook had more rows in range than maxRows: figures may miss rows. */
   truncated: string[];
   /** Rows whose bodies are still unread (bounded per poll); read on the next poll. */
@@ -117,6 +120,10 @@ export class DeliveryTracker {
   readonly #pageHint = new Map<string, number>();
   /** Bodies read during a poll that then failed, by row id: reused when the row is staged again. */
   readonly #stagedInfo = new Map<string, { info: NonNullable<TrackedDelivery['info']>; timestamp: number }>();
+  /** When set, quiet webhooks are listed less often (quiet.ts); per webhook: last listed, newest row seen. */
+  quiet?: QuietPolicy;
+  readonly #lastListed = new Map<string, number>();
+  readonly #newestRow = new Map<string, number>();
 
   get baselined(): boolean {
     return this.#lastPollSec !== undefined;
@@ -133,7 +140,7 @@ export class DeliveryTracker {
     const maxDepth = o.maxDepthSec ?? 24 * 3600;
     const res: PollResult = {
       fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [],
-      futureRows: 0, futureMaxAheadSec: 0, countIgnored: false, rowsDropped: 0,
+      futureRows: 0, futureMaxAheadSec: 0, countIgnored: false, rowsDropped: 0, quietSkipped: 0,
     };
     const overlong0 = client.stats.overlongLists;
     // Blockages whose rows have all had time to land are over.
@@ -145,9 +152,17 @@ export class DeliveryTracker {
     // counted. Bodies already read for staged rows are kept aside so a retry does not read them again.
     const staged = new Map<string, TrackedDelivery>();
     const hints = new Map<string, number>();
+    const skip = this.quiet && !deep
+      ? quietSkips(webhookIds, { nowSec: o.nowSec, lastPolled: this.#lastListed, newestRow: this.#newestRow, keep: (w) => this.#blocked.has(w) }, this.quiet)
+      : new Set<string>();
+    res.quietSkipped = skip.size;
     for (const wid of webhookIds) {
+      if (skip.has(wid)) continue;
       const b = this.#blocked.get(wid);
-      const wanted = b ? Math.min(cutoff, b.sinceSec - slack) : cutoff;
+      // A webhook skipped while quiet is read back to its own last listing, not the last poll.
+      const since = this.#lastListed.get(wid);
+      const wCut = !deep && since !== undefined && since < this.#lastPollSec! ? Math.max(deepFloor, since - slack) : cutoff;
+      const wanted = b ? Math.min(wCut, b.sinceSec - slack) : wCut;
       const cut = Math.max(wanted, o.nowSec - maxDepth);
       if (b) res.blocked.push({ webhookId: wid, sinceSec: b.sinceSec, untilSec: b.untilSec, depthCapped: cut > wanted });
       lowest = Math.min(lowest, cut);
@@ -214,6 +229,9 @@ export class DeliveryTracker {
     // Commit: the poll succeeded.
     for (const [id, t] of staged) this.rows.set(id, t);
     for (const [wid, n] of hints) this.#pageHint.set(wid, n);
+    for (const wid of hints.keys()) this.#lastListed.set(wid, o.nowSec);
+    for (const t of staged.values()) this.#newestRow.set(t.webhookId, Math.max(this.#newestRow.get(t.webhookId) ?? -Infinity, t.timestamp));
+    for (const wid of this.#lastListed.keys()) if (!webhookIds.includes(wid)) (this.#lastListed.delete(wid), this.#newestRow.delete(wid));
     // A failure or a queue wait means later events may sit in the queue: read deep for a while.
     for (const t of res.fresh) {
       if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC) this.#unhealthyUntil = o.nowSec + horizon;

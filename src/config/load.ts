@@ -194,6 +194,8 @@ function checkSources(stage: Stage, kind: ProbeKind, p: Record<string, unknown>,
     const s = sources[name];
     if (s && !accepted.includes(s.type))
       stage.issues.add([...base, key], `source "${name}" is of type ${s.type}; ${key} needs a ${accepted.join(' or ')} source`);
+    else if (s?.type === 'btcpay' && s.stores && !kind.multiStore)
+      stage.issues.add([...base, key], `source "${name}" watches several stores (storeId: ${s.stores === 'all' ? 'all' : 'a list'}); ${kind.type} needs a source with one storeId`);
     // A source that is written but invalid has its own error already.
     if (s || written.includes(name)) continue;
     const near = closest(name, defined);
@@ -228,7 +230,18 @@ function kindOf(kinds: ReadonlyArray<ProbeKind>, type: string): ProbeKind {
 function normalizeSource(name: string, s: z.infer<typeof sourceSchema>): SourceConfig {
   switch (s.type) {
     case 'btcpay':
-      return { name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, storeId: s.storeId, timeoutMs: s.timeout };
+      return {
+        name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, timeoutMs: s.timeout,
+        ...(typeof s.storeId === 'string' && s.storeId !== 'all'
+          ? { storeId: s.storeId }
+          : { storeId: '', stores: s.storeId === 'all' ? ('all' as const) : [...new Set(s.storeId)] }),
+        ...(s.maxStores !== undefined ? { maxStores: s.maxStores } : {}),
+        ...(s.requestBudget !== undefined ? { requestBudget: s.requestBudget } : {}),
+        ...(s.discoveryInterval !== undefined ? { discoveryIntervalMs: s.discoveryInterval } : {}),
+        ...(s.maxStaleness !== undefined ? { maxStalenessMs: s.maxStaleness } : {}),
+        ...(s.quietAfter !== undefined ? { quietAfterMs: s.quietAfter } : {}),
+        ...(s.storeConcurrency !== undefined ? { storeConcurrency: s.storeConcurrency } : {}),
+      };
     case 'http-json':
       return { name, type: 'http-json', url: s.url, headers: s.headers, itemsPath: s.itemsPath, fields: s.fields };
     case 'postgres':

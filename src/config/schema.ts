@@ -18,15 +18,36 @@ const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie)$|token|key
 
 const httpUrl = () => z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL' }).superRefine(refuseUrlCredentials);
 
+/** Keys of a btcpay source that only matter when it watches several stores (src/btcpay/stores.ts). */
+function multiStoreKeys() {
+  return {
+    maxStores: z.int().min(1).max(100_000).optional().describe('Fail instead of watching more stores than this (default 1000)'),
+    requestBudget: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Most API requests per minute, shared by every probe using the source (default: 600 with several stores, unlimited with one)'),
+    discoveryInterval: duration().optional().describe('How often the store list and each store\'s webhook list are read again (default 5m)'),
+    maxStaleness: duration().optional().describe('Longest a quiet store or webhook goes unpolled (default 10m)'),
+    quietAfter: duration().optional().describe('No new delivery for this long makes a store or webhook quiet (default 15m)'),
+    storeConcurrency: z.int().min(1).max(64).optional().describe('Stores polled at once (default 4)'),
+  };
+}
+
 export const sourceSchema = z.discriminatedUnion(
   'type',
   [
     z.strictObject({
-      type: z.literal('btcpay').describe('A BTCPay Server store, read through the Greenfield API'),
+      type: z.literal('btcpay').describe('A BTCPay Server store (or several), read through the Greenfield API'),
       url: httpUrl().describe('Base URL of the BTCPay Server'),
       apiKey: secretRef().describe('Greenfield API key, as a secret reference'),
-      storeId: z.string().min(1).describe('The store to watch'),
+      storeId: z
+        .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+          error: (iss) => (iss.input === undefined ? 'missing required key: storeId' : 'expected a store id, "all", or a list of store ids'),
+        })
+        .describe('One store id; "all" (every store the key can see, needs btcpay.store.canviewstoresettings) or a list of ids'),
       timeout: duration().optional().describe("Per-request timeout (default: the probe's timeout)"),
+      ...multiStoreKeys(),
     }),
     z.strictObject({
       type: z.literal('http-json').describe("An internal system's records, read as JSON over HTTP"),

@@ -32,3 +32,9 @@ export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'undelivered_paid_events', type: 'gauge', help: 'Paid events with no successful delivery yet.', labelNames: [] },
   { name: 'oldest_undelivered_paid_event_age_seconds', type: 'gauge', help: 'Age of the oldest undelivered paid event; 0 when none.', labelNames: [] },
 ];
+
+/**
+ * Labels a probe may scope all its series by (ProbeMetrics.scoped), e.g. `store` when one BTCPay probe watches
+ * several stores. Every metric accepts them; a series without scope has none, so its exposition is unchanged.
+ */
+export const SCOPE_LABELS = ['store'] as const;

@@ -12,7 +12,24 @@ export class ProbeMetrics {
     readonly probe: string,
     /** False once the probe is gone: writes are then dropped instead of resurrecting its series. */
     readonly active: () => boolean = () => true,
+    /** Labels added to every series (SCOPE_LABELS); clear() only touches series of this scope. */
+    readonly scope: Labels = {},
   ) {}
+
+  /** A view whose series all carry `labels` (e.g. { store }) on top of this one's scope. */
+  scoped(labels: Labels): ProbeMetrics {
+    return new ProbeMetrics(this.registry, this.probe, this.active, { ...this.scope, ...labels });
+  }
+
+  #inScope(l: Labels): boolean {
+    for (const [k, v] of Object.entries(this.scope)) if (l[k] !== v) return false;
+    return true;
+  }
+
+  /** Drop every series of this probe in this view's scope (a store that went away). */
+  clearScope(): void {
+    this.registry.removeSeries(this.probe, undefined, (l) => !this.#inScope(l));
+  }
 
   define(def: MetricDef): void {
     this.registry.define(def);
@@ -33,6 +50,7 @@ export class ProbeMetrics {
 
   #labels(name: string, labels: Labels): Labels {
     const out = this.checkLabels(name, labels);
+    Object.assign(out, this.scope);
     this.registry.track(this.probe, name, out);
     return out;
   }
@@ -65,6 +83,7 @@ export class ProbeMetrics {
 
   /** Drop this probe's series of one metric, except those `keep` returns true for. */
   clear(name: string, keep?: (labels: Labels) => boolean): void {
-    this.registry.removeSeries(this.probe, name, keep);
+    const scoped = Object.keys(this.scope).length > 0;
+    this.registry.removeSeries(this.probe, name, scoped ? (l) => !this.#inScope(l) || (keep?.(l) ?? false) : keep);
   }
 }

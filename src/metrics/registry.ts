@@ -1,7 +1,7 @@
 // The one prom-client registry. Metrics are created lazily from their definition, so a metric
 // appears in /metrics only once something records it, and a probe's series go when the probe goes.
 import client from 'prom-client';
-import { CONTRACT_METRICS, PREFIX, type MetricDef } from './definitions.ts';
+import { CONTRACT_METRICS, PREFIX, SCOPE_LABELS, type MetricDef } from './definitions.ts';
 
 type AnyMetric = client.Gauge<string> | client.Counter<string> | client.Histogram<string>;
 
@@ -72,7 +72,7 @@ export class MetricRegistry {
     let m = this.#metrics.get(name);
     if (m) return m;
     const d = this.def(name);
-    const common = { name: PREFIX + d.name, help: d.help, labelNames: ['probe', ...d.labelNames], registers: [this.registry] };
+    const common = { name: PREFIX + d.name, help: d.help, labelNames: ['probe', ...d.labelNames, ...SCOPE_LABELS], registers: [this.registry] };
     if (d.type === 'gauge') m = new client.Gauge(common);
     else if (d.type === 'counter') m = new client.Counter(common);
     else m = new client.Histogram({ ...common, buckets: d.buckets ?? client.linearBuckets(0, 1, 10) });
@@ -101,7 +101,7 @@ export class MetricRegistry {
         sets.delete(key);
       }
     }
-    if (!name) this.#series.delete(probe);
+    if (!name && !keep) this.#series.delete(probe);
   }
 
   /** Distinct values of one label across a probe's live series (e.g. the hosts a probe delivers to). */

@@ -67,8 +67,14 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     active: () => boolean = () => true,
     readonly scrubLabels: (l: Labels) => Labels = (l) => l,
     readonly probeType?: string,
+    scope: Labels = {},
   ) {
-    super(registry, probe, active);
+    super(registry, probe, active, scope);
+  }
+
+  /** A per-store (or other scoped) view keeps the run's scrubbing, so no path writes unscrubbed labels. */
+  override scoped(labels: Labels): RunMetrics {
+    return new RunMetrics(this.registry, this.probe, this.active, this.scrubLabels, this.probeType, { ...this.scope, ...labels });
   }
 
   /** Register a kind's families (idempotent); its gauges are then written through the snapshot. */

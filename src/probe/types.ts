@@ -17,7 +17,22 @@ export interface ProbeBase {
 }
 
 export type SourceConfig =
-  | { name: string; type: 'btcpay'; url: string; apiKey: Secret; storeId: string; timeoutMs?: number }
+  | {
+      name: string;
+      type: 'btcpay';
+      url: string;
+      apiKey: Secret;
+      /** The one store watched; '' when `stores` is set (src/btcpay/stores.ts runs the probe once per store). */
+      storeId: string;
+      timeoutMs?: number;
+      stores?: 'all' | string[];
+      maxStores?: number;
+      requestBudget?: number;
+      discoveryIntervalMs?: number;
+      maxStalenessMs?: number;
+      quietAfterMs?: number;
+      storeConcurrency?: number;
+    }
   | {
       name: string;
       type: 'http-json';
@@ -145,6 +160,8 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
   schema: C;
   /** Keys of `schema` that name sources, with the source types each accepts. */
   sources?: SourceKeys;
+  /** Accepts a btcpay source that watches several stores (`storeId: all` or a list); other kinds need one storeId. */
+  multiStore?: boolean;
   /** Receiver URLs this probe tests end to end; other probes see them as `config.destinations`. */
   destinations?(probe: ProbeBase & z.infer<C>): string[];
   /** For kinds that watch BTCPay deliveries: the webhook and events `hookwatch redeliver --probe` acts on (the source is the declared btcpay one). */
@@ -202,7 +219,9 @@ export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = 
         sources[key] = typeof name === 'string' ? ctx.source(name) : undefined;
       }
       const own =
-        ctx.metrics instanceof RunMetrics ? undefined : new RunMetrics(ctx.metrics.registry, ctx.metrics.probe, ctx.metrics.active, undefined, probe.type);
+        ctx.metrics instanceof RunMetrics
+          ? undefined
+          : new RunMetrics(ctx.metrics.registry, ctx.metrics.probe, ctx.metrics.active, undefined, probe.type, ctx.metrics.scope);
       const metrics = own ?? (ctx.metrics as RunMetrics);
       if (def.metrics) metrics.declare(def.metrics);
       const result = await def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);

@@ -15,11 +15,12 @@ import {
   ErrorBodySchema,
   InvoiceWithPaymentsSchema as InvoiceSchema,
   PaymentMethodSchema,
+  StoreSchema,
   WebhookSchema,
   type DeliveryBody,
 } from './schemas.ts';
 
-export type BtcpayErrorKind = 'network' | 'timeout' | 'http' | 'malformed' | 'too_large' | 'permission' | 'not_found' | 'pruned';
+export type BtcpayErrorKind = 'network' | 'timeout' | 'http' | 'malformed' | 'too_large' | 'permission' | 'not_found' | 'pruned' | 'budget';
 
 export class BtcpayError extends Error {
   override name = 'BtcpayError';
@@ -51,6 +52,8 @@ export interface BtcpayClientOptions {
   /** Page cap of listAllInvoices/listInvoicesBounded (pages of `pageSize`, default 100). Default 1000. */
   maxInvoicePages?: number;
   dispatcher?: Dispatcher;
+  /** Called before every HTTP attempt; may throw (a BtcpayError of kind 'budget' when the source's request budget is spent). */
+  beforeRequest?: (what: string) => void;
 }
 
 export interface CallOpts {
@@ -92,6 +95,7 @@ export class BtcpayClient {
   readonly #minTimeout: number;
   readonly #maxInvoicePages: number;
   readonly #dispatcher?: Dispatcher;
+  readonly #beforeRequest?: (what: string) => void;
 
   constructor(opts: BtcpayClientOptions) {
     this.#base = opts.url.replace(/\/+$/, '');
@@ -103,6 +107,7 @@ export class BtcpayClient {
     this.#minTimeout = opts.retryMinTimeoutMs ?? 250;
     this.#maxInvoicePages = opts.maxInvoicePages ?? 1000;
     this.#dispatcher = opts.dispatcher;
+    this.#beforeRequest = opts.beforeRequest;
   }
 
   get #store(): string {
@@ -123,6 +128,11 @@ export class BtcpayClient {
   }
 
   // ---- Webhooks and deliveries ---------------------------------------------------------------
+
+  /** Stores the key holds btcpay.store.canviewstoresettings on (GreenfieldStoresController.GetStores); pass maxItems to bound it. */
+  listStores(o: CallOpts = {}) {
+    return this.#json('GET', '/api/v1/stores', z.array(StoreSchema), o);
+  }
 
   listWebhooks(o: CallOpts = {}) {
     return this.#json('GET', `${this.#store}/webhooks`, z.array(WebhookSchema), o);
@@ -272,6 +282,7 @@ export class BtcpayClient {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     const what = `${method} ${path}`;
+    this.#beforeRequest?.(what);
     this.stats.calls++;
     let res: Dispatcher.ResponseData;
     try {

@@ -10,6 +10,9 @@ export const ApiKeySchema = z.looseObject({
   permissions: z.array(z.string()),
 });
 
+/** GET /api/v1/stores entries (BTCPayServer.Client/Models/StoreData.cs): only the id and archived flag are read; names never are. */
+export const StoreSchema = z.object({ id: z.string().min(1).max(128), archived: z.boolean().nullish() });
+
 export const WebhookSchema = z.looseObject({
   id: z.string().min(1),
   enabled: z.boolean(),

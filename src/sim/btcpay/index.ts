@@ -6,7 +6,7 @@
 // settleInvoice, expireInvoice, expirePaidLate, restart() (drops queues and pending retries, like a BTCPay restart),
 // pruneDeliveriesOlderThan, seedDeliveries (bulk history for benchmarks), idle() (wait for queues to drain),
 // fault() (garbage / truncated / huge / slow / status / reset / body responses per path), setNow/advance when no
-// `now` was passed, and `apiRequests` (a counter).
+// `now` was passed, and `apiRequests` (a counter). Many stores on one address: stores.ts (it routes to serve()).
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -459,6 +459,11 @@ export class FakeBtcpay implements RouteHost {
   }
 
   // ---- HTTP ----------------------------------------------------------------------------------------
+
+  /** Answer one request as this store's server would; a host serving many stores routes to it (stores.ts). */
+  serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    return this.#handle(req, res);
+  }
 
   #takeFault(path: string): Fault | undefined {
     for (const f of this.#faults) {
