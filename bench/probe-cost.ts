@@ -25,7 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hw-bench-cost-'));
 
 // The HTTP target, in its own process so its CPU counts for neither tool.
 const target = spawn(process.execPath, ['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
-const targetPort = await within(10_000, new Promise<number>((r) => createInterface({ input: target.stdout! }).once('line', (l) => r(Number(l)))), 'http target');
+const targetPort = await within(10_000, new Promise<number>((r) => createInterface({ input: target.stdout }).once('line', (l) => r(Number(l)))), 'http target');
 const httpUrl = `http://127.0.0.1:${targetPort}/`;
 const lab = await startDnsLab();
 

@@ -116,7 +116,7 @@ process.exitCode = failed ? 1 : 0;
 
 /** The headline figures, pulled from the sections' data. */
 function summarize(all: Section[]): string[] {
-  const get = (n: string) => all.find((s) => s.name === n)?.data as Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const get = (n: string) => all.find((s) => s.name === n)?.data as Record<string, any> | undefined;  
   const out: string[] = [];
   const x = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
   const cost = get('probe-cost');
@@ -136,13 +136,13 @@ function summarize(all: Section[]): string[] {
     if (pages.length) out.push(`- Replayed incident at compressed intervals: fault → HookwatchDNSDrift page in ${pages.map((p) => p.toFixed(1)).join(', ')} s.`);
   }
   const sc = get('scale');
-  for (const r of (sc?.results ?? []) as Array<Record<string, any>>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  for (const r of (sc?.results ?? []) as Array<Record<string, any>>) {  
     out.push(`- ${r.probes} mixed probes: RSS ${r.rss.self.toFixed(0)} MiB, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`);
   }
   if (sc?.soak) out.push(`- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`);
   const st = get('footprint');
   if (st) {
-    for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB') as Array<[string, any]>) { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB')) {
       out.push(`- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`);
     }
   }

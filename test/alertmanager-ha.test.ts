@@ -95,7 +95,7 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('Alertmanager HA wit
       } finally {
         await sink.stop();
       }
-      await Promise.all(started.map((am) => am.child.kill('SIGTERM')));
+      for (const am of started) am.child.kill('SIGTERM');
     }
   }, 90_000);
 

@@ -15,7 +15,7 @@ const TOOLS_DIR = process.env.HOOKWATCH_TOOLS_DIR ?? join(homedir(), '.cache', '
 if (!(process.env.PATH ?? '').split(':').includes(TOOLS_DIR)) process.env.PATH = `${TOOLS_DIR}:${process.env.PATH ?? ''}`;
 const CHART = join(ROOT, 'helm', 'hookwatch');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Obj = { kind: string; metadata: { name: string }; spec?: any };
 
 function helm(args: string[]) {

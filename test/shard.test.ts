@@ -92,7 +92,7 @@ describe('shard flags', () => {
       [{ index: 'auto', count: '3' }, { HOOKWATCH_SHARD_INDEX: 'x' }, 'hookwatch-1', /from HOOKWATCH_SHARD_INDEX must be a non-negative integer/],
       [{ index: 'auto', count: '2' }, {}, 'hookwatch-7', /shard index 7 \(from host name "hookwatch-7"\) is out of range/],
     ];
-    for (const [opts, env, host, msg] of bad) expect(() => resolveShard(opts, env, host)).toThrow(ShardError);
+    for (const [opts, env, host] of bad) expect(() => resolveShard(opts, env, host)).toThrow(ShardError);
     for (const [opts, env, host, msg] of bad) expect(() => resolveShard(opts, env, host)).toThrow(msg);
   });
 });

@@ -149,8 +149,8 @@ export async function within<T>(ms: number, p: Promise<T>, what: string): Promis
 /** Spawn a helper process and stop it (SIGTERM, then SIGKILL) when done. */
 export function spawnHelper(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; stop(): Promise<void> } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  child.stdout.resume();
+  child.stderr.resume();
   return {
     child,
     stop: () =>

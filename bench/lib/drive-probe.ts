@@ -31,7 +31,7 @@ const ctx: ProbeContext = {
 
 let verdict = '';
 const once = async () => {
-  const r = await kind.run(probe as never, ctx);
+  const r = await kind.run(probe, ctx);
   verdict = r.ok ? 'ok' : `fail: ${r.reason}`;
 };
 for (let i = 0; i < (job.warmup ?? 30); i++) await once();

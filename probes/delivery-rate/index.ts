@@ -185,7 +185,10 @@ export const deliveryRate = perStore(defineProbe({
       return { ok: false, reason: problems.join('; '), cause, ...(action ? { action } : {}), details };
     } catch (e) {
       const keyChecked = state.get('permissionsOk') === true;
-      if (e instanceof BtcpayError && e.kind === 'permission') (state.delete('permissionsOk'), forgetPermissions(src));
+      if (e instanceof BtcpayError && e.kind === 'permission') {
+        state.delete('permissionsOk');
+        forgetPermissions(src);
+      }
       const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'delivery_rate poll failed');
       return { ok: false, reason, cause };

@@ -232,7 +232,10 @@ export const paidLatency = perStore(defineProbe({
       return { ok: false, reason: problems.join('; '), cause, action, details };
     } catch (e) {
       const keyChecked = st.permissionsOk;
-      if (e instanceof BtcpayError && e.kind === 'permission') ((st.permissionsOk = false), forgetPermissions(src));
+      if (e instanceof BtcpayError && e.kind === 'permission') {
+        st.permissionsOk = false;
+        forgetPermissions(src);
+      }
       const { reason, cause } = explainApiError(e, { keyChecked });
       ctx.log.warn({ err: reason }, 'paid_latency poll failed');
       return { ok: false, reason, cause };
@@ -264,7 +267,10 @@ function stateOf(ctx: ProbeContext): PaidState {
 function capState(st: PaidState): void {
   if (st.firstSeen.size > MAX_TRACKED_INVOICES) {
     const old = [...st.firstSeen].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.firstSeen.size - MAX_TRACKED_INVOICES);
-    for (const [id] of old) (st.firstSeen.delete(id), st.meta.delete(id));
+    for (const [id] of old) {
+      st.firstSeen.delete(id);
+      st.meta.delete(id);
+    }
   }
   if (st.meta.size > MAX_TRACKED_INVOICES) st.meta.clear();
   if (st.delivered.size > 2 * MAX_TRACKED_INVOICES) {

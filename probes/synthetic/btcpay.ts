@@ -157,7 +157,10 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
     return { outcomes };
   } catch (e) {
     const kind = e instanceof BtcpayError ? e.kind : 'error';
-    if (kind === 'permission') (ctx.state.delete('permissionsOk'), forgetPermissions(src));
+    if (kind === 'permission') {
+      ctx.state.delete('permissionsOk');
+      forgetPermissions(src);
+    }
     return fail(`btcpay mode could not run: ${clean(e)}`, kind === 'permission' ? 'The API key lacks a permission the check needs.' : 'BTCPay is unreachable or answered unexpectedly; see the delivery_rate probe and BTCPay health.', {
       invoiceId,
     });

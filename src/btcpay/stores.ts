@@ -154,7 +154,7 @@ export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C
       // start the new mode clean, without the other mode's state or series.
       if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(ctx);
       if (!multi) return single(probe, ctx);
-      return runStores(single, probe, ctx, src as BtcpaySource);
+      return runStores(single, probe, ctx, src);
     },
   };
 }

@@ -231,7 +231,11 @@ export class DeliveryTracker {
     for (const [wid, n] of hints) this.#pageHint.set(wid, n);
     for (const wid of hints.keys()) this.#lastListed.set(wid, o.nowSec);
     for (const t of staged.values()) this.#newestRow.set(t.webhookId, Math.max(this.#newestRow.get(t.webhookId) ?? -Infinity, t.timestamp));
-    for (const wid of this.#lastListed.keys()) if (!webhookIds.includes(wid)) (this.#lastListed.delete(wid), this.#newestRow.delete(wid));
+    for (const wid of this.#lastListed.keys()) {
+      if (webhookIds.includes(wid)) continue;
+      this.#lastListed.delete(wid);
+      this.#newestRow.delete(wid);
+    }
     // A failure or a queue wait means later events may sit in the queue: read deep for a while.
     for (const t of res.fresh) {
       if (t.status !== 'HttpSuccess' || t.deliveryTime - t.timestamp > QUEUE_WAIT_SEC) this.#unhealthyUntil = o.nowSec + horizon;
@@ -267,7 +271,10 @@ export class DeliveryTracker {
     // this attempt started (or, after a success, the next queued event's attempt).
     const until = t.deliveryTime + (failed ? ATTEMPT_SEC + MAX_RETRY_GAP_SEC : 2 * ATTEMPT_SEC) + slack;
     const b = this.#blocked.get(t.webhookId);
-    if (b) ((b.sinceSec = Math.min(b.sinceSec, eventSec)), (b.untilSec = Math.max(b.untilSec, until)));
+    if (b) {
+      b.sinceSec = Math.min(b.sinceSec, eventSec);
+      b.untilSec = Math.max(b.untilSec, until);
+    }
     else this.#blocked.set(t.webhookId, { sinceSec: eventSec, untilSec: until });
   }
 

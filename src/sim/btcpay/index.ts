@@ -85,16 +85,18 @@ export class FakeBtcpay implements RouteHost {
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.startMs !== undefined ? { startMs: opts.startMs } : {}),
     });
-    const self = this;
+    // Getters on the host object read the live values; arrows keep `this` without aliasing it.
+    const generation = () => this.#generation;
+    const closed = () => this.#closed;
     this.#queues = new WebhookQueues(
       {
         webhooks: this.webhooks,
         clock: this.clock,
         get generation() {
-          return self.#generation;
+          return generation();
         },
         get closed() {
-          return self.#closed;
+          return closed();
         },
         write: (row) => this.#write(row),
       },
@@ -359,7 +361,11 @@ export class FakeBtcpay implements RouteHost {
     let n = 0;
     for (const rows of this.#rows.values())
       for (const r of rows)
-        if (r.timestamp < cut && !r.pruned) ((r.body = JSON.stringify({ type: r.type })), (r.pruned = true), n++);
+        if (r.timestamp < cut && !r.pruned) {
+          r.body = JSON.stringify({ type: r.type });
+          r.pruned = true;
+          n++;
+        }
     return n;
   }
 

@@ -2,6 +2,7 @@
 // (docs/btcpay-greenfield.md §1-§3, §7, §8; BTCPay: BTCPayServer/Plugins/Webhooks/Controllers/
 // GreenfieldStoreWebhooksController.cs, BTCPayServer/Controllers/GreenField/GreenfieldInvoiceController.cs,
 // BTCPayServer/Security/GreenField/GreenfieldAuthenticationHandler.cs).
+import { asText } from '../../as-text.ts';
 import { hasPermission, POLICIES } from '../../btcpay/permissions.ts';
 import { FAKE_BTCPAY_VERSION } from './queue.ts';
 import { publicDelivery, publicWebhook, type FakeDeliveryRow, type FakeInvoice, type FakePayment, type FakeWebhook } from './types.ts';
@@ -219,7 +220,7 @@ function invoiceRoutes(host: RouteHost, method: string, parts: string[], q: URLS
     need(POLICIES.createInvoice);
     const b = json();
     // An omitted amount creates a top-up invoice (GreenfieldInvoiceController.cs, CreateInvoice).
-    const amount = b.amount === undefined || b.amount === null ? undefined : String(b.amount);
+    const amount = b.amount === undefined || b.amount === null ? undefined : asText(b.amount);
     if (amount !== undefined && !/^\d+(\.\d+)?$/.test(amount)) throw validationError('amount', 'The amount should be 0 or more.');
     const checkout = (b.checkout ?? {}) as Record<string, unknown>;
     const pms = checkout.paymentMethods as string[] | undefined;

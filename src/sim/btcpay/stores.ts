@@ -133,7 +133,10 @@ export class FakeBtcpayStores {
     const key = m ? this.#keys.get(m[2]!) : undefined;
     let status = 200;
     let payload: unknown;
-    if (!key) (status = 401), (payload = { code: 'unauthenticated', message: 'Authentication is required for accessing this endpoint' });
+    if (!key) {
+      status = 401;
+      payload = { code: 'unauthenticated', message: 'Authentication is required for accessing this endpoint' };
+    }
     else {
       const role = key.storeRole ? ROLE_VIEW[key.storeRole] : true;
       const ids = [...this.stores.keys()].filter((id) => role && hasPermission(key.permissions, POLICIES.viewStoreSettings, id));
