@@ -46,9 +46,20 @@ await agent.stop();
 server.close();
 console.log(`probes: ${PROBES} http probes at 1 s interval`);
 console.log(`/metrics scrape: median ${median.toFixed(1)} ms, p90 ${p90.toFixed(1)} ms, ${(bytes / 1024).toFixed(0)} KiB`);
-console.log(`scheduler lag: mean ${((lagSum / lagCount) * 1000).toFixed(2)} ms over ${lagCount} runs, ${((under10ms / lagCount) * 100).toFixed(1)}% under 10 ms`);
+console.log(
+  `scheduler lag: mean ${((lagSum / lagCount) * 1000).toFixed(2)} ms over ${lagCount} runs, ${((under10ms / lagCount) * 100).toFixed(1)}% under 10 ms`,
+);
 console.log(`successful runs: ${runs}; agent RSS: ${(rss / 1048576).toFixed(1)} MiB`);
-console.log(JSON.stringify({ bench: 'agent-scrape', probes: PROBES, scrape_median_ms: median, scrape_p90_ms: p90, lag_mean_ms: (lagSum / lagCount) * 1000, rss_mib: rss / 1048576 }));
+console.log(
+  JSON.stringify({
+    bench: 'agent-scrape',
+    probes: PROBES,
+    scrape_median_ms: median,
+    scrape_p90_ms: p90,
+    lag_mean_ms: (lagSum / lagCount) * 1000,
+    rss_mib: rss / 1048576,
+  }),
+);
 emit({
   name: 'agent-scrape',
   order: 35,

@@ -95,9 +95,7 @@ async function phase(clients: number, rate = ATTACK_PER_SECOND) {
     `\n[${label}] attack: ${n} wrong-password requests in ${SECONDS} s (${rate}/s, bcrypt cost ${COST}); ` +
       `answers ${JSON.stringify(Object.fromEntries(answers))}`,
   );
-  console.log(
-    `authenticated /metrics: ${times.length} scrapes, median ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`,
-  );
+  console.log(`authenticated /metrics: ${times.length} scrapes, median ${q(0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms`);
   console.log(`probes: ${runs} runs, ${timeouts} timed out, ${skipped} skipped, ${late} started > 0.5 s late, mean lag ${lagMs.toFixed(1)} ms`);
   console.log(`target (p99 < 50 ms, no missed schedule): ${pass ? 'met' : 'NOT met'}`);
   console.log(

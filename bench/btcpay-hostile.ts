@@ -23,7 +23,16 @@ const row = (id: string, ts: number, ok: boolean) =>
   `{"id":"${id}","timestamp":${ts},"deliveryTime":${ts},"httpCode":${ok ? 200 : 'null'},"errorMessage":${ok ? 'null' : '"Connection refused (x:443)"'},"status":"${ok ? 'HttpSuccess' : 'Failed'}"}`;
 // A: 300 000 rows, built once (~33 MB of JSON).
 const bigList = Buffer.from('[' + Array.from({ length: 300_000 }, (_, i) => row(`r${i}`, nowSec - i, i % 7 !== 0)).join(',') + ']');
-const hooks = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: `w${i}`, enabled: i % 3 !== 0, automaticRedelivery: i % 5 !== 0, url: `https://h${i % 977}.example.com/hook/${i}`, authorizedEvents: { everything: true, specificEvents: [] } })));
+const hooks = (n: number) =>
+  JSON.stringify(
+    Array.from({ length: n }, (_, i) => ({
+      id: `w${i}`,
+      enabled: i % 3 !== 0,
+      automaticRedelivery: i % 5 !== 0,
+      url: `https://h${i % 977}.example.com/hook/${i}`,
+      authorizedEvents: { everything: true, specificEvents: [] },
+    })),
+  );
 const oneHook = hooks(1);
 const manyHooks = hooks(20_000);
 
@@ -39,14 +48,24 @@ const server = createServer((req, res) => {
     for (let i = 0; i < 20_000; i++) rows.push(row(`f${seq++}`, i % 10 === 0 ? nowSec + 3600 : nowSec - (i % 600), i % 3 !== 0));
     return send('[' + rows.join(',') + ']');
   }
-  if (url.pathname.endsWith('/request')) return send(JSON.stringify({ type: 'InvoiceSettled', invoiceId: 'i', originalDeliveryId: url.pathname.split('/').at(-2), timestamp: nowSec }));
+  if (url.pathname.endsWith('/request'))
+    return send(JSON.stringify({ type: 'InvoiceSettled', invoiceId: 'i', originalDeliveryId: url.pathname.split('/').at(-2), timestamp: nowSec }));
   res.writeHead(404).end('{}');
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 const source = { name: 'btcpay', type: 'btcpay' as const, url: base, apiKey: Secret.literal('k'.repeat(40)), storeId: STORE, timeoutMs: 60_000 };
-const probe = { name: 'bench', type: 'delivery_rate', intervalMs: 60_000, timeoutMs: 120_000, thresholds: {}, source: 'btcpay', window: 15 * 60_000, perEvent: false };
+const probe = {
+  name: 'bench',
+  type: 'delivery_rate',
+  intervalMs: 60_000,
+  timeoutMs: 120_000,
+  thresholds: {},
+  source: 'btcpay',
+  window: 15 * 60_000,
+  perEvent: false,
+};
 
 async function run(s: typeof scenario) {
   scenario = s;
@@ -77,7 +96,18 @@ async function run(s: typeof scenario) {
   const text = await registry.exposition();
   const scrapeMs = performance.now() - t0;
   const series = text.split('\n').filter((l) => l && !l.startsWith('#')).length;
-  const out = { scenario: s, polls, peakRssMB: Math.round(peak / 2 ** 20), endRssMB: Math.round(process.memoryUsage().rss / 2 ** 20), rowsKept: tracker?.rows.size ?? 0, series, scrapeMs: Number(scrapeMs.toFixed(1)), resultBytes: JSON.stringify(last ?? {}).length, ok: last?.ok, reason: (last?.reason ?? '').slice(0, 120) };
+  const out = {
+    scenario: s,
+    polls,
+    peakRssMB: Math.round(peak / 2 ** 20),
+    endRssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
+    rowsKept: tracker?.rows.size ?? 0,
+    series,
+    scrapeMs: Number(scrapeMs.toFixed(1)),
+    resultBytes: JSON.stringify(last ?? {}).length,
+    ok: last?.ok,
+    reason: (last?.reason ?? '').slice(0, 120),
+  };
   console.log(JSON.stringify(out));
 }
 

@@ -41,14 +41,27 @@ const ctx = (): ProbeContext => ({
   config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },
   source: () => source,
 });
-const probe = { name: 'bench', type: 'delivery_rate', intervalMs: POLL_MS, timeoutMs: 60_000, thresholds: {}, source: 'btcpay', webhookId: hook.id, window: WINDOW_MS };
+const probe = {
+  name: 'bench',
+  type: 'delivery_rate',
+  intervalMs: POLL_MS,
+  timeoutMs: 60_000,
+  thresholds: {},
+  source: 'btcpay',
+  webhookId: hook.id,
+  window: WINDOW_MS,
+};
 
 function addNew(): void {
   // 50 fresh deliveries spread over the last minute.
   fake.seedDeliveries(hook.id, NEW_PER_POLL, { startMs: clock.ms - POLL_MS + 1000, stepMs: Math.floor(POLL_MS / NEW_PER_POLL) - 10 });
 }
 
-interface Sample { calls: number; bytes: number; ms: number }
+interface Sample {
+  calls: number;
+  bytes: number;
+  ms: number;
+}
 async function measure(f: () => Promise<unknown>): Promise<Sample> {
   const c0 = fake.apiRequests;
   const b0 = fake.apiBytes;
@@ -73,10 +86,12 @@ const inc: Sample[] = [];
 for (let i = 0; i < POLLS; i++) {
   clock.ms += POLL_MS;
   addNew();
-  inc.push(await measure(async () => {
-    const r = await deliveryRate.run(probe, ctx());
-    if (!r.details) throw new Error(`poll failed: ${r.reason}`);
-  }));
+  inc.push(
+    await measure(async () => {
+      const r = await deliveryRate.run(probe, ctx());
+      if (!r.details) throw new Error(`poll failed: ${r.reason}`);
+    }),
+  );
 }
 
 // Naive: every poll lists every row and reads every body in the window again.
@@ -85,12 +100,14 @@ const naive: Sample[] = [];
 for (let i = 0; i < POLLS; i++) {
   clock.ms += POLL_MS;
   addNew();
-  naive.push(await measure(async () => {
-    const rows = await client.listDeliveries(hook.id, 'all');
-    const from = Math.floor((clock.ms - WINDOW_MS) / 1000);
-    const inWindow = rows.filter((r) => r.timestamp >= from);
-    for (let j = 0; j < inWindow.length; j += 8) await Promise.all(inWindow.slice(j, j + 8).map((r) => client.getDeliveryRequest(hook.id, r.id)));
-  }));
+  naive.push(
+    await measure(async () => {
+      const rows = await client.listDeliveries(hook.id, 'all');
+      const from = Math.floor((clock.ms - WINDOW_MS) / 1000);
+      const inWindow = rows.filter((r) => r.timestamp >= from);
+      for (let j = 0; j < inWindow.length; j += 8) await Promise.all(inWindow.slice(j, j + 8).map((r) => client.getDeliveryRequest(hook.id, r.id)));
+    }),
+  );
 }
 await fake.close();
 
@@ -100,7 +117,9 @@ const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
 console.log(`btcpay-poll: ${HISTORY} historic deliveries, ${NEW_PER_POLL} new per poll, window ${WINDOW_MS / 60_000} min, ${POLLS} polls each`);
 console.log(`${'mode'.padEnd(26)}${'API calls/poll'.padStart(16)}${'bytes/poll'.padStart(14)}${'ms/poll'.padStart(10)}`);
 console.log(`${'incremental (steady)'.padEnd(26)}${a.calls.toFixed(1).padStart(16)}${kb(a.bytes).padStart(14)}${a.ms.toFixed(1).padStart(10)}`);
-console.log(`${'incremental (first poll)'.padEnd(26)}${baseline.calls.toFixed(1).padStart(16)}${kb(baseline.bytes).padStart(14)}${baseline.ms.toFixed(1).padStart(10)}`);
+console.log(
+  `${'incremental (first poll)'.padEnd(26)}${baseline.calls.toFixed(1).padStart(16)}${kb(baseline.bytes).padStart(14)}${baseline.ms.toFixed(1).padStart(10)}`,
+);
 console.log(`${'naive full re-read'.padEnd(26)}${n.calls.toFixed(1).padStart(16)}${kb(n.bytes).padStart(14)}${n.ms.toFixed(1).padStart(10)}`);
 
 // ---- stacked queue ----------------------------------------------------------------------------------------
@@ -139,5 +158,18 @@ const stacked = await (async () => {
   const sum = (xs: number[]) => ({ avg: xs.reduce((s, x) => s + x, 0) / xs.length, max: Math.max(...xs) });
   return { during: sum(during), after: sum(after) };
 })();
-console.log(`stacked queue (receiver times out, 120 paid events over 2 h, 20 000 rows of history): calls/poll avg ${stacked.during.avg.toFixed(1)} max ${stacked.during.max} during, avg ${stacked.after.avg.toFixed(1)} max ${stacked.after.max} in the 30 min after recovery`);
-console.log(JSON.stringify({ bench: 'btcpay-poll', history: HISTORY, newPerPoll: NEW_PER_POLL, incremental: a, firstPoll: baseline, naive: n, speedup: n.ms / a.ms, stacked }));
+console.log(
+  `stacked queue (receiver times out, 120 paid events over 2 h, 20 000 rows of history): calls/poll avg ${stacked.during.avg.toFixed(1)} max ${stacked.during.max} during, avg ${stacked.after.avg.toFixed(1)} max ${stacked.after.max} in the 30 min after recovery`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'btcpay-poll',
+    history: HISTORY,
+    newPerPoll: NEW_PER_POLL,
+    incremental: a,
+    firstPoll: baseline,
+    naive: n,
+    speedup: n.ms / a.ms,
+    stacked,
+  }),
+);

@@ -25,7 +25,13 @@ const CONTRAST_MIN = 5;
 const MIN = 60_000;
 
 type Src = Extract<SourceConfig, { type: 'btcpay' }>;
-interface Minute { calls: number; bytes: number; ms: number; ok: boolean; polled: number }
+interface Minute {
+  calls: number;
+  bytes: number;
+  ms: number;
+  ok: boolean;
+  polled: number;
+}
 
 const quietLog = createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
@@ -106,8 +112,13 @@ async function scenario(stores: number) {
 
   await fake.close();
   return {
-    stores, perStoreHistory: perStore, steady: stats(steady), restart: stats(restart), restartFirstMinute: restart[0],
-    fullViewAfterMin: fullViewAfterMin ?? null, everyRun: stats(everyRun),
+    stores,
+    perStoreHistory: perStore,
+    steady: stats(steady),
+    restart: stats(restart),
+    restartFirstMinute: restart[0],
+    fullViewAfterMin: fullViewAfterMin ?? null,
+    everyRun: stats(everyRun),
   };
 }
 

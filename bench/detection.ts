@@ -11,7 +11,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { emit, fmt, parseExposition, sleep, spread, table, version } from './lib/common.ts';
-import { findBinary, RULES_FILE, rulesWithScaledFor, startAgent, startAlertmanager, startDnsLab, startFakeBtcpay, startPrometheus, startSink, testAlertmanagerConfig, TestReceiver, waitFor } from './lib/world.ts';
+import {
+  findBinary,
+  RULES_FILE,
+  rulesWithScaledFor,
+  startAgent,
+  startAlertmanager,
+  startDnsLab,
+  startFakeBtcpay,
+  startPrometheus,
+  startSink,
+  testAlertmanagerConfig,
+  TestReceiver,
+  waitFor,
+} from './lib/world.ts';
 
 const RUNS = Number(process.env.BENCH_DETECT_RUNS ?? 2);
 const WEBHOOK_SECRET = 'bench-detect-secret-51c2';
@@ -21,9 +34,15 @@ const started = Date.now();
 const AGENT_SIGNALS: Array<[string, (m: Map<string, number>) => boolean]> = [
   ['dns_drift = 1 (agent)', (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_dns_drift{') && v === 1)],
   ['synthetic_success = 0 (agent)', (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_synthetic_success{') && v === 0)],
-  ['first failed delivery counted (agent)', (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_webhook_deliveries_total{') && k.includes('outcome="failed"') && v > 0)],
+  [
+    'first failed delivery counted (agent)',
+    (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_webhook_deliveries_total{') && k.includes('outcome="failed"') && v > 0),
+  ],
   ['delivery success ratio < 0.95 (agent)', (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_webhook_delivery_success_ratio{') && v < 0.95)],
-  ['oldest undelivered paid event age > 0 (agent)', (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_oldest_undelivered_paid_event_age_seconds{') && v > 0)],
+  [
+    'oldest undelivered paid event age > 0 (agent)',
+    (m) => [...m].some(([k, v]) => k.startsWith('hookwatch_oldest_undelivered_paid_event_age_seconds{') && v > 0),
+  ],
 ];
 const ALERTS = ['HookwatchDNSDrift', 'HookwatchSyntheticWebhookFailing', 'HookwatchWebhookDeliverySuccessLow', 'HookwatchPaidEventUndelivered'];
 
@@ -46,7 +65,14 @@ async function oneRun(): Promise<Record<string, number>> {
     sources: { btcpay: { type: 'btcpay', url: fake.url, apiKey: { env: 'BTCPAY_API_KEY' }, storeId: fake.storeId } },
     probes: [
       { name: 'btcpay-delivery', type: 'delivery_rate', source: 'btcpay', window: '15m', paidEvents: ['InvoiceSettled'], thresholds: { min_deliveries: 3 } },
-      { name: 'btcpay-paid-latency', type: 'paid_latency', source: 'btcpay', window: '15m', paidEvents: ['InvoiceSettled'], thresholds: { max_undelivered_age_seconds: 5, max_median_seconds: 5 } },
+      {
+        name: 'btcpay-paid-latency',
+        type: 'paid_latency',
+        source: 'btcpay',
+        window: '15m',
+        paidEvents: ['InvoiceSettled'],
+        thresholds: { max_undelivered_age_seconds: 5, max_median_seconds: 5 },
+      },
       {
         name: 'receiver-synthetic',
         type: 'synthetic',
@@ -59,22 +85,41 @@ async function oneRun(): Promise<Record<string, number>> {
         responseTimeout: '500ms',
         thresholds: { stale_after_seconds: 10 },
       },
-      { name: 'pay-dns', type: 'dns_drift', hosts: [host], resolver: lab.badResolver, authoritative: [lab.authoritative], recordTypes: ['A'], thresholds: { grace_seconds: 1 } },
+      {
+        name: 'pay-dns',
+        type: 'dns_drift',
+        hosts: [host],
+        resolver: lab.badResolver,
+        authoritative: [lab.authoritative],
+        recordTypes: ['A'],
+        thresholds: { grace_seconds: 1 },
+      },
     ],
   };
   writeFileSync(join(dir, 'hookwatch.yaml'), stringify(config));
   const agent = await startAgent(join(dir, 'hookwatch.yaml'), { env: { BTCPAY_API_KEY: key, WEBHOOK_SECRET } });
   const sink = await startSink();
   const am = await startAlertmanager(testAlertmanagerConfig(sink.url));
-  const prom = await startPrometheus({ targets: [agent.url], alertmanager: am.url, rules: { 'hookwatch.rules.yml': rulesWithScaledFor(readFileSync(RULES_FILE, 'utf8')) }, job: 'hookwatch' });
+  const prom = await startPrometheus({
+    targets: [agent.url],
+    alertmanager: am.url,
+    rules: { 'hookwatch.rules.yml': rulesWithScaledFor(readFileSync(RULES_FILE, 'utf8')) },
+    job: 'hookwatch',
+  });
   const promQuery = async (q: string) => {
     const r = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(q)}`);
     return ((await r.json()) as { data: { result: Array<{ metric: Record<string, string> }> } }).data.result;
   };
   try {
     await waitFor(async () => (await promQuery('hookwatch_dns_drift{probe="pay-dns"} == 0')).length > 0, { timeoutMs: 60_000, what: 'dns in sync' });
-    await waitFor(async () => (await promQuery('hookwatch_webhook_deliveries_total{outcome="success"} > 3')).length > 0, { timeoutMs: 60_000, what: 'deliveries' });
-    await waitFor(async () => (await promQuery('probe:hookwatch_threshold:stale_after_seconds{probe="receiver-synthetic"} == 10')).length > 0, { timeoutMs: 60_000, what: 'thresholds' });
+    await waitFor(async () => (await promQuery('hookwatch_webhook_deliveries_total{outcome="success"} > 3')).length > 0, {
+      timeoutMs: 60_000,
+      what: 'deliveries',
+    });
+    await waitFor(async () => (await promQuery('probe:hookwatch_threshold:stale_after_seconds{probe="receiver-synthetic"} == 10')).length > 0, {
+      timeoutMs: 60_000,
+      what: 'thresholds',
+    });
     await sleep(3000);
 
     await oldRx.stop();
@@ -89,11 +134,16 @@ async function oneRun(): Promise<Record<string, number>> {
       for (const [n, test] of AGENT_SIGNALS) if (!(n in seen) && test(m)) seen[n] = now;
       const firing = new Set((await promQuery('ALERTS{alertstate="firing"}')).map((r) => r.metric.alertname));
       for (const a of ALERTS) if (!(`alert firing: ${a}` in seen) && firing.has(a)) seen[`alert firing: ${a}`] = (Date.now() - t0) / 1000;
-      const page = sink.notifications.find((n) => n.receiver === 'pager' && n.status === 'firing' && n.alerts.some((a) => a.labels.alertname === 'HookwatchDNSDrift'));
+      const page = sink.notifications.find(
+        (n) => n.receiver === 'pager' && n.status === 'firing' && n.alerts.some((a) => a.labels.alertname === 'HookwatchDNSDrift'),
+      );
       if (page && !(pageName in seen)) seen[pageName] = (page.at - t0) / 1000;
       await sleep(100);
     }
-    const leaked = sink.notifications.filter((n) => n.at >= t0 && n.receiver === 'pager').flatMap((n) => n.alerts.map((a) => a.labels.alertname!)).filter((a) => a !== 'HookwatchDNSDrift');
+    const leaked = sink.notifications
+      .filter((n) => n.at >= t0 && n.receiver === 'pager')
+      .flatMap((n) => n.alerts.map((a) => a.labels.alertname!))
+      .filter((a) => a !== 'HookwatchDNSDrift');
     seen['dependent pages leaked to the pager (count)'] = leaked.length;
     return seen;
   } finally {
@@ -112,7 +162,14 @@ async function oneRun(): Promise<Record<string, number>> {
 
 const missing = ['nsd', 'unbound', 'prometheus', 'prometheus-alertmanager'].filter((b) => !findBinary(b));
 if (missing.length) {
-  emit({ name: 'detection', order: 20, title: 'Detection time on the replayed incident', markdown: `Not measured: ${missing.join(', ')} not installed (scripts/install-test-deps.sh).`, data: { missing }, seconds: 0 });
+  emit({
+    name: 'detection',
+    order: 20,
+    title: 'Detection time on the replayed incident',
+    markdown: `Not measured: ${missing.join(', ')} not installed (scripts/install-test-deps.sh).`,
+    data: { missing },
+    seconds: 0,
+  });
 } else {
   const runs: Array<Record<string, number>> = [];
   for (let i = 0; i < RUNS; i++) {

@@ -62,7 +62,14 @@ let bbx: ReturnType<typeof spawn> | undefined;
 try {
   // 1. hookwatch dns_drift: resolver side + authoritative side, A and AAAA (the default), and A only.
   const runOurs = async (recordTypes: string[]) => {
-    const conf = { name: 'bench', type: 'dns_drift', intervalMs: 60_000, timeoutMs: 5_000, thresholds: { grace_seconds: 60 }, ...dnsDrift.schema.parse({ hosts: [lab.hooksHost], resolver: resRelay.address, authoritative: [authRelay.address], recordTypes }) };
+    const conf = {
+      name: 'bench',
+      type: 'dns_drift',
+      intervalMs: 60_000,
+      timeoutMs: 5_000,
+      thresholds: { grace_seconds: 60 },
+      ...dnsDrift.schema.parse({ hosts: [lab.hooksHost], resolver: resRelay.address, authoritative: [authRelay.address], recordTypes }),
+    };
     const ctx = makeTestContext({ probe: 'bench' });
     for (let i = 0; i < 20; i++) await dnsDrift.run(conf, ctx); // warm-up (caches, JIT)
     resRelay.queries = authRelay.queries = 0;
@@ -105,7 +112,10 @@ try {
     bbx = spawn(exe, [`--config.file=${cfg}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
     const base = `http://127.0.0.1:${port}`;
     for (let i = 0; i < 100; i++) {
-      const up = await fetch(`${base}/-/healthy`).then((r) => r.ok, () => false);
+      const up = await fetch(`${base}/-/healthy`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (up) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -126,35 +136,47 @@ try {
   }
 
   say(`dns_drift benchmark, ${N} probes per tool, host ${lab.hooksHost}, resolver = misconfigured unbound, authority = nsd (all loopback)`);
-  say(`  hookwatch dns_drift A+AAAA : median ${oursAAAA.medianMs.toFixed(3)} ms/probe, ${oursAAAA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursAAAA.verdict}`);
-  say(`  hookwatch dns_drift A only : median ${oursA.medianMs.toFixed(3)} ms/probe, ${oursA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursA.verdict}`);
+  say(
+    `  hookwatch dns_drift A+AAAA : median ${oursAAAA.medianMs.toFixed(3)} ms/probe, ${oursAAAA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursAAAA.verdict}`,
+  );
+  say(
+    `  hookwatch dns_drift A only : median ${oursA.medianMs.toFixed(3)} ms/probe, ${oursA.queriesPerProbe.toFixed(2)} queries/probe, verdicts ${oursA.verdict}`,
+  );
   if (bb) {
-    say(`  blackbox_exporter dns (A)  : median ${bb.medianMs.toFixed(3)} ms/probe over HTTP (${bb.medianProbeMs.toFixed(3)} ms probe_duration_seconds), ${bb.queriesPerProbe.toFixed(2)} queries/probe, probe_success ${bb.success} (cannot see the inflated TTL or drift without a hard-coded regex)`);
-    say(`  ratio hookwatch(A only)/blackbox: time ${(oursA.medianMs / bb.medianMs).toFixed(2)}x end to end (${(oursA.medianMs / bb.medianProbeMs).toFixed(2)}x vs its own probe_duration_seconds, which excludes HTTP), queries ${(oursA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
-    say(`  ratio hookwatch(A+AAAA)/blackbox: time ${(oursAAAA.medianMs / bb.medianMs).toFixed(2)}x, queries ${(oursAAAA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`);
+    say(
+      `  blackbox_exporter dns (A)  : median ${bb.medianMs.toFixed(3)} ms/probe over HTTP (${bb.medianProbeMs.toFixed(3)} ms probe_duration_seconds), ${bb.queriesPerProbe.toFixed(2)} queries/probe, probe_success ${bb.success} (cannot see the inflated TTL or drift without a hard-coded regex)`,
+    );
+    say(
+      `  ratio hookwatch(A only)/blackbox: time ${(oursA.medianMs / bb.medianMs).toFixed(2)}x end to end (${(oursA.medianMs / bb.medianProbeMs).toFixed(2)}x vs its own probe_duration_seconds, which excludes HTTP), queries ${(oursA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`,
+    );
+    say(
+      `  ratio hookwatch(A+AAAA)/blackbox: time ${(oursAAAA.medianMs / bb.medianMs).toFixed(2)}x, queries ${(oursAAAA.queriesPerProbe / bb.queriesPerProbe).toFixed(2)}x`,
+    );
   } else {
     say('  blackbox_exporter not installed: comparison skipped (scripts/install-test-deps.sh installs it)');
   }
   const data = {
-      bench: 'dns-drift',
-      probes: N,
-      hookwatch_median_ms: round(oursAAAA.medianMs),
-      hookwatch_queries_per_probe: oursAAAA.queriesPerProbe,
-      hookwatch_a_only_median_ms: round(oursA.medianMs),
-      hookwatch_a_only_queries_per_probe: oursA.queriesPerProbe,
-      blackbox_median_ms: bb ? round(bb.medianMs) : null,
-      blackbox_probe_duration_median_ms: bb ? round(bb.medianProbeMs) : null,
-      blackbox_queries_per_probe: bb?.queriesPerProbe ?? null,
-      time_ratio_a_only: bb ? round(oursA.medianMs / bb.medianMs) : null,
-      time_ratio_a_only_vs_probe_duration: bb ? round(oursA.medianMs / bb.medianProbeMs) : null,
-      queries_ratio_a_only: bb ? round(oursA.queriesPerProbe / bb.queriesPerProbe) : null,
+    bench: 'dns-drift',
+    probes: N,
+    hookwatch_median_ms: round(oursAAAA.medianMs),
+    hookwatch_queries_per_probe: oursAAAA.queriesPerProbe,
+    hookwatch_a_only_median_ms: round(oursA.medianMs),
+    hookwatch_a_only_queries_per_probe: oursA.queriesPerProbe,
+    blackbox_median_ms: bb ? round(bb.medianMs) : null,
+    blackbox_probe_duration_median_ms: bb ? round(bb.medianProbeMs) : null,
+    blackbox_queries_per_probe: bb?.queriesPerProbe ?? null,
+    time_ratio_a_only: bb ? round(oursA.medianMs / bb.medianMs) : null,
+    time_ratio_a_only_vs_probe_duration: bb ? round(oursA.medianMs / bb.medianProbeMs) : null,
+    queries_ratio_a_only: bb ? round(oursA.queriesPerProbe / bb.queriesPerProbe) : null,
   };
   console.log(JSON.stringify(data));
   emit({
     name: 'dns-drift',
     order: 15,
     title: 'DNS queries per probe: dns_drift vs blackbox_exporter (in-process timing)',
-    markdown: ['Sequential runs in the benchmark process, DNS queries counted by UDP relays in front of unbound and nsd.', '', '```', ...lines, '```'].join('\n'),
+    markdown: ['Sequential runs in the benchmark process, DNS queries counted by UDP relays in front of unbound and nsd.', '', '```', ...lines, '```'].join(
+      '\n',
+    ),
     data,
     seconds: (Date.now() - started) / 1000,
   });

@@ -60,13 +60,23 @@ async function expectReason(a: AgentProcess, fault: string, probe: string, want:
     await sleep(200);
   }
   const served = await serving(a);
-  rows.push({ fault, probe, expected: `fails, reason ~ \`${want.source}\``, observed: observed.length > 160 ? `${observed.slice(0, 157)}…` : observed, served, held: held && served });
+  rows.push({
+    fault,
+    probe,
+    expected: `fails, reason ~ \`${want.source}\``,
+    observed: observed.length > 160 ? `${observed.slice(0, 157)}…` : observed,
+    served,
+    held: held && served,
+  });
   console.log(`${held && served ? 'HELD' : 'BROKE'} ${fault}: ${observed}`);
 }
 
 async function expectOk(a: AgentProcess, probe: string, timeoutMs = 20_000): Promise<void> {
   const before = (await status(a).catch(() => [] as ProbeStatus[])).find((p) => p.name === probe)?.runs ?? 0;
-  await waitFor(async () => (await status(a).catch(() => [] as ProbeStatus[])).find((p) => p.name === probe && p.runs > before && p.ok === true), { timeoutMs, what: `${probe} passing again` }).catch(() => undefined);
+  await waitFor(async () => (await status(a).catch(() => [] as ProbeStatus[])).find((p) => p.name === probe && p.runs > before && p.ok === true), {
+    timeoutMs,
+    what: `${probe} passing again`,
+  }).catch(() => undefined);
 }
 
 async function agentFor(name: string, config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<AgentProcess> {
@@ -178,7 +188,16 @@ if (findBinary('nsd') && findBinary('unbound')) {
     'reset',
     {
       global: { interval: '1s', timeout: '4s' },
-      probes: [{ name: 'receiver-synthetic', type: 'synthetic', interval: '1s', mode: 'direct', targets: [`http://127.0.0.1:${port}/btcpay/webhook`], signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } } }],
+      probes: [
+        {
+          name: 'receiver-synthetic',
+          type: 'synthetic',
+          interval: '1s',
+          mode: 'direct',
+          targets: [`http://127.0.0.1:${port}/btcpay/webhook`],
+          signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } },
+        },
+      ],
     },
     { WEBHOOK_SECRET: 'bench-secret-reset-1' },
   );
@@ -196,11 +215,22 @@ if (findBinary('nsd') && findBinary('unbound')) {
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(target.address() as { port: number }).port}/`;
   const file = join(dir, 'reload.yaml');
-  const valid = (i: number) => stringify({ global: { interval: '1s' }, probes: [{ name: `set-${i % 4}-a`, type: 'http', url }, { name: `set-${i % 4}-b`, type: 'http', url }] });
-  const invalid = (i: number) => [`probes:\n  - name: broken-${i}\n    type: http\n    url: ${url}\n    intervl: 5s\n`, 'probes: [\n', `probes:\n  - name: x\n    type: nope-${i}\n`][i % 3]!;
+  const valid = (i: number) =>
+    stringify({
+      global: { interval: '1s' },
+      probes: [
+        { name: `set-${i % 4}-a`, type: 'http', url },
+        { name: `set-${i % 4}-b`, type: 'http', url },
+      ],
+    });
+  const invalid = (i: number) =>
+    [`probes:\n  - name: broken-${i}\n    type: http\n    url: ${url}\n    intervl: 5s\n`, 'probes: [\n', `probes:\n  - name: x\n    type: nope-${i}\n`][
+      i % 3
+    ]!;
   writeFileSync(file, valid(0));
   const a = await startAgent(file);
-  const reloadOk = async () => parseExposition(await (await fetch(`${a.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()).get('hookwatch_config_last_reload_successful');
+  const reloadOk = async () =>
+    parseExposition(await (await fetch(`${a.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()).get('hookwatch_config_last_reload_successful');
   let mismatches = 0;
   let lastValid = 0;
   const rss0 = rssMiB(a.child.pid!);
@@ -211,7 +241,10 @@ if (findBinary('nsd') && findBinary('unbound')) {
       const good = i % 2 === 0;
       writeFileSync(file, good ? valid(i) : invalid(i));
       a.child.kill('SIGHUP');
-      const ok = await waitFor(async () => (await reloadOk()) === (good ? 1 : 0) && (!good || (await status(a)).some((p) => p.name === `set-${i % 4}-a`)), { timeoutMs: 3000, what: `reload ${i}` }).then(
+      const ok = await waitFor(async () => (await reloadOk()) === (good ? 1 : 0) && (!good || (await status(a)).some((p) => p.name === `set-${i % 4}-a`)), {
+        timeoutMs: 3000,
+        what: `reload ${i}`,
+      }).then(
         () => true,
         () => false,
       );
@@ -243,11 +276,24 @@ if (findBinary('nsd') && findBinary('unbound')) {
 {
   const hang = createHttpServer(() => undefined);
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
-  const a = await agentFor('sigterm', { global: { interval: '1s', timeout: '30s' }, probes: [{ name: 'hung', type: 'http', url: `http://127.0.0.1:${(hang.address() as { port: number }).port}/` }] });
-  await waitFor(async () => (await status(a).catch(() => [] as ProbeStatus[])).find((p) => p.name === 'hung' && p.running), { timeoutMs: 10_000, what: 'a run in flight' }).catch(() => undefined);
+  const a = await agentFor('sigterm', {
+    global: { interval: '1s', timeout: '30s' },
+    probes: [{ name: 'hung', type: 'http', url: `http://127.0.0.1:${(hang.address() as { port: number }).port}/` }],
+  });
+  await waitFor(async () => (await status(a).catch(() => [] as ProbeStatus[])).find((p) => p.name === 'hung' && p.running), {
+    timeoutMs: 10_000,
+    what: 'a run in flight',
+  }).catch(() => undefined);
   const served = await serving(a);
   const r = await a.stop('SIGTERM');
-  rows.push({ fault: 'SIGTERM while a probe run hangs', probe: 'hung', expected: 'exit 0 within 5 s', observed: `exit ${r.code} after ${(r.ms / 1000).toFixed(2)} s`, served, held: r.code === 0 && r.ms < 5000 && served });
+  rows.push({
+    fault: 'SIGTERM while a probe run hangs',
+    probe: 'hung',
+    expected: 'exit 0 within 5 s',
+    observed: `exit ${r.code} after ${(r.ms / 1000).toFixed(2)} s`,
+    served,
+    held: r.code === 0 && r.ms < 5000 && served,
+  });
   hang.closeAllConnections();
   hang.close();
 }

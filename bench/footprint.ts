@@ -26,7 +26,10 @@ async function measure(entry: string[]): Promise<{ readyMs: number; cpuMs: numbe
     let readyMs = NaN;
     let cpuMs = NaN;
     for (let i = 0; i < 4000 && child.exitCode === null; i++) {
-      const ok = await fetch(`http://127.0.0.1:${port}/-/ready`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/-/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) {
         readyMs = performance.now() - t0;
         cpuMs = cpuSeconds(child.pid!) * 1000;
@@ -48,7 +51,12 @@ async function measure(entry: string[]): Promise<{ readyMs: number; cpuMs: numbe
 async function series(entry: string[]) {
   const xs: Array<Awaited<ReturnType<typeof measure>>> = [];
   for (let i = 0; i < REPS; i++) xs.push(await measure(entry));
-  return { ready: spread(xs.map((x) => x.readyMs)), cpu: spread(xs.map((x) => x.cpuMs)), rss: spread(xs.map((x) => x.rss)), children: spread(xs.map((x) => x.children)) };
+  return {
+    ready: spread(xs.map((x) => x.readyMs)),
+    cpu: spread(xs.map((x) => x.cpuMs)),
+    rss: spread(xs.map((x) => x.rss)),
+    children: spread(xs.map((x) => x.children)),
+  };
 }
 
 /** A dist/ build, if the repository has one: the first cli.js or hookwatch.js under dist/. */

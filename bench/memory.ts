@@ -9,7 +9,14 @@ import { MIX, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
 const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 35);
-const CASES: Array<[string, number]> = [['http', 1], ['http', 500], ['dns_drift', 500], ['synthetic', 200], ['delivery_rate', 100], ['paid_latency', 100]];
+const CASES: Array<[string, number]> = [
+  ['http', 1],
+  ['http', 500],
+  ['dns_drift', 500],
+  ['synthetic', 200],
+  ['delivery_rate', 100],
+  ['paid_latency', 100],
+];
 const started = Date.now();
 const world = await startWorld();
 const dir = mkdtempSync(join(tmpdir(), 'hw-bench-mem-'));
@@ -27,7 +34,13 @@ try {
       await sleep(SECONDS * 1000);
       const e = parseExposition(await (await fetch(`${a.url}/metrics`)).text());
       const mib = (k: string) => (e.get(k) ?? NaN) / 2 ** 20;
-      const r = { type, probes: n, rss: rssTree(a.child.pid!).self, heapUsed: mib('nodejs_heap_size_used_bytes'), heapTotal: mib('nodejs_heap_size_total_bytes') };
+      const r = {
+        type,
+        probes: n,
+        rss: rssTree(a.child.pid!).self,
+        heapUsed: mib('nodejs_heap_size_used_bytes'),
+        heapTotal: mib('nodejs_heap_size_total_bytes'),
+      };
       if (n === 1) idleHeap = r.heapUsed;
       data.push(r);
       rows.push([type, String(n), r.rss.toFixed(1), r.heapUsed.toFixed(1), r.heapTotal.toFixed(1), n > 1 ? ((r.heapUsed - idleHeap) / n).toFixed(3) : '—']);

@@ -12,7 +12,24 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BENCH_DIR, cpuSeconds, emit, fmt, median, parseExposition, ratio, rssMiB, rssTree, sleep, spawnHelper, spread, sumOf, table, version, within } from './lib/common.ts';
+import {
+  BENCH_DIR,
+  cpuSeconds,
+  emit,
+  fmt,
+  median,
+  parseExposition,
+  ratio,
+  rssMiB,
+  rssTree,
+  sleep,
+  spawnHelper,
+  spread,
+  sumOf,
+  table,
+  version,
+  within,
+} from './lib/common.ts';
 import { findBinary, freePort, startAgent, startDnsLab } from './lib/world.ts';
 
 const RUNS = Number(process.env.BENCH_PROBE_RUNS ?? 200);
@@ -24,7 +41,11 @@ const started = Date.now();
 const dir = mkdtempSync(join(tmpdir(), 'hw-bench-cost-'));
 
 // The HTTP target, in its own process so its CPU counts for neither tool.
-const target = spawn(process.execPath, ['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
+const target = spawn(
+  process.execPath,
+  ['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const targetPort = await within(10_000, new Promise<number>((r) => createInterface({ input: target.stdout }).once('line', (l) => r(Number(l)))), 'http target');
 const httpUrl = `http://127.0.0.1:${targetPort}/`;
 const lab = await startDnsLab();
@@ -58,7 +79,16 @@ try {
     const port = await freePort();
     bb = spawnHelper(bbExe, [`--config.file=${cfg}`, `--web.listen-address=127.0.0.1:${port}`]);
     bbUrl = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100 && !(await fetch(`${bbUrl}/-/healthy`).then((r) => r.ok, () => false)); i++) await sleep(100);
+    for (
+      let i = 0;
+      i < 100 &&
+      !(await fetch(`${bbUrl}/-/healthy`).then(
+        (r) => r.ok,
+        () => false,
+      ));
+      i++
+    )
+      await sleep(100);
   }
 
   /** blackbox_exporter, sequential /probe requests in rounds. */
@@ -90,23 +120,35 @@ try {
 
   /** hookwatch: the probe kind in a process of its own. */
   const runOurs = async (type: string, probe: Record<string, unknown>) => {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'lib', 'drive-probe.ts'), JSON.stringify({ type, probe, runs: RUNS, rounds: ROUNDS })], {
-      encoding: 'utf8',
-      timeout: 10 * 60_000,
-    });
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(BENCH_DIR, 'lib', 'drive-probe.ts'), JSON.stringify({ type, probe, runs: RUNS, rounds: ROUNDS })],
+      {
+        encoding: 'utf8',
+        timeout: 10 * 60_000,
+      },
+    );
     const r = JSON.parse(out.trim().split('\n').at(-1)!) as { roundMedians: number[]; cpuPer1000: number[]; rssMiB: number; verdict: string };
     return { wall: spread(r.roundMedians), cpu: spread(r.cpuPer1000), rss: r.rssMiB, verdict: r.verdict };
   };
 
   const httpOurs = await runOurs('http', { url: httpUrl });
   const dnsOurs = await runOurs('dns_drift', { hosts: [lab.hooksHost], resolver: lab.badResolver, authoritative: [lab.authoritative], recordTypes: ['A'] });
-  const dnsOursAAAA = await runOurs('dns_drift', { hosts: [lab.hooksHost], resolver: lab.badResolver, authoritative: [lab.authoritative], recordTypes: ['A', 'AAAA'] });
+  const dnsOursAAAA = await runOurs('dns_drift', {
+    hosts: [lab.hooksHost],
+    resolver: lab.badResolver,
+    authoritative: [lab.authoritative],
+    recordTypes: ['A', 'AAAA'],
+  });
   const httpBb = bb ? await runBlackbox('http_2xx', httpUrl) : undefined;
   const dnsBb = bb ? await runBlackbox('dns_a', lab.badResolver) : undefined;
 
   // Agent mode: AGENT_PROBES http probes every AGENT_INTERVAL_MS, for AGENT_SECONDS, in both tools.
   const cfg = join(dir, 'agent.yaml');
-  writeFileSync(cfg, `global:\n  interval: ${AGENT_INTERVAL_MS}ms\n  timeout: 150ms\nprobes:\n${Array.from({ length: AGENT_PROBES }, (_, i) => `  - name: h${i}\n    type: http\n    url: ${httpUrl}${i}\n`).join('')}`);
+  writeFileSync(
+    cfg,
+    `global:\n  interval: ${AGENT_INTERVAL_MS}ms\n  timeout: 150ms\nprobes:\n${Array.from({ length: AGENT_PROBES }, (_, i) => `  - name: h${i}\n    type: http\n    url: ${httpUrl}${i}\n`).join('')}`,
+  );
   const agent = await startAgent(cfg);
   const apid = agent.child.pid!;
   await sleep(5000);
@@ -136,15 +178,40 @@ try {
 
   const bbVersion = bbExe ? version(bbExe) : 'not installed';
   const rows: Array<Array<string | number>> = [
-    ['HTTP GET, median wall ms per run', fmt(httpOurs.wall, 3), httpBb ? `${fmt(httpBb.inner, 3)} (probe_duration) / ${fmt(httpBb.e2e, 3)} (via /probe)` : 'n/a', httpBb ? `${ratio(httpOurs.wall.median, httpBb.inner.median)} / ${ratio(httpOurs.wall.median, httpBb.e2e.median)}` : 'n/a'],
-    ['HTTP GET, CPU ms per 1000 runs', fmt(httpOurs.cpu, 0), httpBb ? fmt(httpBb.cpu, 0) : 'n/a', httpBb ? ratio(httpOurs.cpu.median, httpBb.cpu.median) : 'n/a'],
+    [
+      'HTTP GET, median wall ms per run',
+      fmt(httpOurs.wall, 3),
+      httpBb ? `${fmt(httpBb.inner, 3)} (probe_duration) / ${fmt(httpBb.e2e, 3)} (via /probe)` : 'n/a',
+      httpBb ? `${ratio(httpOurs.wall.median, httpBb.inner.median)} / ${ratio(httpOurs.wall.median, httpBb.e2e.median)}` : 'n/a',
+    ],
+    [
+      'HTTP GET, CPU ms per 1000 runs',
+      fmt(httpOurs.cpu, 0),
+      httpBb ? fmt(httpBb.cpu, 0) : 'n/a',
+      httpBb ? ratio(httpOurs.cpu.median, httpBb.cpu.median) : 'n/a',
+    ],
     ['HTTP GET, RSS MiB after the runs', httpOurs.rss.toFixed(1), httpBb ? httpBb.rss.toFixed(1) : 'n/a', httpBb ? ratio(httpOurs.rss, httpBb.rss) : 'n/a'],
-    ['DNS A, median wall ms per run', fmt(dnsOurs.wall, 3), dnsBb ? `${fmt(dnsBb.inner, 3)} (probe_duration) / ${fmt(dnsBb.e2e, 3)} (via /probe)` : 'n/a', dnsBb ? `${ratio(dnsOurs.wall.median, dnsBb.inner.median)} / ${ratio(dnsOurs.wall.median, dnsBb.e2e.median)}` : 'n/a'],
+    [
+      'DNS A, median wall ms per run',
+      fmt(dnsOurs.wall, 3),
+      dnsBb ? `${fmt(dnsBb.inner, 3)} (probe_duration) / ${fmt(dnsBb.e2e, 3)} (via /probe)` : 'n/a',
+      dnsBb ? `${ratio(dnsOurs.wall.median, dnsBb.inner.median)} / ${ratio(dnsOurs.wall.median, dnsBb.e2e.median)}` : 'n/a',
+    ],
     ['DNS A, CPU ms per 1000 runs', fmt(dnsOurs.cpu, 0), dnsBb ? fmt(dnsBb.cpu, 0) : 'n/a', dnsBb ? ratio(dnsOurs.cpu.median, dnsBb.cpu.median) : 'n/a'],
     ['DNS A, RSS MiB after the runs', dnsOurs.rss.toFixed(1), dnsBb ? dnsBb.rss.toFixed(1) : 'n/a', dnsBb ? ratio(dnsOurs.rss, dnsBb.rss) : 'n/a'],
     ['DNS A+AAAA (dns_drift default), median wall ms', fmt(dnsOursAAAA.wall, 3), '—', '—'],
-    [`HTTP agent mode (${AGENT_PROBES} probes every ${AGENT_INTERVAL_MS} ms, ${AGENT_SECONDS} s), CPU ms per 1000 runs`, agentMode.cpuPer1000.toFixed(0), bbAgent ? bbAgent.cpuPer1000.toFixed(0) : 'n/a', bbAgent ? ratio(agentMode.cpuPer1000, bbAgent.cpuPer1000) : 'n/a'],
-    ['HTTP agent mode, RSS MiB at the end', `${agentMode.rss.self.toFixed(1)} (+${agentMode.rss.children.toFixed(1)} esbuild service of tsx)`, bbAgent ? bbAgent.rss.toFixed(1) : 'n/a', bbAgent ? ratio(agentMode.rss.self, bbAgent.rss) : 'n/a'],
+    [
+      `HTTP agent mode (${AGENT_PROBES} probes every ${AGENT_INTERVAL_MS} ms, ${AGENT_SECONDS} s), CPU ms per 1000 runs`,
+      agentMode.cpuPer1000.toFixed(0),
+      bbAgent ? bbAgent.cpuPer1000.toFixed(0) : 'n/a',
+      bbAgent ? ratio(agentMode.cpuPer1000, bbAgent.cpuPer1000) : 'n/a',
+    ],
+    [
+      'HTTP agent mode, RSS MiB at the end',
+      `${agentMode.rss.self.toFixed(1)} (+${agentMode.rss.children.toFixed(1)} esbuild service of tsx)`,
+      bbAgent ? bbAgent.rss.toFixed(1) : 'n/a',
+      bbAgent ? ratio(agentMode.rss.self, bbAgent.rss) : 'n/a',
+    ],
   ];
   const markdown = [
     `${RUNS} sequential runs per round, ${ROUNDS} rounds: each figure is the median over rounds (min–max of the round values in brackets).`,

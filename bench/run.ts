@@ -32,7 +32,11 @@ for (const f of files) {
   const started = Date.now();
   const out: string[] = [];
   const code = await new Promise<number | string>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, f)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, HOOKWATCH_BENCH_RESULTS: RESULTS_DIR } });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, f)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, HOOKWATCH_BENCH_RESULTS: RESULTS_DIR },
+    });
     child.stdout.on('data', (d: Buffer) => {
       process.stdout.write(d);
       out.push(d.toString());
@@ -108,7 +112,14 @@ const doc = [
   '',
   ...summary,
   '',
-  ...sections.flatMap((s) => [`## ${s.title}`, '', `_Measured ${s.at}, ${s.seconds.toFixed(0)} s${s.load !== undefined ? `; 1-minute load average ${s.load.toFixed(1)} on ${m.cores} cores at the end` : ''}._`, '', s.markdown, '']),
+  ...sections.flatMap((s) => [
+    `## ${s.title}`,
+    '',
+    `_Measured ${s.at}, ${s.seconds.toFixed(0)} s${s.load !== undefined ? `; 1-minute load average ${s.load.toFixed(1)} on ${m.cores} cores at the end` : ''}._`,
+    '',
+    s.markdown,
+    '',
+  ]),
 ].join('\n');
 writeFileSync(join(BENCH_DIR, 'RESULTS.md'), doc);
 console.log(`\nwrote bench/RESULTS.md (${sections.length} sections)${failed ? `; ${failed} benchmark(s) failed` : ''}`);
@@ -116,7 +127,7 @@ process.exitCode = failed ? 1 : 0;
 
 /** The headline figures, pulled from the sections' data. */
 function summarize(all: Section[]): string[] {
-  const get = (n: string) => all.find((s) => s.name === n)?.data as Record<string, any> | undefined;  
+  const get = (n: string) => all.find((s) => s.name === n)?.data as Record<string, any> | undefined;
   const out: string[] = [];
   const x = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : 'n/a');
   const cost = get('probe-cost');
@@ -133,17 +144,25 @@ function summarize(all: Section[]): string[] {
   const det = get('detection');
   if (det?.runs?.length) {
     const pages = (det.runs as Array<Record<string, number>>).map((r) => r['page: HookwatchDNSDrift at the pager']).filter((p) => p !== undefined);
-    if (pages.length) out.push(`- Replayed incident at compressed intervals: fault → HookwatchDNSDrift page in ${pages.map((p) => p.toFixed(1)).join(', ')} s.`);
+    if (pages.length)
+      out.push(`- Replayed incident at compressed intervals: fault → HookwatchDNSDrift page in ${pages.map((p) => p.toFixed(1)).join(', ')} s.`);
   }
   const sc = get('scale');
-  for (const r of (sc?.results ?? []) as Array<Record<string, any>>) {  
-    out.push(`- ${r.probes} mixed probes: RSS ${r.rss.self.toFixed(0)} MiB, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`);
+  for (const r of (sc?.results ?? []) as Array<Record<string, any>>) {
+    out.push(
+      `- ${r.probes} mixed probes: RSS ${r.rss.self.toFixed(0)} MiB, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`,
+    );
   }
-  if (sc?.soak) out.push(`- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`);
+  if (sc?.soak)
+    out.push(
+      `- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`,
+    );
   const st = get('footprint');
   if (st) {
     for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB')) {
-      out.push(`- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`);
+      out.push(
+        `- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`,
+      );
     }
   }
   const fl = get('faults');

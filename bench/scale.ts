@@ -7,7 +7,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bucketDelta, buckets, cpuSeconds, runqueueWaitSeconds, emit, fmt, histogramQuantile, median, parseExposition, rssTree, sleep, spread, sumOf, table } from './lib/common.ts';
+import {
+  bucketDelta,
+  buckets,
+  cpuSeconds,
+  runqueueWaitSeconds,
+  emit,
+  fmt,
+  histogramQuantile,
+  median,
+  parseExposition,
+  rssTree,
+  sleep,
+  spread,
+  sumOf,
+  table,
+} from './lib/common.ts';
 import { MIX, runsPerSecond, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
@@ -62,7 +77,9 @@ try {
       const lag = bucketDelta(buckets(s1.exp, LAG), buckets(s0.exp, LAG));
       const runs = sumOf(s1.exp, 'hookwatch_probe_runs_total') - sumOf(s0.exp, 'hookwatch_probe_runs_total');
       const ok = sumOf(s1.exp, 'hookwatch_probe_runs_total', 'result="success"') - sumOf(s0.exp, 'hookwatch_probe_runs_total', 'result="success"');
-      const status = (await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ skippedRuns: number; ok: boolean | null; type: string; reason: string | null }> };
+      const status = (await (await fetch(`${agent.url}/status`)).json()) as {
+        probes: Array<{ skippedRuns: number; ok: boolean | null; type: string; reason: string | null }>;
+      };
       const failing = status.probes.filter((p) => p.ok === false);
       const r = {
         probes: n,
@@ -96,11 +113,23 @@ try {
         const ts = Date.now();
         while (Date.now() - ts < SOAK_SECONDS * 1000) {
           const s = await scrape(agent.url);
-          samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, heap: (s.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20, lag: buckets(s.exp, LAG), runs: sumOf(s.exp, 'hookwatch_probe_runs_total') });
+          samples.push({
+            t: (Date.now() - ts) / 1000,
+            rss: rssTree(pid).self,
+            heap: (s.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20,
+            lag: buckets(s.exp, LAG),
+            runs: sumOf(s.exp, 'hookwatch_probe_runs_total'),
+          });
           await sleep(10_000);
         }
         const last = await scrape(agent.url);
-        samples.push({ t: (Date.now() - ts) / 1000, rss: rssTree(pid).self, heap: (last.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20, lag: buckets(last.exp, LAG), runs: sumOf(last.exp, 'hookwatch_probe_runs_total') });
+        samples.push({
+          t: (Date.now() - ts) / 1000,
+          rss: rssTree(pid).self,
+          heap: (last.exp.get('nodejs_heap_size_used_bytes') ?? NaN) / 2 ** 20,
+          lag: buckets(last.exp, LAG),
+          runs: sumOf(last.exp, 'hookwatch_probe_runs_total'),
+        });
         const third = Math.max(1, Math.floor(samples.length / 3));
         const early = bucketDelta(samples[third]!.lag, samples[0]!.lag);
         const late = bucketDelta(samples.at(-1)!.lag, samples.at(-1 - third)!.lag);
@@ -162,10 +191,27 @@ const lines = [
   `Each size: ${WARMUP_SECONDS} s warm-up, then a ${WINDOW_SECONDS} s window; /metrics scraped every 1.5 s in the window (median (min–max)).`,
   'Lag quantiles come from the `hookwatch_scheduler_lag_seconds` histogram over the window (interpolated within buckets 1, 5, 10, 50, 100, 500 ms).',
   '',
-  table(['probes', 'runs/s', 'runs passed', 'lag p50 ms', 'lag p99 ms', 'skipped ticks', '/metrics ms', '/metrics KiB', 'RSS MiB', 'heap used MiB', 'CPU cores', 'CPU ms / 1000 runs', 'load / world cores / waited ms/s'], rows),
+  table(
+    [
+      'probes',
+      'runs/s',
+      'runs passed',
+      'lag p50 ms',
+      'lag p99 ms',
+      'skipped ticks',
+      '/metrics ms',
+      '/metrics KiB',
+      'RSS MiB',
+      'heap used MiB',
+      'CPU cores',
+      'CPU ms / 1000 runs',
+      'load / world cores / waited ms/s',
+    ],
+    rows,
+  ),
   '',
-  'Last column: the machine\'s 1-minute load average at the end of the window; the CPU the simulated world (fake BTCPay,',
-  'receiver, benchmark) used meanwhile; and how many ms per second the agent\'s main thread was runnable but waiting for a',
+  "Last column: the machine's 1-minute load average at the end of the window; the CPU the simulated world (fake BTCPay,",
+  "receiver, benchmark) used meanwhile; and how many ms per second the agent's main thread was runnable but waiting for a",
   'core (/proc/PID/schedstat). With a load above the core count the agent waits for a core: lag and /metrics times then',
   'measure the machine as much as the agent; CPU per 1000 runs and RSS do not.',
 ];
@@ -181,4 +227,11 @@ if (soak) {
     'The 10-minute soak of the issue: `BENCH_SOAK_SECONDS=600 BENCH_SCALE_SIZES=500 npm run bench -- scale`.',
   );
 }
-emit({ name: 'scale', order: 30, title: 'Scale: 500 and 2000 mixed probes, and a soak', markdown: lines.join('\n'), data: { results, soak }, seconds: (Date.now() - started) / 1000 });
+emit({
+  name: 'scale',
+  order: 30,
+  title: 'Scale: 500 and 2000 mixed probes, and a soak',
+  markdown: lines.join('\n'),
+  data: { results, soak },
+  seconds: (Date.now() - started) / 1000,
+});

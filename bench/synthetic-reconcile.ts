@@ -22,7 +22,11 @@ const summary: Record<string, unknown> = {};
 
 // 1. signing
 const body = JSON.stringify({ deliveryId: 'x'.repeat(22), type: 'InvoiceSettled', metadata: { orderId: 'o'.repeat(40) } }, null, 2);
-const secrets = { btcpay: 'b'.repeat(22), stripe: 'whsec_' + Buffer.alloc(24, 7).toString('base64'), 'standard-webhooks': 'whsec_' + Buffer.alloc(32, 9).toString('base64') };
+const secrets = {
+  btcpay: 'b'.repeat(22),
+  stripe: 'whsec_' + Buffer.alloc(24, 7).toString('base64'),
+  'standard-webhooks': 'whsec_' + Buffer.alloc(32, 9).toString('base64'),
+};
 const N = 20_000;
 for (const scheme of SIGNING_SCHEMES) {
   const t0 = performance.now();
@@ -40,7 +44,11 @@ for (const scheme of SIGNING_SCHEMES) {
   const secret = 'bench-secret-0123456789';
   const rx = await startReceiver({ scheme: 'btcpay', secret });
   const probe = {
-    name: 'bench', type: 'synthetic', intervalMs: 3_600_000, timeoutMs: 30_000, thresholds: {},
+    name: 'bench',
+    type: 'synthetic',
+    intervalMs: 3_600_000,
+    timeoutMs: 30_000,
+    thresholds: {},
     ...synthetic.schema.parse({ targets: [rx.webhookUrl], confirm: { url: rx.receiptUrl, within: '5s' } }),
     signing: { scheme: 'btcpay' as const, secret: Secret.literal(secret) },
   };
@@ -85,10 +93,24 @@ for (const scheme of SIGNING_SCHEMES) {
     now,
     sources: {
       btcpay: { name: 'btcpay', type: 'btcpay', url: fake.url, apiKey: Secret.literal(key), storeId: fake.storeId },
-      internal: { name: 'internal', type: 'http-json', url, headers: {}, itemsPath: '', fields: { id: 'id', amount: 'amount', currency: 'currency', time: 'at' } },
+      internal: {
+        name: 'internal',
+        type: 'http-json',
+        url,
+        headers: {},
+        itemsPath: '',
+        fields: { id: 'id', amount: 'amount', currency: 'currency', time: 'at' },
+      },
     },
   });
-  const probe = { name: 'bench-recon', type: 'reconcile', intervalMs: 300_000, timeoutMs: 30_000, thresholds: { max_missing: 0 }, ...reconcile.schema.parse({ source: 'btcpay', records: 'internal' }) };
+  const probe = {
+    name: 'bench-recon',
+    type: 'reconcile',
+    intervalMs: 300_000,
+    timeoutMs: 30_000,
+    thresholds: { max_missing: 0 },
+    ...reconcile.schema.parse({ source: 'btcpay', records: 'internal' }),
+  };
   const times: number[] = [];
   let missing = 0;
   for (let i = 0; i < 5; i++) {
@@ -101,7 +123,9 @@ for (const scheme of SIGNING_SCHEMES) {
   }
   await fake.close();
   await new Promise<void>((r) => server.close(() => r()));
-  console.log(`reconcile over ${INVOICES} paid invoices vs ${rows.length} records: median ${ms(pct(times, 50))} ms (${summary.reconcile_api_requests} Greenfield requests, ${missing} missing found)`);
+  console.log(
+    `reconcile over ${INVOICES} paid invoices vs ${rows.length} records: median ${ms(pct(times, 50))} ms (${summary.reconcile_api_requests} Greenfield requests, ${missing} missing found)`,
+  );
   summary.reconcile_invoices = INVOICES;
   summary.reconcile_median_ms = ms(pct(times, 50));
 }

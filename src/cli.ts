@@ -60,9 +60,15 @@ logOptions(
     .option('--web.listen-address <addr>', 'address to listen on', ':9877')
     .option('--web.config.file <file>', 'exporter-toolkit web config (TLS, basic auth); re-read on reload')
     .option('--web.enable-lifecycle', 'serve POST /-/reload (SIGHUP always reloads)')
-    .option('--shard.index <n|auto>', 'this agent\'s shard, 0-based; auto: $HOOKWATCH_SHARD_INDEX or the host name\'s trailing -N (StatefulSet ordinal)')
+    .option('--shard.index <n|auto>', "this agent's shard, 0-based; auto: $HOOKWATCH_SHARD_INDEX or the host name's trailing -N (StatefulSet ordinal)")
     .option('--shard.count <n>', 'number of shards sharing the configuration; each probe runs on exactly one')
-    .addHelpText('after', examples('hookwatch run --config.file /etc/hookwatch/hookwatch.yaml', 'hookwatch run --config.file probes.yaml --web.listen-address 127.0.0.1:9877 --log.format logfmt')),
+    .addHelpText(
+      'after',
+      examples(
+        'hookwatch run --config.file /etc/hookwatch/hookwatch.yaml',
+        'hookwatch run --config.file probes.yaml --web.listen-address 127.0.0.1:9877 --log.format logfmt',
+      ),
+    ),
 ).action(async (o: Record<string, string | boolean>) => {
   let shard: Shard;
   try {
@@ -127,7 +133,14 @@ program
       } catch (e) {
         throw new ExitError(2, (e as Error).message);
       }
-      for (let i = 0; i < shard.count; i++) out(`shard ${i}: ${shardConfig(c, { index: i, count: shard.count }).probes.map((p) => p.name).join(', ') || '(none)'}`);
+      for (let i = 0; i < shard.count; i++)
+        out(
+          `shard ${i}: ${
+            shardConfig(c, { index: i, count: shard.count })
+              .probes.map((p) => p.name)
+              .join(', ') || '(none)'
+          }`,
+        );
     }
   });
 
@@ -144,7 +157,7 @@ program
     examples(
       'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml',
       'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --probe internal-dns --probe internal-synthetic',
-      'hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --format json | jq \'.probes[] | select(.ok == false)\'',
+      "hookwatch once --config.file /etc/hookwatch/hookwatch.yaml --format json | jq '.probes[] | select(.ok == false)'",
     ),
   )
   .action(async (o: Record<string, unknown>) => {
@@ -184,9 +197,12 @@ program
   .option('--since <duration>', 'look back this far', '6h')
   .option('--store <id>', 'the store to act on, when the source watches several (storeId: all or a list)')
   .option('--apply', 'actually redeliver (without it: a dry run that only lists)')
-  .option('--send-missing', 'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)')
+  .option(
+    '--send-missing',
+    'also post paid events BTCPay never attempted, signed with the webhook secret of a btcpay-signing synthetic probe (dry run unless --apply)',
+  )
   .option('--record-file <path>', 'where --send-missing records what it sent (default: .hookwatch-send-missing.jsonl beside the config)')
-  .option('--pending <duration>', "a retry younger than this means BTCPay is still on it (default: its longest retry gap plus one attempt timeout, 12m40s)")
+  .option('--pending <duration>', 'a retry younger than this means BTCPay is still on it (default: its longest retry gap plus one attempt timeout, 12m40s)')
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .addHelpText(
     'after',
@@ -206,7 +222,8 @@ program
     if (source.stores) {
       const store = o.store as string | undefined;
       if (!store) throw new ExitError(2, `source "${source.name}" watches several stores: pass --store ID`);
-      if (Array.isArray(source.stores) && !source.stores.includes(store)) throw new ExitError(2, `store "${store}" is not one of the stores of source "${source.name}"`);
+      if (Array.isArray(source.stores) && !source.stores.includes(store))
+        throw new ExitError(2, `store "${store}" is not one of the stores of source "${source.name}"`);
       const { stores: _all, ...one } = source;
       source = { ...one, storeId: store };
     }
@@ -215,19 +232,41 @@ program
     const pendingMs = o.pending === undefined ? undefined : parseDuration(o.pending as string);
     if (o.pending !== undefined && pendingMs === undefined) throw new ExitError(2, `invalid --pending "${o.pending as string}"`);
     const { runRedeliverCommand, webhookSecretsFromConfig, defaultRecordFile } = await import('./commands/redeliver/index.ts');
-    const sendMissing = o.sendMissing === true ? { secrets: webhookSecretsFromConfig(config), recordFile: (o.recordFile as string | undefined) ?? defaultRecordFile(config.file) } : undefined;
-    const code = await runRedeliverCommand({ source, ...scope, sinceMs, pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000, apply: o.apply === true, format: o.format as 'text' | 'json', out, ...(sendMissing ? { sendMissing } : {}) });
+    const sendMissing =
+      o.sendMissing === true
+        ? { secrets: webhookSecretsFromConfig(config), recordFile: (o.recordFile as string | undefined) ?? defaultRecordFile(config.file) }
+        : undefined;
+    const code = await runRedeliverCommand({
+      source,
+      ...scope,
+      sinceMs,
+      pendingSeconds: pendingMs === undefined ? undefined : pendingMs / 1000,
+      apply: o.apply === true,
+      format: o.format as 'text' | 'json',
+      out,
+      ...(sendMissing ? { sendMissing } : {}),
+    });
     process.exitCode = code;
   });
 
 program
   .command('verify')
-  .description('migration sign-off for one webhook host: the sender\'s resolver serves the new address and the test webhook arrives (exit 0 signed off, 1 not, 2 usage/config error)')
+  .description(
+    "migration sign-off for one webhook host: the sender's resolver serves the new address and the test webhook arrives (exit 0 signed off, 1 not, 2 usage/config error)",
+  )
   .addOption(configOption())
   .requiredOption('--host <host>', '(required) the webhook destination host that moved')
-  .option('--expect <ip>', 'the address the host must resolve to now, repeatable (default: what its authoritative servers serve)', (v: string, acc: string[] = []) => [...acc, v])
+  .option(
+    '--expect <ip>',
+    'the address the host must resolve to now, repeatable (default: what its authoritative servers serve)',
+    (v: string, acc: string[] = []) => [...acc, v],
+  )
   .option('--resolver <addr>', 'the sender\'s resolver, "system" or IP:PORT (default: global.resolver of the config)')
-  .option('--authoritative <addr>', 'an authoritative server IP:PORT, repeatable (default: from the config, else discovered)', (v: string, acc: string[] = []) => [...acc, v])
+  .option(
+    '--authoritative <addr>',
+    'an authoritative server IP:PORT, repeatable (default: from the config, else discovered)',
+    (v: string, acc: string[] = []) => [...acc, v],
+  )
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
   .addHelpText(
     'after',
@@ -242,7 +281,14 @@ program
     const expect = (o.expect as string[] | undefined) ?? [];
     const bad = expect.filter((x) => !isIp(x));
     if (bad.length) throw new ExitError(2, `--expect takes IP addresses, got: ${bad.join(', ')}`);
-    const report = await verifyHost({ config, kinds: PROBE_KINDS, host: o.host as string, expect, resolver: o.resolver as string | undefined, authoritative: o.authoritative as string[] | undefined });
+    const report = await verifyHost({
+      config,
+      kinds: PROBE_KINDS,
+      host: o.host as string,
+      expect,
+      resolver: o.resolver as string | undefined,
+      authoritative: o.authoritative as string[] | undefined,
+    });
     out(o.format === 'json' ? JSON.stringify(report, null, 2) : formatVerify(report));
     process.exitCode = report.ok ? 0 : 1;
   });

@@ -4,8 +4,19 @@ import pino, { type Logger } from 'pino';
 import { Writable } from 'node:stream';
 
 export const REDACT_PATHS = [
-  'apiKey', '*.apiKey', 'secret', '*.secret', 'password', '*.password', 'authorization', '*.authorization',
-  'headers.authorization', '*.headers.authorization', 'headers["btcpay-sig"]', 'connectionString', '*.connectionString',
+  'apiKey',
+  '*.apiKey',
+  'secret',
+  '*.secret',
+  'password',
+  '*.password',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers["btcpay-sig"]',
+  'connectionString',
+  '*.connectionString',
 ];
 
 export type LogFormat = 'json' | 'logfmt';

@@ -8,8 +8,25 @@
 import type { z } from 'zod';
 
 const SECRET_WORDS = [
-  'token', 'access[_-]?token', 'api[_-]?key', 'apikey', 'key', 'secret', 'client[_-]?secret', 'pass', 'passwd', 'password', 'pwd',
-  'auth', 'authorization', 'sig', 'signature', 'credential', 'credentials', 'jwt', 'bearer',
+  'token',
+  'access[_-]?token',
+  'api[_-]?key',
+  'apikey',
+  'key',
+  'secret',
+  'client[_-]?secret',
+  'pass',
+  'passwd',
+  'password',
+  'pwd',
+  'auth',
+  'authorization',
+  'sig',
+  'signature',
+  'credential',
+  'credentials',
+  'jwt',
+  'bearer',
 ];
 /** A query parameter is a credential when its name is, or ends in _ - . and, one of SECRET_WORDS (any case). */
 export const SECRET_PARAM = new RegExp(`(^|[_.-])(${SECRET_WORDS.join('|')})$`, 'i');
@@ -38,8 +55,7 @@ export function urlCredentialProblem(u: string): string | undefined {
     return undefined; // the URL's own validation reports it
   }
   const where = redactUrl(u);
-  const fix =
-    'credentials in URLs end up in labels, logs and /status: pass them as a header from a secret reference { file: PATH } or { env: NAME } instead';
+  const fix = 'credentials in URLs end up in labels, logs and /status: pass them as a header from a secret reference { file: PATH } or { env: NAME } instead';
   if (url.username || url.password) return `URL ${where} carries credentials in its user:password@ part; ${fix}`;
   const names = [...new Set([...url.searchParams.keys()].filter((k) => SECRET_PARAM.test(k)))];
   if (names.length) return `URL ${where} carries a credential in its query (${names.map((n) => `${n}=…`).join(', ')}); ${fix}`;

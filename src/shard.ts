@@ -56,7 +56,8 @@ export class ShardError extends Error {}
 export function resolveShard(opts: { index?: string; count?: string }, env: NodeJS.ProcessEnv = process.env, host: string = hostname()): Shard {
   if (opts.index === undefined && opts.count === undefined) return UNSHARDED;
   const count = Number(opts.count ?? '1');
-  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) throw new ShardError(`--shard.count must be an integer from 1 to ${MAX_SHARDS}, got "${opts.count}"`);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS)
+    throw new ShardError(`--shard.count must be an integer from 1 to ${MAX_SHARDS}, got "${opts.count}"`);
   let raw = opts.index ?? '0';
   let from = '--shard.index';
   if (raw === 'auto') {
@@ -65,7 +66,8 @@ export function resolveShard(opts: { index?: string; count?: string }, env: Node
       from = 'HOOKWATCH_SHARD_INDEX';
     } else {
       const m = /-(\d+)$/.exec(host);
-      if (!m) throw new ShardError(`--shard.index=auto: host name "${host}" does not end in -N (a StatefulSet pod ordinal) and HOOKWATCH_SHARD_INDEX is not set`);
+      if (!m)
+        throw new ShardError(`--shard.index=auto: host name "${host}" does not end in -N (a StatefulSet pod ordinal) and HOOKWATCH_SHARD_INDEX is not set`);
       raw = m[1]!;
       from = `host name "${host}"`;
     }
@@ -102,7 +104,11 @@ export class ShardFilter {
       registers: [register],
     }).set({ index: String(shard.index), count: String(shard.count) }, 1);
     this.#owned = new client.Gauge({ name: 'hookwatch_shard_owned_probes', help: 'Probes of the configuration this shard runs.', registers: [register] });
-    this.#configured = new client.Gauge({ name: 'hookwatch_shard_configured_probes', help: 'Probes in the configuration, across all shards.', registers: [register] });
+    this.#configured = new client.Gauge({
+      name: 'hookwatch_shard_configured_probes',
+      help: 'Probes in the configuration, across all shards.',
+      registers: [register],
+    });
   }
 
   apply(config: LoadedConfig): LoadedConfig {

@@ -103,7 +103,10 @@ describe('hookwatch run', () => {
   let agent: AgentProcess;
   let cfgFile: string;
   beforeAll(async () => {
-    cfgFile = write('run.yaml', withSource(`  - name: up\n    type: http\n    url: ${targetUrl}/ok\n  - name: down\n    type: http\n    url: ${targetUrl}/fail\n`));
+    cfgFile = write(
+      'run.yaml',
+      withSource(`  - name: up\n    type: http\n    url: ${targetUrl}/ok\n  - name: down\n    type: http\n    url: ${targetUrl}/fail\n`),
+    );
     agent = await startAgent(cfgFile, { env: { HW_TEST_KEY: SECRET }, extraArgs: ['--web.enable-lifecycle'] });
   });
   afterAll(async () => {
@@ -114,7 +117,9 @@ describe('hookwatch run', () => {
     expect(await (await fetch(`${agent.url}/-/healthy`)).text()).toBe('Healthy\n');
     expect((await fetch(`${agent.url}/-/ready`)).status).toBe(200);
     const status = await waitFor(async () => {
-      const s = (await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ name: string; ok: boolean | null; reason: string | null; runId: string | null }> };
+      const s = (await (await fetch(`${agent.url}/status`)).json()) as {
+        probes: Array<{ name: string; ok: boolean | null; reason: string | null; runId: string | null }>;
+      };
       return s.probes.every((p) => p.ok !== null) && s;
     });
     expect(status.probes.find((p) => p.name === 'up')!.ok).toBe(true);
@@ -122,7 +127,7 @@ describe('hookwatch run', () => {
     const html = await (await fetch(`${agent.url}/`)).text();
     expect(html).toContain('data-probe="down"');
     expect(html).toContain('href="probe/down/log"');
-    const log = await (await fetch(`${agent.url}/probe/down/log?format=json`)).json() as { lines: Array<{ msg: string; run_id: string }> };
+    const log = (await (await fetch(`${agent.url}/probe/down/log?format=json`)).json()) as { lines: Array<{ msg: string; run_id: string }> };
     expect(log.lines.some((l) => l.msg === 'probe run finished')).toBe(true);
   });
 
@@ -158,7 +163,9 @@ describe('hookwatch run', () => {
     const r2 = await fetch(`${agent.url}/-/reload`, { method: 'POST' });
     expect(r2.status).toBe(500);
     expect(await r2.text()).toContain('probes[0].interval: invalid duration "soon"');
-    const before = Number(/hookwatch_probe_runs_total\{probe="added",type="http",result="success"\} (\d+)/.exec(await (await fetch(`${agent.url}/metrics`)).text())![1]);
+    const before = Number(
+      /hookwatch_probe_runs_total\{probe="added",type="http",result="success"\} (\d+)/.exec(await (await fetch(`${agent.url}/metrics`)).text())![1],
+    );
     const m2 = await waitFor(async () => {
       const t = await (await fetch(`${agent.url}/metrics`)).text();
       const n = Number(/hookwatch_probe_runs_total\{probe="added",type="http",result="success"\} (\d+)/.exec(t)?.[1] ?? 0);
@@ -191,7 +198,10 @@ describe('shutdown with a hung probe in flight', () => {
     });
     hang.on('connection', (s) => sockets.push(s));
     await new Promise<void>((r) => hang.listen(0, '127.0.0.1', r));
-    const f = write('hang.yaml', `probes:\n  - name: stuck\n    type: http\n    url: http://127.0.0.1:${(hang.address() as { port: number }).port}/\n    interval: 1m\n    timeout: 50s\n`);
+    const f = write(
+      'hang.yaml',
+      `probes:\n  - name: stuck\n    type: http\n    url: http://127.0.0.1:${(hang.address() as { port: number }).port}/\n    interval: 1m\n    timeout: 50s\n`,
+    );
     const a = await startAgent(f);
     await waitFor(() => sockets.length > 0, { what: 'the probe to connect' });
     const { code, ms } = await a.stop('SIGINT');
@@ -213,7 +223,27 @@ describe('refuses to start on a bad config', () => {
 
 describe('web config: basic auth and TLS (exporter-toolkit format)', () => {
   it.skipIf(missingBinaries('openssl'))('requires the password and serves HTTPS', async () => {
-    execFileSync(bin('openssl'), ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      bin('openssl'),
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const hash = bcrypt.hashSync('s3cret-pass', 4);
     const web = write('web.yml', `tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  prom: '${hash}'\n`);
     const cfg = write('tls.yaml', `probes:\n  - name: up\n    type: http\n    url: ${targetUrl}/ok\n`);

@@ -32,9 +32,19 @@ async function startAm(config: string, cluster?: { listen: number; peers: number
         '--cluster.pushpull-interval=1s',
       ]
     : ['--cluster.listen-address='];
-  const child = spawn(bin('prometheus-alertmanager'), [`--config.file=${join(dir, 'am.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', ...clusterArgs], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    bin('prometheus-alertmanager'),
+    [
+      `--config.file=${join(dir, 'am.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      ...clusterArgs,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   const am = { url: `http://127.0.0.1:${port}`, child, dir };
   started.push(am);
   await waitFor(async () => (await fetch(`${am.url}/-/ready`).catch(() => undefined))?.ok, { timeoutMs: 20_000, what: 'alertmanager ready' });
@@ -59,7 +69,16 @@ afterEach(async () => {
 });
 
 const alert = (instance: string) => ({
-  labels: { alertname: 'HookwatchDNSDrift', severity: 'page', condition: 'stale', job: 'hookwatch', instance, probe: 'pay-dns', host: 'shop.example.com', destination: 'shop.example.com' },
+  labels: {
+    alertname: 'HookwatchDNSDrift',
+    severity: 'page',
+    condition: 'stale',
+    job: 'hookwatch',
+    instance,
+    probe: 'pay-dns',
+    host: 'shop.example.com',
+    destination: 'shop.example.com',
+  },
   annotations: { summary: 'DNS drift on shop.example.com' },
   startsAt: new Date().toISOString(),
 });
@@ -108,7 +127,11 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('Alertmanager HA wit
       await waitFor(() => pages().length >= 1, { timeoutMs: 15_000, what: 'a page' });
       await new Promise((r) => setTimeout(r, 2500));
       expect(pages()).toHaveLength(1);
-      expect(pages()[0]!.alerts.map((a) => a.labels.instance).sort()).toEqual(['hookwatch-a:9877', 'hookwatch-b:9877']);
+      expect(
+        pages()[0]!
+          .alerts.map((a) => a.labels.instance)
+          .sort(),
+      ).toEqual(['hookwatch-a:9877', 'hookwatch-b:9877']);
     } finally {
       await sink.stop();
     }

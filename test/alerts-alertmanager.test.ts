@@ -50,17 +50,60 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('alertmanager exampl
   const common = { job: 'hookwatch', instance: '127.0.0.1:9877' };
   const alerts = {
     drift: { alertname: 'HookwatchDNSDrift', severity: 'page', probe: 'internal-dns', host: 'shop.example.com', destination: 'shop.example.com', ...common },
-    inflated: { alertname: 'HookwatchResolverTTLInflated', severity: 'ticket', probe: 'internal-dns', host: 'shop.example.com', destination: 'shop.example.com', ...common },
-    synthSame: { alertname: 'HookwatchSyntheticWebhookFailing', severity: 'page', probe: 'internal-synthetic', target: 'https://shop.example.com/hook', destination: 'shop.example.com', ...common },
-    synthOther: { alertname: 'HookwatchSyntheticWebhookFailing', severity: 'page', probe: 'internal-synthetic', target: 'https://backup.example.net/hook', destination: 'backup.example.net', ...common },
+    inflated: {
+      alertname: 'HookwatchResolverTTLInflated',
+      severity: 'ticket',
+      probe: 'internal-dns',
+      host: 'shop.example.com',
+      destination: 'shop.example.com',
+      ...common,
+    },
+    synthSame: {
+      alertname: 'HookwatchSyntheticWebhookFailing',
+      severity: 'page',
+      probe: 'internal-synthetic',
+      target: 'https://shop.example.com/hook',
+      destination: 'shop.example.com',
+      ...common,
+    },
+    synthOther: {
+      alertname: 'HookwatchSyntheticWebhookFailing',
+      severity: 'page',
+      probe: 'internal-synthetic',
+      target: 'https://backup.example.net/hook',
+      destination: 'backup.example.net',
+      ...common,
+    },
     // destination joined from hookwatch_webhook_destination_info: inhibited by a drift of that host only,
     // whichever agent sees it; a drift of another host on the same agent does not silence it
-    deliverySameDest: { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'page', condition: 'ratio15m', probe: 'shop-delivery', destination: 'shop.example.com', job: 'hookwatch', instance: '10.0.0.3:9877' },
+    deliverySameDest: {
+      alertname: 'HookwatchWebhookDeliverySuccessLow',
+      severity: 'page',
+      condition: 'ratio15m',
+      probe: 'shop-delivery',
+      destination: 'shop.example.com',
+      job: 'hookwatch',
+      instance: '10.0.0.3:9877',
+    },
     latencySameDest: { alertname: 'HookwatchPaidToDeliveredSlow', severity: 'page', probe: 'shop-latency', destination: 'shop.example.com', ...common },
-    deliveryOtherDest: { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'page', condition: 'ratio15m', probe: 'erp-delivery', destination: 'erp.example.com', ...common },
+    deliveryOtherDest: {
+      alertname: 'HookwatchWebhookDeliverySuccessLow',
+      severity: 'page',
+      condition: 'ratio15m',
+      probe: 'erp-delivery',
+      destination: 'erp.example.com',
+      ...common,
+    },
     // no destination (several webhook hosts, or no info metric): inhibited by a drift seen by the same agent only
     deliverySameAgent: { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'page', condition: 'ratio15m', probe: 'btcpay-delivery', ...common },
-    deliveryOtherAgent: { alertname: 'HookwatchWebhookDeliverySuccessLow', severity: 'page', condition: 'ratio15m', probe: 'btcpay-delivery', job: 'hookwatch', instance: '10.0.0.2:9877' },
+    deliveryOtherAgent: {
+      alertname: 'HookwatchWebhookDeliverySuccessLow',
+      severity: 'page',
+      condition: 'ratio15m',
+      probe: 'btcpay-delivery',
+      job: 'hookwatch',
+      instance: '10.0.0.2:9877',
+    },
     undeliveredSameAgent: { alertname: 'HookwatchPaidEventUndelivered', severity: 'page', probe: 'btcpay-paid-latency', ...common },
     probeFailing: { alertname: 'HookwatchProbeFailing', severity: 'ticket', condition: 'failing', probe: 'internal-synthetic', type: 'synthetic', ...common },
   };
@@ -82,34 +125,57 @@ describe.skipIf(missingBinaries('prometheus-alertmanager'))('alertmanager exampl
 
     const firingAt = (receiver: string, alertname: string, extra: Record<string, string> = {}) =>
       sink.notifications.some(
-        (n) => n.receiver === receiver && n.alerts.some((a) => a.status === 'firing' && a.labels.alertname === alertname && Object.entries(extra).every(([k, v]) => a.labels[k] === v)),
+        (n) =>
+          n.receiver === receiver &&
+          n.alerts.some((a) => a.status === 'firing' && a.labels.alertname === alertname && Object.entries(extra).every(([k, v]) => a.labels[k] === v)),
       );
     await waitFor(() => firingAt('pager', 'HookwatchDNSDrift', { host: 'shop.example.com' }), { timeoutMs: 20_000, what: 'the DNS drift page' });
-    await waitFor(() => firingAt('pager', 'HookwatchSyntheticWebhookFailing', { destination: 'backup.example.net' }), { timeoutMs: 20_000, what: 'the other host page' });
-    await waitFor(() => firingAt('pager', 'HookwatchWebhookDeliverySuccessLow', { instance: '10.0.0.2:9877' }), { timeoutMs: 20_000, what: 'the other agent page' });
-    await waitFor(() => firingAt('pager', 'HookwatchWebhookDeliverySuccessLow', { destination: 'erp.example.com' }), { timeoutMs: 20_000, what: 'the other destination page' });
+    await waitFor(() => firingAt('pager', 'HookwatchSyntheticWebhookFailing', { destination: 'backup.example.net' }), {
+      timeoutMs: 20_000,
+      what: 'the other host page',
+    });
+    await waitFor(() => firingAt('pager', 'HookwatchWebhookDeliverySuccessLow', { instance: '10.0.0.2:9877' }), {
+      timeoutMs: 20_000,
+      what: 'the other agent page',
+    });
+    await waitFor(() => firingAt('pager', 'HookwatchWebhookDeliverySuccessLow', { destination: 'erp.example.com' }), {
+      timeoutMs: 20_000,
+      what: 'the other destination page',
+    });
     await waitFor(() => firingAt('team-email', 'HookwatchResolverTTLInflated'), { timeoutMs: 20_000, what: 'the TTL ticket' });
 
     // Alertmanager's own view: which alerts are suppressed, and by what.
     const state = await amAlerts(am.url);
     const find = (labels: Record<string, string>) => state.find((a) => Object.entries(labels).every(([k, v]) => a.labels[k] === v))!;
-    for (const suppressed of [alerts.synthSame, alerts.deliverySameDest, alerts.latencySameDest, alerts.deliverySameAgent, alerts.undeliveredSameAgent, alerts.probeFailing]) {
+    for (const suppressed of [
+      alerts.synthSame,
+      alerts.deliverySameDest,
+      alerts.latencySameDest,
+      alerts.deliverySameAgent,
+      alerts.undeliveredSameAgent,
+      alerts.probeFailing,
+    ]) {
       const a = find(suppressed);
       expect(a.status.state, suppressed.alertname).toBe('suppressed');
       expect(a.status.inhibitedBy.length, suppressed.alertname).toBeGreaterThan(0);
     }
-    for (const active of [alerts.drift, alerts.inflated, alerts.synthOther, alerts.deliveryOtherAgent, alerts.deliveryOtherDest]) expect(find(active).status.state, active.alertname).toBe('active');
+    for (const active of [alerts.drift, alerts.inflated, alerts.synthOther, alerts.deliveryOtherAgent, alerts.deliveryOtherDest])
+      expect(find(active).status.state, active.alertname).toBe('active');
 
     // Nothing suppressed ever reached a receiver; the ticket never reached the pager.
     const delivered = sink.notifications.flatMap((n) => n.alerts.map((a): Record<string, string> => ({ ...a.labels, receiver: n.receiver })));
     expect(delivered.filter((d) => d.alertname === 'HookwatchSyntheticWebhookFailing' && d.destination === 'shop.example.com')).toEqual([]);
-    expect(delivered.filter((d) => d.alertname === 'HookwatchWebhookDeliverySuccessLow' && d.instance === common.instance && d.destination !== 'erp.example.com')).toEqual([]);
-    expect(delivered.filter((d) => d.destination === 'shop.example.com' && d.alertname !== 'HookwatchDNSDrift' && d.alertname !== 'HookwatchResolverTTLInflated')).toEqual([]);
+    expect(
+      delivered.filter((d) => d.alertname === 'HookwatchWebhookDeliverySuccessLow' && d.instance === common.instance && d.destination !== 'erp.example.com'),
+    ).toEqual([]);
+    expect(
+      delivered.filter((d) => d.destination === 'shop.example.com' && d.alertname !== 'HookwatchDNSDrift' && d.alertname !== 'HookwatchResolverTTLInflated'),
+    ).toEqual([]);
     expect(delivered.filter((d) => d.alertname === 'HookwatchPaidEventUndelivered')).toEqual([]);
     expect(delivered.filter((d) => d.receiver === 'pager' && d.severity === 'ticket')).toEqual([]);
   });
 
-  it('per store: a store\'s page silences that store\'s slow-burn ticket only, never another store\'s alerts', async () => {
+  it("per store: a store's page silences that store's slow-burn ticket only, never another store's alerts", async () => {
     const agent = { job: 'hookwatch', instance: '10.0.0.9:9877', probe: 'all-stores-delivery' };
     const a = 'StoreAAAAAAAAAAAAAAAAAA';
     const b = 'StoreBBBBBBBBBBBBBBBBBB';

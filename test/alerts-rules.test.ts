@@ -58,7 +58,14 @@ describe('alert rules: structure and content', () => {
     for (const r of alertRules) expect(r.alert === 'HookwatchWatchdog' ? ['none'] : ['page', 'ticket'], r.alert).toContain(r.labels?.severity);
     // The post-mortem's pages stay pages.
     const sev = (n: string) => new Set(alertRules.filter((r) => r.alert === n).map((r) => r.labels!.severity));
-    for (const n of ['HookwatchPaidToDeliveredSlow', 'HookwatchPaidEventUndelivered', 'HookwatchSyntheticWebhookFailing', 'HookwatchSyntheticWebhookStale', 'HookwatchDNSDrift', 'HookwatchReconciliationMismatch']) {
+    for (const n of [
+      'HookwatchPaidToDeliveredSlow',
+      'HookwatchPaidEventUndelivered',
+      'HookwatchSyntheticWebhookFailing',
+      'HookwatchSyntheticWebhookStale',
+      'HookwatchDNSDrift',
+      'HookwatchReconciliationMismatch',
+    ]) {
       expect([...sev(n)], n).toEqual(['page']);
     }
     expect([...sev('HookwatchResolverTTLInflated')]).toEqual(['ticket']);
@@ -72,7 +79,8 @@ describe('alert rules: structure and content', () => {
       expect(a.description, r.alert).toBeTruthy();
       // Values: the alert's own value, or series looked up at notification time (thresholds, TTLs, phases).
       // (Agent-level alerts are binary: up/down, reload ok/failed; their labels say it all.)
-      if (!['HookwatchAgentDown', 'HookwatchConfigReloadFailed', 'HookwatchWatchdog'].includes(r.alert!)) expect(a.summary! + a.description!, r.alert).toMatch(/\$value|\| query/);
+      if (!['HookwatchAgentDown', 'HookwatchConfigReloadFailed', 'HookwatchWatchdog'].includes(r.alert!))
+        expect(a.summary! + a.description!, r.alert).toMatch(/\$value|\| query/);
       expect(a.runbook_url, r.alert).toBe(`alerts/runbooks/${r.alert}.md`);
       expect(existsSync(join(ROOT, a.runbook_url!)), a.runbook_url).toBe(true);
     }
@@ -108,7 +116,8 @@ describe('alert rules: structure and content', () => {
     // Probe-specific info gauge the delivery/latency alerts join for `destination`; both probes define it.
     // Defined once in the shared BTCPay helpers; both probes export it through exportDestinations().
     expect(readFileSync(join(ROOT, 'src', 'btcpay', 'source.ts'), 'utf8')).toContain("name: 'webhook_destination_info'");
-    for (const dir of ['delivery-rate', 'paid-latency']) expect(readFileSync(join(ROOT, 'probes', dir, 'index.ts'), 'utf8'), dir).toContain('exportDestinations(ctx,');
+    for (const dir of ['delivery-rate', 'paid-latency'])
+      expect(readFileSync(join(ROOT, 'probes', dir, 'index.ts'), 'utf8'), dir).toContain('exportDestinations(ctx,');
     known.add('hookwatch_webhook_destination_info');
     const records = new Set(allRules.filter((r) => r.record).map((r) => r.record!));
     const text = allRules.map((r) => `${r.expr}\n${Object.values(r.annotations ?? {}).join('\n')}`).join('\n');
@@ -194,7 +203,10 @@ describe.skipIf(missingBinaries('promtool'))('alert rules: promtool', () => {
     expect(exprs.length).toBeGreaterThan(20);
     expect(dash.templating.list.map((v) => v.name)).toEqual(expect.arrayContaining(['datasource', 'job', 'instance', 'probe']));
     // A row per probe kind.
-    const rows = dash.panels.filter((p) => p.type === 'row').map((p) => p.title).join('|');
+    const rows = dash.panels
+      .filter((p) => p.type === 'row')
+      .map((p) => p.title)
+      .join('|');
     for (const kind of ['delivery_rate', 'paid_latency', 'synthetic', 'dns_drift', 'reconcile']) expect(rows).toContain(kind);
     // Grafana variables replaced by valid values, then promtool parses each expression as a rule.
     const dir = mkdtempSync(join(tmpdir(), 'hookwatch-dash-'));

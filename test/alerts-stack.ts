@@ -130,7 +130,13 @@ export async function startAlertmanager(configYaml: string): Promise<Daemon> {
   const port = await freePort();
   const { child, logs } = spawnDaemon(
     bin('prometheus-alertmanager'),
-    [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
     dir,
   );
   const url = `http://127.0.0.1:${port}`;
@@ -179,5 +185,8 @@ export async function amAlerts(amUrl: string): Promise<Array<{ labels: Record<st
  */
 export function rulesWithScaledFor(text: string, factor = 1 / 60): string {
   const unit: Record<string, number> = { s: 1, m: 60, h: 3600 };
-  return text.replace(/^(\s+for:\s*)(\d+)([smh])\s*$/gm, (_all, pre: string, n: string, u: string) => `${pre}${Math.max(1, Math.round(Number(n) * unit[u]! * factor))}s`);
+  return text.replace(
+    /^(\s+for:\s*)(\d+)([smh])\s*$/gm,
+    (_all, pre: string, n: string, u: string) => `${pre}${Math.max(1, Math.round(Number(n) * unit[u]! * factor))}s`,
+  );
 }

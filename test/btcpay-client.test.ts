@@ -41,8 +41,12 @@ beforeEach(() => fake.clearFaults());
 describe('permissions', () => {
   it('understands the policy tree and store scopes', () => {
     const s = 'STORE1';
-    expect(missingPermissions(['btcpay.store.canmodifystoresettings'], ['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'], s)).toEqual([]);
-    expect(missingPermissions(['btcpay.store.canviewstoresettings'], ['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'], s)).toEqual(['btcpay.store.webhooks.canmodifywebhooks']);
+    expect(missingPermissions(['btcpay.store.canmodifystoresettings'], ['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'], s)).toEqual(
+      [],
+    );
+    expect(missingPermissions(['btcpay.store.canviewstoresettings'], ['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'], s)).toEqual([
+      'btcpay.store.webhooks.canmodifywebhooks',
+    ]);
     expect(missingPermissions(['btcpay.store.canmodifyinvoices:STORE1'], ['btcpay.store.canviewinvoices', 'btcpay.store.cancreateinvoice'], s)).toEqual([]);
     expect(missingPermissions(['btcpay.store.canmodifyinvoices:OTHER'], ['btcpay.store.canviewinvoices'], s)).toEqual(['btcpay.store.canviewinvoices']);
     expect(missingPermissions(['unrestricted'], ['btcpay.store.webhooks.canmodifywebhooks'], s)).toEqual([]);
@@ -53,7 +57,9 @@ describe('permissions', () => {
     expect(await client().checkPermissions(['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'])).toEqual([]);
     const weak = fake.addApiKey([`btcpay.store.canviewinvoices:${fake.storeId}`]);
     const c = new BtcpayClient({ url: fake.url, apiKey: Secret.literal(weak), storeId: fake.storeId });
-    expect(await c.checkPermissions(['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'])).toEqual(['btcpay.store.webhooks.canmodifywebhooks']);
+    expect(await c.checkPermissions(['btcpay.store.webhooks.canmodifywebhooks', 'btcpay.store.canviewinvoices'])).toEqual([
+      'btcpay.store.webhooks.canmodifywebhooks',
+    ]);
     const e = await failure(c.listWebhooks());
     expect(e).toMatchObject({ kind: 'permission', status: 403, code: 'missing-permission' });
     expect(e.message).toContain('btcpay.store.webhooks.canmodifywebhooks');
@@ -108,7 +114,10 @@ describe('endpoints', () => {
       const part = await capped.listInvoicesBounded({}, { pageSize: 100 });
       expect(part).toMatchObject({ truncated: true, pages: 2, pageSize: 100 });
       expect(part.invoices.map((i) => i.id)).toEqual(all.slice(0, 200).map((i) => i.id));
-      expect(await failure(capped.listAllInvoices({}, { pageSize: 100 }))).toMatchObject({ kind: 'too_large', message: expect.stringMatching(/2 pages of 100.*maxInvoicePages/) });
+      expect(await failure(capped.listAllInvoices({}, { pageSize: 100 }))).toMatchObject({
+        kind: 'too_large',
+        message: expect.stringMatching(/2 pages of 100.*maxInvoicePages/),
+      });
       expect(await c.listInvoicesBounded({}, { pageSize: 100 })).toMatchObject({ truncated: false, pages: 3 });
       // The default cap is well above the old 200 pages.
       expect(await c.listInvoicesBounded({}, { pageSize: 1 })).toMatchObject({ truncated: false, pages: 251 });

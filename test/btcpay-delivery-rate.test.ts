@@ -170,7 +170,9 @@ describe('delivery_rate', () => {
     const ctx = h.ctx({ state });
     const r = await deliveryRate.run(probe, ctx);
     const rows = h.fake.deliveries(h.webhookId);
-    const total = (await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' }))! + (await ctx.metricValue('webhook_deliveries_total', { outcome: 'http_error' }))!;
+    const total =
+      (await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' }))! +
+      (await ctx.metricValue('webhook_deliveries_total', { outcome: 'http_error' }))!;
     expect(total).toBe(rows.length);
     expect(r.details).toMatchObject({ attempts: rows.length, eventsDelivered: 3, events: 3 });
     expect((r.details as { backlogSeconds: number }).backlogSeconds).toBeGreaterThanOrEqual(120);
@@ -178,9 +180,15 @@ describe('delivery_rate', () => {
   });
 
   it('flags sender-side misconfiguration: disabled, redelivery off, paid event not subscribed, URL host not checked by synthetic', async () => {
-    h = await startHarness({ webhook: { url: 'http://other.example:8080/hook', enabled: false, automaticRedelivery: false, specificEvents: ['InvoiceCreated'] } });
+    h = await startHarness({
+      webhook: { url: 'http://other.example:8080/hook', enabled: false, automaticRedelivery: false, specificEvents: ['InvoiceCreated'] },
+    });
     const probe = parse({});
-    const ctx = h.ctx({ config: { probes: [{ name: 'syn', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://internal.example.com/btcpay/webhook'] }] } });
+    const ctx = h.ctx({
+      config: {
+        probes: [{ name: 'syn', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: ['https://internal.example.com/btcpay/webhook'] }],
+      },
+    });
     const r = await deliveryRate.run(probe, ctx);
     expect(r.ok).toBe(false);
     for (const c of ['disabled', 'redelivery_off', 'paid_event_unsubscribed', 'url_host_unchecked']) {
@@ -189,7 +197,12 @@ describe('delivery_rate', () => {
     }
     expect(r.cause).toMatch(/disabled/);
     // A healthy webhook pointing at the synthetic target passes every check.
-    h.fake.updateWebhook(h.webhookId, { url: 'https://internal.example.com/btcpay/webhook', enabled: true, automaticRedelivery: true, authorizedEvents: { everything: true, specificEvents: [] } });
+    h.fake.updateWebhook(h.webhookId, {
+      url: 'https://internal.example.com/btcpay/webhook',
+      enabled: true,
+      automaticRedelivery: true,
+      authorizedEvents: { everything: true, specificEvents: [] },
+    });
     const ok = await deliveryRate.run(probe, ctx);
     expect(ok.ok).toBe(true);
     expect(await ctx.metricValue('webhook_misconfigured', { webhook: h.webhookId, check: 'disabled' })).toBe(0);
@@ -231,20 +244,24 @@ describe('delivery_rate', () => {
     ['huge', { kind: 'huge' as const, bytes: 40 * 1024 * 1024 }, /too_large/, /\/webhooks$/],
     ['slow', { kind: 'slow' as const, delayMs: 5000 }, /timeout/],
     ['wrong shape', { kind: 'body' as const, body: '{"unexpected":true}' }, /malformed/],
-  ])('bad upstream data (%s): fails with a reason, then the next poll recovers', async (_n, fault, re, match: string | RegExp = '/deliveries') => {
-    h = await startHarness();
-    await settleMany(h, 2);
-    const probe = parse({});
-    const state = new Map<string, unknown>();
-    await deliveryRate.run(probe, h.ctx({ state }));
-    h.fake.fault(match, { ...fault, times: 1 });
-    const bad = await deliveryRate.run(probe, h.ctx({ state }));
-    expect(bad.ok).toBe(false);
-    expect(bad.reason).toMatch(re);
-    expect(bad.cause).toBeTruthy();
-    const good = await deliveryRate.run(probe, h.ctx({ state }));
-    expect(good.ok).toBe(true);
-  }, 20_000);
+  ])(
+    'bad upstream data (%s): fails with a reason, then the next poll recovers',
+    async (_n, fault, re, match: string | RegExp = '/deliveries') => {
+      h = await startHarness();
+      await settleMany(h, 2);
+      const probe = parse({});
+      const state = new Map<string, unknown>();
+      await deliveryRate.run(probe, h.ctx({ state }));
+      h.fake.fault(match, { ...fault, times: 1 });
+      const bad = await deliveryRate.run(probe, h.ctx({ state }));
+      expect(bad.ok).toBe(false);
+      expect(bad.reason).toMatch(re);
+      expect(bad.cause).toBeTruthy();
+      const good = await deliveryRate.run(probe, h.ctx({ state }));
+      expect(good.ok).toBe(true);
+    },
+    20_000,
+  );
 
   it('never shows the API key in results, logs or metrics', async () => {
     h = await startHarness();

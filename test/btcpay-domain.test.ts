@@ -43,7 +43,13 @@ describe('BTCPay domain layer', () => {
     expect(isPaid(s('New'), settled)).toBe(false);
     expect(paidStatuses(settled)).toEqual(['Settled', 'Expired']);
     // reconcile follows the same rule
-    for (const [st, add] of [['Settled', 'None'], ['Expired', 'PaidLate'], ['Expired', 'None'], ['Processing', 'None']]) expect(reconcilePaid(s(st!, add))).toBe(isPaid(s(st!, add), settled));
+    for (const [st, add] of [
+      ['Settled', 'None'],
+      ['Expired', 'PaidLate'],
+      ['Expired', 'None'],
+      ['Processing', 'None'],
+    ])
+      expect(reconcilePaid(s(st!, add))).toBe(isPaid(s(st!, add), settled));
   });
 
   it('subscriptions follow ShouldDeliver: enabled and (everything or the type listed)', () => {

@@ -88,7 +88,9 @@ describe('auth and errors (§1, §8)', () => {
     expect((await api('GET', `${S()}/webhooks`, undefined, scoped)).status).toBe(200);
     expect((await api('GET', `${S()}/invoices`, undefined, scoped)).status).toBe(403);
     // The 403 body words the policy as BTCPay does (GreenfieldPermissionAPIError.cs).
-    expect(r.json.message).toBe('Insufficient API Permissions. Please use an API key with permission "btcpay.store.webhooks.canmodifywebhooks". You can create an API key in your account\'s settings / Api Keys.');
+    expect(r.json.message).toBe(
+      'Insufficient API Permissions. Please use an API key with permission "btcpay.store.webhooks.canmodifywebhooks". You can create an API key in your account\'s settings / Api Keys.',
+    );
   });
 
   it('an unknown storeId is 403 missing-permission, not 404, even for an unrestricted key (PermissionAuthorizationHandler.cs)', async () => {
@@ -132,7 +134,13 @@ describe('webhooks (§2)', () => {
   });
 
   it('PUT replaces the whole object: omitted fields return to defaults, the secret is kept', async () => {
-    const c = await api('POST', `${S()}/webhooks`, { url: rx.url, secret: 'keepme-secret', enabled: false, automaticRedelivery: false, authorizedEvents: { everything: false, specificEvents: ['InvoiceSettled'] } });
+    const c = await api('POST', `${S()}/webhooks`, {
+      url: rx.url,
+      secret: 'keepme-secret',
+      enabled: false,
+      automaticRedelivery: false,
+      authorizedEvents: { everything: false, specificEvents: ['InvoiceSettled'] },
+    });
     const p = await api('PUT', `${S()}/webhooks/${c.json.id}`, { url: rx.url });
     expect(p.json).toMatchObject({ enabled: true, automaticRedelivery: true, authorizedEvents: { everything: true } });
     expect(fake.webhooks.get(c.json.id)!.secret).toBe('keepme-secret');
@@ -169,7 +177,19 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     const sig = createHmac('sha256', 'wh-secret-1').update(Buffer.from(settled.raw, 'utf8')).digest('hex');
     expect(settled.headers['btcpay-sig']).toBe(`sha256=${sig}`);
     expect(settled.raw).toBe(JSON.stringify(settled.body, null, 2));
-    expect(Object.keys(settled.body)).toEqual(['manuallyMarked', 'overPaid', 'deliveryId', 'webhookId', 'originalDeliveryId', 'isRedelivery', 'type', 'timestamp', 'storeId', 'invoiceId', 'metadata']);
+    expect(Object.keys(settled.body)).toEqual([
+      'manuallyMarked',
+      'overPaid',
+      'deliveryId',
+      'webhookId',
+      'originalDeliveryId',
+      'isRedelivery',
+      'type',
+      'timestamp',
+      'storeId',
+      'invoiceId',
+      'metadata',
+    ]);
     expect(settled.body).toMatchObject({ webhookId: w.id, isRedelivery: false, invoiceId: inv.id, storeId: fake.storeId, metadata: { orderId: 'o-1' } });
     expect(settled.body.originalDeliveryId).toBe(settled.body.deliveryId);
     expect(Number.isInteger(settled.body.timestamp)).toBe(true);
@@ -243,7 +263,9 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     expect(rows.every((r) => r.status === 'HttpError' && r.httpCode === 500 && r.errorMessage === 'HTTP Error Code 500')).toBe(true);
     const bodies = rx.received.map((r) => r.body);
     expect(bodies[0]!.isRedelivery).toBe(false);
-    expect(bodies.slice(1).every((b) => b.isRedelivery === true && b.originalDeliveryId === bodies[0]!.deliveryId && b.timestamp === bodies[0]!.timestamp)).toBe(true);
+    expect(
+      bodies.slice(1).every((b) => b.isRedelivery === true && b.originalDeliveryId === bodies[0]!.deliveryId && b.timestamp === bodies[0]!.timestamp),
+    ).toBe(true);
     // Retries re-serialise from the stored body: common fields first.
     expect(Object.keys(bodies[1]!).slice(0, 6)).toEqual(['deliveryId', 'webhookId', 'originalDeliveryId', 'isRedelivery', 'type', 'timestamp']);
   });
@@ -279,10 +301,18 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
     try {
       await rx.setMode({ kind: 'hang' });
       const hang = f2.createWebhook({ url: rx.url, specificEvents: ['InvoiceSettled'], automaticRedelivery: false });
-      const reset = f2.createWebhook({ url: `http://127.0.0.1:${(rst.address() as AddressInfo).port}/hook`, specificEvents: ['InvoiceSettled'], automaticRedelivery: false });
+      const reset = f2.createWebhook({
+        url: `http://127.0.0.1:${(rst.address() as AddressInfo).port}/hook`,
+        specificEvents: ['InvoiceSettled'],
+        automaticRedelivery: false,
+      });
       f2.createInvoice({ amount: 0 });
       await f2.idle();
-      expect(f2.deliveries(hang.id)[0]).toMatchObject({ status: 'Failed', httpCode: null, errorMessage: 'The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.' });
+      expect(f2.deliveries(hang.id)[0]).toMatchObject({
+        status: 'Failed',
+        httpCode: null,
+        errorMessage: 'The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing.',
+      });
       expect(f2.deliveries(reset.id)[0]).toMatchObject({ status: 'Failed', httpCode: null, errorMessage: 'Connection reset by peer' });
     } finally {
       await rx.heal();
@@ -306,7 +336,10 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
       expect(f2.droppedAtSend).toBe(2);
       // A manual redelivery on the disabled webhook: the API hands out a new id, nothing is sent, no row appears.
       const before = rx.received.length;
-      const res = await request(`${f2.url}/api/v1/stores/${f2.storeId}/webhooks/${w.id}/deliveries/${f2.deliveries(w.id)[0]!.id}/redeliver`, { method: 'POST', headers: { authorization: `token ${k}` } });
+      const res = await request(`${f2.url}/api/v1/stores/${f2.storeId}/webhooks/${w.id}/deliveries/${f2.deliveries(w.id)[0]!.id}/redeliver`, {
+        method: 'POST',
+        headers: { authorization: `token ${k}` },
+      });
       expect(res.statusCode).toBe(200);
       expect(typeof (await res.body.json())).toBe('string');
       await f2.idle();
@@ -381,7 +414,9 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
       await rx.heal();
       await f2.idle(15_000);
       const rows = f2.deliveries(w.id); // newest first by timestamp
-      const second = rows.find((r) => r.originalDeliveryId !== rows.at(-1)!.originalDeliveryId && r.status === 'HttpSuccess' && !JSON.parse(r.body).isRedelivery)!;
+      const second = rows.find(
+        (r) => r.originalDeliveryId !== rows.at(-1)!.originalDeliveryId && r.status === 'HttpSuccess' && !JSON.parse(r.body).isRedelivery,
+      )!;
       expect(second).toBeDefined();
       expect(second.deliveryTime! - second.timestamp).toBeGreaterThanOrEqual(600);
       // It was written last but sorts below the retry rows created later.
@@ -442,7 +477,10 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
       const base = `${f2.url}/api/v1/stores/${f2.storeId}/webhooks/${w.id}/deliveries`;
       const list = await request(`${base}?count=5`, { headers: { authorization: `token ${k}` } });
       expect(((await list.body.json()) as any[])[0]).toMatchObject({ id: row!.id, status: 'HttpSuccess' });
-      for (const [m, p] of [['GET', 'request'], ['POST', 'redeliver']] as const) {
+      for (const [m, p] of [
+        ['GET', 'request'],
+        ['POST', 'redeliver'],
+      ] as const) {
         const r = await request(`${base}/${row!.id}/${p}`, { method: m, headers: { authorization: `token ${k}` } });
         expect(r.statusCode).toBe(409);
         expect(((await r.body.json()) as any).code).toBe('webhookdelivery-pruned');
@@ -474,7 +512,11 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
       expect(f2.deliveries(ok.id)[0]).toMatchObject({ status: 'HttpSuccess' });
       // The exact .NET texts on Linux (WebhookSender.cs stores ex.Message): NXDOMAIN vs EAI_AGAIN.
       expect(f2.deliveries(bad.id)[0]).toMatchObject({ status: 'Failed', httpCode: null, errorMessage: `Name or service not known (gone.test:${rx.port})` });
-      expect(f2.deliveries(flaky.id)[0]).toMatchObject({ status: 'Failed', httpCode: null, errorMessage: 'Resource temporarily unavailable (broken.test:443)' });
+      expect(f2.deliveries(flaky.id)[0]).toMatchObject({
+        status: 'Failed',
+        httpCode: null,
+        errorMessage: 'Resource temporarily unavailable (broken.test:443)',
+      });
       expect(rx.received.at(-1)!.headers.host).toBe(`receiver.test:${rx.port}`);
     } finally {
       await f2.close();
@@ -486,7 +528,25 @@ describe('deliveries (§3) and the sender (§4-§6)', () => {
 describe.skipIf(missingBinaries('openssl'))('TLS (§4)', () => {
   it('skips certificate validation for loopback URLs only; elsewhere a bad certificate is a Failed row with the .NET TLS text', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hookwatch-tls-'));
-    execFileSync(bin('openssl'), ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=self-signed.invalid', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      bin('openssl'),
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=self-signed.invalid',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const srv = createHttpsServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (_q, res) => res.end('ok'));
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as AddressInfo).port;
@@ -494,7 +554,17 @@ describe.skipIf(missingBinaries('openssl'))('TLS (§4)', () => {
     dns.on('message', (msg, rinfo) => {
       const q = dnsPacket.decode(msg);
       const name = q.questions?.[0]?.name ?? '';
-      dns.send(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED, questions: q.questions, answers: [{ type: 'A', name, ttl: 60, data: '127.0.0.1' }] }), rinfo.port, rinfo.address);
+      dns.send(
+        dnsPacket.encode({
+          type: 'response',
+          id: q.id,
+          flags: dnsPacket.RECURSION_DESIRED,
+          questions: q.questions,
+          answers: [{ type: 'A', name, ttl: 60, data: '127.0.0.1' }],
+        }),
+        rinfo.port,
+        rinfo.address,
+      );
     });
     await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
     const f2 = await startFakeBtcpay({ resolver: `127.0.0.1:${dns.address().port}` });

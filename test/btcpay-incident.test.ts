@@ -102,7 +102,12 @@ describe('incident replay', () => {
     await h.fake.idle(20_000);
     h.advance(DEFAULT_PENDING_SECONDS * 1000);
     const later = await planRedelivery(client, { sinceMs: 6 * 3600_000, nowMs: h.clock.ms, apply: true, log });
-    expect(later.items.filter((i) => i.action === 'redelivered').map((i) => i.invoiceId).sort()).toEqual([...pendingIds].sort());
+    expect(
+      later.items
+        .filter((i) => i.action === 'redelivered')
+        .map((i) => i.invoiceId)
+        .sort(),
+    ).toEqual([...pendingIds].sort());
     expect(later.items).toHaveLength(pendingIds.length);
     await h.fake.idle(20_000);
     h.advance(30_000);

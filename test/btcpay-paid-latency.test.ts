@@ -14,7 +14,9 @@ afterEach(async () => {
 /** Observation count of the paid_to_delivered_seconds histogram for one method. */
 async function observed(h: Harness, method: string, probe = 'btcpay'): Promise<number | undefined> {
   const m = await h.registry.registry.getSingleMetric('hookwatch_paid_to_delivered_seconds')?.get();
-  return m?.values.find((v) => (v as { metricName?: string }).metricName === 'hookwatch_paid_to_delivered_seconds_count' && v.labels.method === method && v.labels.probe === probe)?.value;
+  return m?.values.find(
+    (v) => (v as { metricName?: string }).metricName === 'hookwatch_paid_to_delivered_seconds_count' && v.labels.method === method && v.labels.probe === probe,
+  )?.value;
 }
 
 const parse = (own: Record<string, unknown> = {}, thresholds: Record<string, number> = {}) =>
@@ -69,7 +71,9 @@ describe('paid_latency', () => {
     expect(und.map((u) => u.invoiceId).sort()).toEqual([a.id, b.id].sort());
     // Invoice a's own InvoiceCreated is the failing head; b has no row at all and waits behind it.
     expect(und.find((u) => u.invoiceId === a.id)!.lastAttempt).toMatchObject({ status: 'Failed', errorMessage: expect.stringMatching(/^Connection refused/) });
-    expect(und.find((u) => u.invoiceId === b.id)!.lastAttempt).toMatch(new RegExp(`queued behind delivery \\S+ \\(InvoiceCreated of invoice ${a.id}, \\d+ attempt\\(s\\), last: Connection refused`));
+    expect(und.find((u) => u.invoiceId === b.id)!.lastAttempt).toMatch(
+      new RegExp(`queued behind delivery \\S+ \\(InvoiceCreated of invoice ${a.id}, \\d+ attempt\\(s\\), last: Connection refused`),
+    );
     expect(r.cause).not.toMatch(/invoice page|never attempted/);
   });
 
@@ -248,7 +252,11 @@ describe('paid_latency', () => {
     const erp = h.fake.createWebhook({ url: 'https://erp.example.net:8443/hook', specificEvents: ['InvoiceSettled'] });
     let ctx = h.ctx({ state });
     await paidLatency.run(probe, ctx);
-    const hosts = async () => (await h!.registry.registry.getSingleMetric('hookwatch_webhook_destination_info')!.get()).values.filter((v) => v.value === 1).map((v) => v.labels.destination).sort();
+    const hosts = async () =>
+      (await h!.registry.registry.getSingleMetric('hookwatch_webhook_destination_info')!.get()).values
+        .filter((v) => v.value === 1)
+        .map((v) => v.labels.destination)
+        .sort();
     expect(await hosts()).toEqual(['erp.example.net', 'shop.example.com']);
 
     h.fake.deleteWebhook(erp.id);

@@ -136,7 +136,12 @@ describe('planRedelivery', () => {
     h.advance(2 * 60_000);
     const second = await planRedelivery(client, { sinceMs: 3600_000, nowMs: h.clock.ms, apply: true, log });
     expect(second.items).toHaveLength(1);
-    expect(second.items[0]).toMatchObject({ invoiceId: inv.id, action: 'redelivery_pending', pendingDeliveryId: first.items[0]!.newDeliveryId, pendingAgeSeconds: 120 });
+    expect(second.items[0]).toMatchObject({
+      invoiceId: inv.id,
+      action: 'redelivery_pending',
+      pendingDeliveryId: first.items[0]!.newDeliveryId,
+      pendingAgeSeconds: 120,
+    });
     expect(formatRedeliverReport(second)).toMatch(/redelivery pending .*not sent again/);
     await h.fake.idle();
     expect(h.fake.deliveries(h.webhookId)).toHaveLength(rowsAfterFirst);

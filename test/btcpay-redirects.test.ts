@@ -61,7 +61,22 @@ describe('hookwatch catches a redirecting webhook URL', () => {
 
   it('synthetic reports class redirect with the cause; delivery_rate flags url_redirects and a URL the synthetic probe does not test', async () => {
     await h.rx.setMode({ kind: 'redirect', status: 301, location: '/v2/webhook' });
-    const synth = { name: 'synth', type: 'synthetic', intervalMs: 3_600_000, timeoutMs: 60_000, thresholds: {}, ...resolveDeferred(synthetic.schema.parse({ targets: [h.rx.url], signing: { scheme: 'btcpay', secret: { env: 'SYNTH_SECRET' } }, connectTimeout: '2s', responseTimeout: '2s' }), { env: { SYNTH_SECRET: 'redirect-test-secret' }, baseDir: '.' }) };
+    const synth = {
+      name: 'synth',
+      type: 'synthetic',
+      intervalMs: 3_600_000,
+      timeoutMs: 60_000,
+      thresholds: {},
+      ...resolveDeferred(
+        synthetic.schema.parse({
+          targets: [h.rx.url],
+          signing: { scheme: 'btcpay', secret: { env: 'SYNTH_SECRET' } },
+          connectTimeout: '2s',
+          responseTimeout: '2s',
+        }),
+        { env: { SYNTH_SECRET: 'redirect-test-secret' }, baseDir: '.' },
+      ),
+    };
     const sctx = makeTestContext({ probe: 'synth' });
     const r = await synthetic.run(synth, sctx);
     expect(r.ok).toBe(false);

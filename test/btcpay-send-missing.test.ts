@@ -90,7 +90,19 @@ describe('paid events without a delivery row', () => {
       expect(p.sig).toBe(`sha256=${createHmac('sha256', secret).update(p.body).digest('hex')}`);
       const body = JSON.parse(p.body);
       expect(p.body).toBe(JSON.stringify(body, null, 2));
-      expect(Object.keys(body)).toEqual(['deliveryId', 'webhookId', 'originalDeliveryId', 'isRedelivery', 'type', 'timestamp', 'manuallyMarked', 'overPaid', 'storeId', 'invoiceId', 'metadata']);
+      expect(Object.keys(body)).toEqual([
+        'deliveryId',
+        'webhookId',
+        'originalDeliveryId',
+        'isRedelivery',
+        'type',
+        'timestamp',
+        'manuallyMarked',
+        'overPaid',
+        'storeId',
+        'invoiceId',
+        'metadata',
+      ]);
       expect(body).toMatchObject({ webhookId: w2.id, isRedelivery: true, type: 'InvoiceSettled', storeId: h.fake.storeId });
       expect(body.metadata.orderId).toMatch(/^o-/);
     }
@@ -117,7 +129,19 @@ describe('paid events without a delivery row', () => {
       const common = { source: h2.source, sinceMs: 3600_000, nowMs: h2.clock.ms, format: 'text' as const, out: (x: string) => out.push(x), verifyMs: 0 };
       expect(await runRedeliverCommand({ ...common, apply: true, sendMissing: { secrets: [], recordFile: record } })).toBe(1);
       expect(out.join('\n')).toMatch(/REFUSED: no webhook secret configured/);
-      const secrets = webhookSecretsFromConfig({ probes: [{ name: 's', type: 'synthetic', intervalMs: 1, timeoutMs: 1, thresholds: {}, targets: [h2.rx.url], signing: { scheme: 'btcpay', secret: Secret.literal(secret) } }] });
+      const secrets = webhookSecretsFromConfig({
+        probes: [
+          {
+            name: 's',
+            type: 'synthetic',
+            intervalMs: 1,
+            timeoutMs: 1,
+            thresholds: {},
+            targets: [h2.rx.url],
+            signing: { scheme: 'btcpay', secret: Secret.literal(secret) },
+          },
+        ],
+      });
       expect(secrets).toHaveLength(1);
       out.length = 0;
       expect(await runRedeliverCommand({ ...common, apply: false, sendMissing: { secrets, recordFile: record } })).toBe(0);
@@ -135,4 +159,3 @@ describe('paid events without a delivery row', () => {
     }
   });
 });
-

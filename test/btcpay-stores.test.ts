@@ -341,7 +341,7 @@ describe('every store a key can see', () => {
     expect(storeDue(quiet, T0 + 600_000, s, 'StoreA')).toBe(true); // the staleness bound
   });
 
-  it('switching a source between one store and all of them (a reload that keeps the probe) drops the other mode\'s series', async () => {
+  it("switching a source between one store and all of them (a reload that keeps the probe) drops the other mode's series", async () => {
     const { key, ids } = await start(2);
     const registry = new MetricRegistry({ processMetrics: false });
     const state = new Map<string, unknown>();
@@ -409,8 +409,15 @@ ${probe}`;
     try {
       const cfg = join(dir, 'hookwatch.yaml');
       const yaml = [
-        'sources:', '  shop:', '    type: btcpay', `    url: ${fake!.url}`, '    apiKey: { env: HW_STORES_KEY }', `    storeId: [${ids[0]}]`,
-        'probes:', '  - { name: d, type: delivery_rate, source: shop }', '',
+        'sources:',
+        '  shop:',
+        '    type: btcpay',
+        `    url: ${fake!.url}`,
+        '    apiKey: { env: HW_STORES_KEY }',
+        `    storeId: [${ids[0]}]`,
+        'probes:',
+        '  - { name: d, type: delivery_rate, source: shop }',
+        '',
       ];
       writeFileSync(cfg, yaml.join('\n'));
       const env = { HW_STORES_KEY: key };

@@ -110,7 +110,11 @@ describe('check', () => {
   it('exit 0 valid, 1 invalid config, 2 usage error; output pinned', async () => {
     const good = write('check.yaml', `probes:\n  - name: up\n    type: http\n    url: ${url}/ok\n`);
     const ok = await runCli(['check', '--config.file', good]);
-    expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, 'config OK: 1 probe(s), 0 source(s)\n  up (http): every 1m (global.interval), timeout 10s (global.timeout)\n', '']);
+    expect([ok.code, ok.stdout, ok.stderr]).toEqual([
+      0,
+      'config OK: 1 probe(s), 0 source(s)\n  up (http): every 1m (global.interval), timeout 10s (global.timeout)\n',
+      '',
+    ]);
     const bad = await runCli([
       'check',
       '--config.file',

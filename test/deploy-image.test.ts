@@ -28,7 +28,16 @@ function notRoot(): string | undefined {
 interface ImageConfig {
   architecture: string;
   os: string;
-  config: { User?: string; Entrypoint?: string[]; Cmd?: string[]; ExposedPorts?: Record<string, object>; Env?: string[]; Labels?: Record<string, string>; WorkingDir?: string; Healthcheck?: { Test: string[] } };
+  config: {
+    User?: string;
+    Entrypoint?: string[];
+    Cmd?: string[];
+    ExposedPorts?: Record<string, object>;
+    Env?: string[];
+    Labels?: Record<string, string>;
+    WorkingDir?: string;
+    Healthcheck?: { Test: string[] };
+  };
 }
 
 const skip = missingBinaries('buildah', 'umoci', 'skopeo', 'unshare', 'chroot') ?? notRoot();
@@ -153,19 +162,23 @@ describe.skipIf(skip)('container image', () => {
 
   // Beyond structure: the arm64 image's own loader, libraries and Node run hookwatch under user-mode emulation
   // (qemu-aarch64 -L ROOTFS: the loader and absolute paths resolve inside the unpacked image; no binfmt, no root).
-  it.skipIf(missingBinaries('qemu-aarch64'))('arm64: the image’s Node 24 runs `hookwatch check` under qemu-aarch64', () => {
-    const r = rootfs.arm64!;
-    const cfg = join(work, 'arm64-check.yaml');
-    writeFileSync(cfg, 'probes:\n  - name: receiver\n    type: http\n    url: https://internal.example.com/healthz\n');
-    const node = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), '--version'], { encoding: 'utf8', timeout: 60_000 });
-    expect(node.stdout.trim(), node.stderr).toMatch(/^v24\./);
-    const check = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), join(r, 'app/bin/hookwatch.js'), 'check', '--config.file', cfg], {
-      encoding: 'utf8',
-      timeout: 170_000,
-      env: { NODE_ENV: 'production', PATH: '/usr/bin:/bin' },
-    });
-    expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
-  }, 180_000);
+  it.skipIf(missingBinaries('qemu-aarch64'))(
+    'arm64: the image’s Node 24 runs `hookwatch check` under qemu-aarch64',
+    () => {
+      const r = rootfs.arm64!;
+      const cfg = join(work, 'arm64-check.yaml');
+      writeFileSync(cfg, 'probes:\n  - name: receiver\n    type: http\n    url: https://internal.example.com/healthz\n');
+      const node = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), '--version'], { encoding: 'utf8', timeout: 60_000 });
+      expect(node.stdout.trim(), node.stderr).toMatch(/^v24\./);
+      const check = spawnSync('qemu-aarch64', ['-L', r, join(r, 'nodejs/bin/node'), join(r, 'app/bin/hookwatch.js'), 'check', '--config.file', cfg], {
+        encoding: 'utf8',
+        timeout: 170_000,
+        env: { NODE_ENV: 'production', PATH: '/usr/bin:/bin' },
+      });
+      expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+    },
+    180_000,
+  );
 
   describe('amd64 entrypoint in a chroot of the read-only root filesystem', () => {
     let server: Server;
@@ -194,7 +207,11 @@ describe.skipIf(skip)('container image', () => {
       const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift 2 && exec chroot --userspec="$0:$0" "$ROOTFS" "$@"';
       const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, user!, r, 'x', ...argv], {
         // The image's environment; PATH only for finding mount and chroot on this machine.
-        env: { ...Object.fromEntries(cfg.Env!.map((e) => e.split(/=(.*)/s).slice(0, 2) as [string, string])), ROOTFS: r, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        env: {
+          ...Object.fromEntries(cfg.Env!.map((e) => e.split(/=(.*)/s).slice(0, 2) as [string, string])),
+          ROOTFS: r,
+          PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let logs = '';
@@ -222,7 +239,10 @@ describe.skipIf(skip)('container image', () => {
         });
         expect(hc.status, String(hc.stderr)).toBe(0);
         // The Node 24 runtime.
-        const v = spawnSync('chroot', [`--userspec=${user}:${user}`, r, '/nodejs/bin/node', '--version'], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+        const v = spawnSync('chroot', [`--userspec=${user}:${user}`, r, '/nodejs/bin/node', '--version'], {
+          encoding: 'utf8',
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        });
         expect(v.stdout.trim()).toMatch(/^v24\./);
         // Nothing was written to the root filesystem (it is mounted read-only for the agent).
         expect(logs).not.toMatch(/EROFS|read-only file system/i);

@@ -116,7 +116,12 @@ describe('spoofed answers are ignored', () => {
       spoofer.send(forge(q, { ip: '6.6.6.1' }), from.port, from.address);
       await new Promise((r) => setTimeout(r, 5));
       const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 3600, class: 'IN', data: '127.0.0.2' }] });
-      return [forge(q, { id: ((q.id ?? 0) + 1) & 0xffff, ip: '6.6.6.2' }), forge(q, { name: 'evil.pay.test', ip: '6.6.6.3' }), forge(q, { type: 'AAAA', ip: '6.6.6.4' }), genuine];
+      return [
+        forge(q, { id: ((q.id ?? 0) + 1) & 0xffff, ip: '6.6.6.2' }),
+        forge(q, { name: 'evil.pay.test', ip: '6.6.6.3' }),
+        forge(q, { type: 'AAAA', ip: '6.6.6.4' }),
+        genuine,
+      ];
     };
     const events: PacketEvent[] = [];
     try {
@@ -138,7 +143,7 @@ describe('spoofed answers are ignored', () => {
 describe('live query path fuzz', () => {
   it('10 000 hostile packets through real sockets: each rejected with a reason or parsed, no crash', async () => {
     let seed = 987654321;
-    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
     let sent = 0;
     auth.respond = (q) => {
       const genuine = reply(q, { aa: true, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, class: 'IN', data: '127.0.0.2' }] });
@@ -172,7 +177,15 @@ describe('live query path fuzz', () => {
           const ev: PacketEvent[] = [];
           perQuery[i] = ev;
           try {
-            const a = await query({ servers: [s(auth.address)], name: `f${i}.pay.test`, type: 'A', rd: false, timeoutMs: 2000, attempts: 2, onPacket: (e) => ev.push(e) });
+            const a = await query({
+              servers: [s(auth.address)],
+              name: `f${i}.pay.test`,
+              type: 'A',
+              rd: false,
+              timeoutMs: 2000,
+              attempts: 2,
+              onPacket: (e) => ev.push(e),
+            });
             expect(a.response.question.name).toBe(`f${i}.pay.test`);
           } catch (e) {
             errors.push(String(e));

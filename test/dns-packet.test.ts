@@ -77,10 +77,19 @@ describe('decodeResponse', () => {
     const twoQ = Buffer.from(goodResponse());
     twoQ.writeUInt16BE(2, 4);
     expect(decodeResponse(twoQ)).toMatchObject({ ok: false, reason: expect.stringMatching(/expected one question/) });
-    expect(decodeResponse(Buffer.concat([goodResponse(), Buffer.from([1, 2, 3])]))).toMatchObject({ ok: false, reason: '3 trailing bytes after the last record' });
+    expect(decodeResponse(Buffer.concat([goodResponse(), Buffer.from([1, 2, 3])]))).toMatchObject({
+      ok: false,
+      reason: '3 trailing bytes after the last record',
+    });
     expect(decodeResponse(goodResponse().subarray(0, 60)).ok).toBe(false);
     // An A record whose rdlength claims 5 octets.
-    const a = dnsPacket.encode({ type: 'response', id: 1, flags: 0, questions: [{ type: 'A', name: 'x.test' }], answers: [{ type: 'A', name: 'x.test', ttl: 1, data: '1.2.3.4' }] });
+    const a = dnsPacket.encode({
+      type: 'response',
+      id: 1,
+      flags: 0,
+      questions: [{ type: 'A', name: 'x.test' }],
+      answers: [{ type: 'A', name: 'x.test', ttl: 1, data: '1.2.3.4' }],
+    });
     const bad = Buffer.concat([a.subarray(0, a.length - 6), Buffer.from([0, 5, 1, 2, 3, 4, 5])]);
     expect(decodeResponse(bad)).toMatchObject({ ok: false, reason: expect.stringMatching(/A record with rdlength 5/) });
   });
@@ -96,7 +105,17 @@ describe('decodeResponse', () => {
 
   it('fuzz: 10 000 random, truncated and mutated packets are each rejected with a reason or parsed', () => {
     const rand = rng(20261123);
-    const base = [goodResponse(), goodResponse(7), dnsPacket.encode({ type: 'response', id: 9, flags: 3, questions: [{ type: 'AAAA', name: 'x.pay.test' }], authorities: [{ type: 'SOA', name: 'pay.test', ttl: 30, data: { mname: 'ns1.pay.test', rname: 'h.pay.test', serial: 7 } }] })];
+    const base = [
+      goodResponse(),
+      goodResponse(7),
+      dnsPacket.encode({
+        type: 'response',
+        id: 9,
+        flags: 3,
+        questions: [{ type: 'AAAA', name: 'x.pay.test' }],
+        authorities: [{ type: 'SOA', name: 'pay.test', ttl: 30, data: { mname: 'ns1.pay.test', rname: 'h.pay.test', serial: 7 } }],
+      }),
+    ];
     let parsed = 0;
     let rejected = 0;
     const reasons = new Map<string, number>();

@@ -64,7 +64,16 @@ describe('shipped configs validate', () => {
     const secrets = mkdtempSync(join(tmpdir(), 'hw-demo-secrets-'));
     writeFileSync(join(secrets, 'key'), 'k\n');
     writeFileSync(join(secrets, 'wh'), 's\n');
-    const fill = { __RESOLVER__: '127.0.0.1:5353', __AUTHORITATIVE__: '127.0.0.1:5300', __BTCPAY_URL__: 'http://127.0.0.1:1', __STORE_ID__: 's', __RECORDS_URL__: 'http://127.0.0.1:2', __RECEIVER_PORT__: '8080', __API_KEY_FILE__: join(secrets, 'key'), __WEBHOOK_SECRET_FILE__: join(secrets, 'wh') };
+    const fill = {
+      __RESOLVER__: '127.0.0.1:5353',
+      __AUTHORITATIVE__: '127.0.0.1:5300',
+      __BTCPAY_URL__: 'http://127.0.0.1:1',
+      __STORE_ID__: 's',
+      __RECORDS_URL__: 'http://127.0.0.1:2',
+      __RECEIVER_PORT__: '8080',
+      __API_KEY_FILE__: join(secrets, 'key'),
+      __WEBHOOK_SECRET_FILE__: join(secrets, 'wh'),
+    };
     for (const [k, v] of Object.entries(fill)) text = text.split(k).join(v);
     const c = loadConfigText(text, { kinds: PROBE_KINDS, file: 'demo.yaml', env: {} });
     expect(c.probes.map((p) => p.type).sort()).toEqual(['delivery_rate', 'dns_drift', 'paid_latency', 'reconcile', 'synthetic']);

@@ -59,7 +59,9 @@ const one = (objs: K8sObject[], kind: string, name?: string) => {
 describe('helm chart: files kept in sync', () => {
   it('carries exact copies of the rules and the dashboard (helm cannot read outside the chart)', () => {
     expect(readFileSync(join(CHART, 'files', 'hookwatch.rules.yml'), 'utf8')).toBe(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8'));
-    expect(readFileSync(join(CHART, 'files', 'hookwatch-dashboard.json'), 'utf8')).toBe(readFileSync(join(ROOT, 'alerts', 'grafana', 'hookwatch-dashboard.json'), 'utf8'));
+    expect(readFileSync(join(CHART, 'files', 'hookwatch-dashboard.json'), 'utf8')).toBe(
+      readFileSync(join(ROOT, 'alerts', 'grafana', 'hookwatch-dashboard.json'), 'utf8'),
+    );
   });
 });
 
@@ -84,7 +86,12 @@ describe.skipIf(missingBinaries('helm'))('helm chart: rendered by helm', () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: '/-/healthy', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/-/ready', port: 'http' });
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(c.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(c.resources.limits.memory).toBeTruthy();
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -104,7 +111,11 @@ describe.skipIf(missingBinaries('helm'))('helm chart: rendered by helm', () => {
   });
 
   it('puts the probe YAML from values into the ConfigMap and rolls the pods when it changes', () => {
-    const config = { global: { interval: '30s', timeout: '5s', resolver: 'system' }, sources: {}, probes: [{ name: 'internal-dns', type: 'dns_drift', hosts: ['internal.example.com'] }] };
+    const config = {
+      global: { interval: '30s', timeout: '5s', resolver: 'system' },
+      sources: {},
+      probes: [{ name: 'internal-dns', type: 'dns_drift', hosts: ['internal.example.com'] }],
+    };
     const a = render({ config });
     expect(parse(one(a, 'ConfigMap', 'hw-hookwatch').data!['hookwatch.yaml']!)).toEqual(config);
     const checksum = (objs: K8sObject[]) => one(objs, 'Deployment').spec.template.metadata.annotations['checksum/config'] as string;
@@ -117,7 +128,10 @@ describe.skipIf(missingBinaries('helm'))('helm chart: rendered by helm', () => {
   });
 
   it('renders a config that `hookwatch check` accepts', async () => {
-    const config = { global: { interval: '60s', timeout: '10s', resolver: 'system' }, probes: [{ name: 'internal-dns', type: 'dns_drift', hosts: ['internal.example.com'], resolver: '127.0.0.1:53' }] };
+    const config = {
+      global: { interval: '60s', timeout: '10s', resolver: 'system' },
+      probes: [{ name: 'internal-dns', type: 'dns_drift', hosts: ['internal.example.com'], resolver: '127.0.0.1:53' }],
+    };
     const yamlText = one(render({ config }), 'ConfigMap').data!['hookwatch.yaml']!;
     const dir = mkdtempSync(join(tmpdir(), 'hookwatch-helm-check-'));
     try {
@@ -160,7 +174,9 @@ describe.skipIf(missingBinaries('helm'))('helm chart: rendered by helm', () => {
     const pr = one(objs, 'PrometheusRule');
     expect(pr.metadata.labels!.release).toBe('kube-prometheus-stack');
     const base = 'https://git.example.com/ops/hookwatch/blob/main/alerts/runbooks/';
-    const expected = parse(readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8').replaceAll('runbook_url: alerts/runbooks/', `runbook_url: ${base}`));
+    const expected = parse(
+      readFileSync(join(ROOT, 'alerts', 'hookwatch.rules.yml'), 'utf8').replaceAll('runbook_url: alerts/runbooks/', `runbook_url: ${base}`),
+    );
     expect(pr.spec).toEqual(expected);
     const alerts = pr.spec.groups.flatMap((g: { rules: Array<{ alert?: string; annotations?: Record<string, string> }> }) => g.rules.filter((r) => r.alert));
     expect(alerts.length).toBeGreaterThan(10);

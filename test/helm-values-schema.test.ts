@@ -21,10 +21,12 @@ const TOOLS_DIR = process.env.HOOKWATCH_TOOLS_DIR ?? join(homedir(), '.cache', '
 if (!(process.env.PATH ?? '').split(':').includes(TOOLS_DIR)) process.env.PATH = `${TOOLS_DIR}:${process.env.PATH ?? ''}`;
 
 const CHART = join(ROOT, 'helm', 'hookwatch');
-const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
+const CI_VALUES = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
 
 // apiVersion/kind -> the model whose validate() applies the Kubernetes OpenAPI schema of that kind.
- 
+
 const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
@@ -37,7 +39,6 @@ const MODELS: Record<string, { new (o: any): { validate(): void } }> = {
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
- 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string> };
 
 function helm(args: string[]) {
@@ -54,7 +55,12 @@ function template(values: string[] | Record<string, unknown>): { code: number | 
       files = [join(dir, 'v.yaml')];
     }
     const r = helm(['template', 'hw', CHART, '--namespace', 'payments', ...files.flatMap((f) => ['-f', f])]);
-    const objects = r.code === 0 ? parseAllDocuments(r.stdout).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => !!o) : [];
+    const objects =
+      r.code === 0
+        ? parseAllDocuments(r.stdout)
+            .map((d) => d.toJS() as K8sObject | null)
+            .filter((o): o is K8sObject => !!o)
+        : [];
     return { ...r, objects };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -76,7 +82,11 @@ describe.skipIf(missingBinaries('helm'))('helm values.schema.json: helm refuses 
   const base = { config: { probes: [{ name: 'receiver-dns', type: 'dns_drift', hosts: ['internal.example.com'] }] } };
 
   it.each([
-    ['a misspelt probe key', { config: { probes: [{ name: 'r', type: 'http', urll: 'https://x.example.com/' }] } }, /config\.probes\.0: Additional property urll is not allowed/],
+    [
+      'a misspelt probe key',
+      { config: { probes: [{ name: 'r', type: 'http', urll: 'https://x.example.com/' }] } },
+      /config\.probes\.0: Additional property urll is not allowed/,
+    ],
     ['an unknown probe type', { config: { probes: [{ name: 'r', type: 'dns-drift' }] } }, /config\.probes\.0/],
     ['an inline secret', { config: { sources: { b: { type: 'btcpay', url: 'https://b.example.com', apiKey: 'plain', storeId: 's' } } } }, /config\.sources\.b/],
     ['a bad duration', { config: { global: { interval: 'one minute' } } }, /config\.global\.interval/],
@@ -148,7 +158,11 @@ describe.skipIf(missingBinaries('helm'))('helm chart: image, DNS, NetworkPolicy,
     expect(def.dnsConfig).toBeUndefined();
     const p = pod(template([join(CHART, 'ci', 'pinned-dns-values.yaml')]).objects);
     expect(p.dnsPolicy).toBe('None');
-    expect(p.dnsConfig).toEqual({ nameservers: ['169.254.20.10'], searches: ['btcpay.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: [{ name: 'ndots', value: '5' }] });
+    expect(p.dnsConfig).toEqual({
+      nameservers: ['169.254.20.10'],
+      searches: ['btcpay.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
+      options: [{ name: 'ndots', value: '5' }],
+    });
   });
 
   it('renders no NetworkPolicy by default; when enabled: Prometheus in, DNS anywhere, BTCPay and receivers out', () => {
@@ -161,12 +175,22 @@ describe.skipIf(missingBinaries('helm'))('helm chart: image, DNS, NetworkPolicy,
     expect(np.spec.ingress).toEqual([
       {
         ports: [{ port: 'http', protocol: 'TCP' }],
-        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }],
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          },
+        ],
       },
     ]);
     const [dns, btcpay, receiver] = np.spec.egress;
     // No `to`: any destination, because dns_drift asks authoritative servers wherever they are.
-    expect(dns).toEqual({ ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] });
+    expect(dns).toEqual({
+      ports: [
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
+    });
     expect(btcpay.ports).toEqual([{ port: 49392, protocol: 'TCP' }]);
     expect(receiver).toEqual({ to: [{ ipBlock: { cidr: '203.0.113.10/32' } }], ports: [{ port: 443, protocol: 'TCP' }] });
     expect(np.spec.egress).toHaveLength(3);

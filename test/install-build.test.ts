@@ -10,7 +10,11 @@ import { ROOT } from './helpers/agent-process.ts';
 
 let dir: string;
 const run = (env: NodeJS.ProcessEnv = {}) => {
-  const r = spawnSync(process.execPath, [join(dir, 'bin', 'hookwatch.js')], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, HOOKWATCH_FROM: '', ...env } });
+  const r = spawnSync(process.execPath, [join(dir, 'bin', 'hookwatch.js')], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, HOOKWATCH_FROM: '', ...env },
+  });
   return { code: r.status, out: `${r.stdout}${r.stderr}`.trim() };
 };
 const at = (file: string, secondsAgo: number) => utimesSync(file, new Date(Date.now() - secondsAgo * 1000), new Date(Date.now() - secondsAgo * 1000));

@@ -24,7 +24,11 @@ const TRACE_MAIN = `import { register } from 'node:module'; register('./trace-ho
 /** Asynchronous on purpose: the loopback server in this process must keep answering. */
 function run(args: string[], opts: { env?: NodeJS.ProcessEnv; node?: string[] } = {}): Promise<{ code: number | null; out: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...(opts.node ?? []), bin, ...args], { cwd: dir, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(opts.node ?? []), bin, ...args], {
+      cwd: dir,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let out = '';
     child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), (out += d.toString())));
@@ -97,11 +101,15 @@ describe('npm package', () => {
 
   it('run: serves /metrics from dist/ with no child process, never loading tsx or pg', async () => {
     const trace = join(dir, 'modules.txt');
-    const child = spawn(process.execPath, ['--import', './trace.mjs', bin, 'run', '--config.file', config('agent', okUrl), '--web.listen-address', '127.0.0.1:0'], {
-      cwd: dir,
-      env: { ...process.env, HOOKWATCH_TRACE_FILE: trace },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', './trace.mjs', bin, 'run', '--config.file', config('agent', okUrl), '--web.listen-address', '127.0.0.1:0'],
+      {
+        cwd: dir,
+        env: { ...process.env, HOOKWATCH_TRACE_FILE: trace },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -25,9 +25,7 @@ const signer = defineProbe({
       ok: true,
       details: {
         checked,
-        sourceKey: p.source
-          ? ctx.source(p.source).type === 'btcpay' && (ctx.source(p.source) as { apiKey: { reveal(): string } }).apiKey.reveal().length
-          : 0,
+        sourceKey: p.source ? ctx.source(p.source).type === 'btcpay' && (ctx.source(p.source) as { apiKey: { reveal(): string } }).apiKey.reveal().length : 0,
       },
     };
   },

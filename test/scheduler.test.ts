@@ -13,33 +13,53 @@ const quietLog = () => createLogger({ level: 'warn', destination: new Writable({
 
 const counters = { fastRuns: 0, hangStarts: 0, slowActive: 0, slowMaxActive: 0, slowRuns: 0 };
 
-const fast = defineProbe({ type: 'fast', schema: z.strictObject({}), async run(_p, ctx) {
-  counters.fastRuns++;
-  ctx.state.set('runs', ((ctx.state.get('runs') as number) ?? 0) + 1);
-  return { ok: true };
-} });
+const fast = defineProbe({
+  type: 'fast',
+  schema: z.strictObject({}),
+  async run(_p, ctx) {
+    counters.fastRuns++;
+    ctx.state.set('runs', ((ctx.state.get('runs') as number) ?? 0) + 1);
+    return { ok: true };
+  },
+});
 // Ignores its AbortSignal on purpose: the worst kind of probe.
-const hang = defineProbe({ type: 'hang', schema: z.strictObject({}), run() {
-  counters.hangStarts++;
-  return new Promise(() => {});
-} });
-const slow = defineProbe({ type: 'slow', schema: z.strictObject({}), async run() {
-  counters.slowActive++;
-  counters.slowMaxActive = Math.max(counters.slowMaxActive, counters.slowActive);
-  await sleep(350);
-  counters.slowActive--;
-  counters.slowRuns++;
-  return { ok: true };
-} });
-const aborting = defineProbe({ type: 'aborting', schema: z.strictObject({}), run(_p, ctx) {
-  return new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason as Error)));
-} });
+const hang = defineProbe({
+  type: 'hang',
+  schema: z.strictObject({}),
+  run() {
+    counters.hangStarts++;
+    return new Promise(() => {});
+  },
+});
+const slow = defineProbe({
+  type: 'slow',
+  schema: z.strictObject({}),
+  async run() {
+    counters.slowActive++;
+    counters.slowMaxActive = Math.max(counters.slowMaxActive, counters.slowActive);
+    await sleep(350);
+    counters.slowActive--;
+    counters.slowRuns++;
+    return { ok: true };
+  },
+});
+const aborting = defineProbe({
+  type: 'aborting',
+  schema: z.strictObject({}),
+  run(_p, ctx) {
+    return new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason as Error)));
+  },
+});
 // Records a series after a delay: stands for a run still in flight when a reload removes its probe.
-const late = defineProbe({ type: 'late', schema: z.strictObject({}), async run(_p, ctx) {
-  await sleep(200);
-  ctx.metrics.set('undelivered_paid_events', {}, 7);
-  return { ok: true, details: { upstream: 'auth failed for key sk_live_leaky_0123' } };
-} });
+const late = defineProbe({
+  type: 'late',
+  schema: z.strictObject({}),
+  async run(_p, ctx) {
+    await sleep(200);
+    ctx.metrics.set('undelivered_paid_events', {}, 7);
+    return { ok: true, details: { upstream: 'auth failed for key sk_live_leaky_0123' } };
+  },
+});
 const kinds = [fast, hang, slow, aborting, late] as ProbeKind[];
 
 function config(probes: Array<{ name: string; type: string; intervalMs: number; timeoutMs: number }>): LoadedConfig {
@@ -64,10 +84,12 @@ describe('scheduler', () => {
   it('a probe that hangs forever does not delay a probe beside it, and is reported as timed out', async () => {
     const registry = new MetricRegistry({ processMetrics: false });
     scheduler = new Scheduler({ registry, log: quietLog(), kinds, jitter: 0 });
-    scheduler.apply(config([
-      { name: 'stuck', type: 'hang', intervalMs: 300, timeoutMs: 200 },
-      { name: 'beat', type: 'fast', intervalMs: 250, timeoutMs: 200 },
-    ]));
+    scheduler.apply(
+      config([
+        { name: 'stuck', type: 'hang', intervalMs: 300, timeoutMs: 200 },
+        { name: 'beat', type: 'fast', intervalMs: 250, timeoutMs: 200 },
+      ]),
+    );
     scheduler.start();
     await sleep(1400);
     // 0, 250, ..., 1250 ms: 6 ticks; allow one lost to timer slack under load.
@@ -103,7 +125,12 @@ describe('scheduler', () => {
   it('keeps probe state across a reload that changes its settings, and drops removed probes with their series', async () => {
     const registry = new MetricRegistry({ processMetrics: false });
     scheduler = new Scheduler({ registry, log: quietLog(), kinds });
-    scheduler.apply(config([{ name: 'f', type: 'fast', intervalMs: 60_000, timeoutMs: 100 }, { name: 'g', type: 'fast', intervalMs: 60_000, timeoutMs: 100 }]));
+    scheduler.apply(
+      config([
+        { name: 'f', type: 'fast', intervalMs: 60_000, timeoutMs: 100 },
+        { name: 'g', type: 'fast', intervalMs: 60_000, timeoutMs: 100 },
+      ]),
+    );
     await scheduler.runOnce('f');
     await scheduler.runOnce('f');
     await scheduler.runOnce('g');
@@ -150,10 +177,14 @@ describe('scheduler', () => {
 });
 
 describe('result bounds', () => {
-  const huge = defineProbe({ type: 'huge', schema: z.strictObject({}), run() {
-    const rows = Array.from({ length: 5000 }, (_, i) => ({ id: `row-${i}`, url: `https://receiver.example/${'x'.repeat(20)}` }));
-    return Promise.resolve({ ok: false, reason: 'r'.repeat(50_000), action: 'a'.repeat(10_000), details: { rows } });
-  } });
+  const huge = defineProbe({
+    type: 'huge',
+    schema: z.strictObject({}),
+    run() {
+      const rows = Array.from({ length: 5000 }, (_, i) => ({ id: `row-${i}`, url: `https://receiver.example/${'x'.repeat(20)}` }));
+      return Promise.resolve({ ok: false, reason: 'r'.repeat(50_000), action: 'a'.repeat(10_000), details: { rows } });
+    },
+  });
 
   it('caps the reason, action and details a hostile upstream can inflate, and still records the failure', async () => {
     scheduler = new Scheduler({ registry: new MetricRegistry({ processMetrics: false }), log: quietLog(), kinds: [huge] as ProbeKind[] });

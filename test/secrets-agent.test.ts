@@ -89,10 +89,13 @@ probes:
   const secrets = () => [apiKey, WEBHOOK_SECRET, INTERNAL_TOKEN, DB_PASSWORD, INTERNAL_TOKEN.slice(7)];
 
   it('every probe has run, some failing, and nothing shows a secret', async () => {
-    const status = await waitFor(async () => {
-      const s = (await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ name: string; ok: boolean | null; reason: string | null }> };
-      return s.probes.every((p) => p.ok !== null) && s;
-    }, { timeoutMs: 30_000, what: 'every probe to run' });
+    const status = await waitFor(
+      async () => {
+        const s = (await (await fetch(`${agent.url}/status`)).json()) as { probes: Array<{ name: string; ok: boolean | null; reason: string | null }> };
+        return s.probes.every((p) => p.ok !== null) && s;
+      },
+      { timeoutMs: 30_000, what: 'every probe to run' },
+    );
     // The setup has both outcomes, so error paths are covered too.
     expect(status.probes.some((p) => p.ok)).toBe(true);
     expect(status.probes.find((p) => p.name === 'reconcile-db-wrong')!.ok).toBe(false);

@@ -15,7 +15,6 @@ const TOOLS_DIR = process.env.HOOKWATCH_TOOLS_DIR ?? join(homedir(), '.cache', '
 if (!(process.env.PATH ?? '').split(':').includes(TOOLS_DIR)) process.env.PATH = `${TOOLS_DIR}:${process.env.PATH ?? ''}`;
 const CHART = join(ROOT, 'helm', 'hookwatch');
 
- 
 type Obj = { kind: string; metadata: { name: string }; spec?: any };
 
 function helm(args: string[]) {
@@ -38,7 +37,10 @@ function render(values: Record<string, unknown>): Obj[] {
 }
 
 describe.skipIf(missingBinaries('helm'))('helm chart: sharded StatefulSet mode', () => {
-  const config = { global: { interval: '60s' }, probes: Array.from({ length: 12 }, (_, i) => ({ name: `dns-${i}`, type: 'dns_drift', hosts: [`h${i}.example.com`] })) };
+  const config = {
+    global: { interval: '60s' },
+    probes: Array.from({ length: 12 }, (_, i) => ({ name: `dns-${i}`, type: 'dns_drift', hosts: [`h${i}.example.com`] })),
+  };
 
   it('renders a StatefulSet (and no Deployment) whose pods are shard <ordinal> of <replicas>', () => {
     const objs = render({ config, sharding: { enabled: true, replicas: 3 } });

@@ -114,7 +114,10 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     const port = (target.address() as { port: number }).port;
     dir = mkdtempSync(join(tmpdir(), 'hw-shard-'));
     cfg = join(dir, 'probes.yaml');
-    writeFileSync(cfg, `global:\n  interval: 1h\n  timeout: 2s\nprobes:\n${names.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`);
+    writeFileSync(
+      cfg,
+      `global:\n  interval: 1h\n  timeout: 2s\nprobes:\n${names.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`,
+    );
   });
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
@@ -126,7 +129,9 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     agents.push(await startAgent(cfg, { extraArgs: ['--shard.index', '0', '--shard.count', '2'] }));
     // The second one derives its index from HOOKWATCH_SHARD_INDEX, as a StatefulSet without ordinals in the host name would.
     agents.push(await startAgent(cfg, { extraArgs: ['--shard.index=auto', '--shard.count=2'], env: { HOOKWATCH_SHARD_INDEX: '1' } }));
-    const status = await Promise.all(agents.map(async (a) => ((await (await fetch(`${a.url}/status`)).json()) as { probes: Array<{ name: string }> }).probes.map((p) => p.name)));
+    const status = await Promise.all(
+      agents.map(async (a) => ((await (await fetch(`${a.url}/status`)).json()) as { probes: Array<{ name: string }> }).probes.map((p) => p.name)),
+    );
     expect([...status[0]!, ...status[1]!].sort()).toEqual([...names].sort());
     expect(status[0]!.filter((n) => status[1]!.includes(n))).toEqual([]);
     for (const [i, s] of status.entries()) for (const n of s) expect(ownerOf(n, 2)).toBe(i);
@@ -146,11 +151,16 @@ describe('hookwatch run --shard.index/--shard.count', () => {
     // A reload re-applies the split: added probes land on their owner only, the others stay put.
     const more = [...names, ...Array.from({ length: 10 }, (_, i) => `added-${i}`)];
     const port = (target.address() as { port: number }).port;
-    writeFileSync(cfg, `global:\n  interval: 1h\n  timeout: 2s\nprobes:\n${more.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`);
+    writeFileSync(
+      cfg,
+      `global:\n  interval: 1h\n  timeout: 2s\nprobes:\n${more.map((n) => `  - name: ${n}\n    type: http\n    url: http://127.0.0.1:${port}/${n}\n`).join('')}`,
+    );
     for (const a of agents) a.child.kill('SIGHUP');
     const after = await waitFor(
       async () => {
-        const s = await Promise.all(agents.map(async (a) => ((await (await fetch(`${a.url}/status`)).json()) as { probes: Array<{ name: string }> }).probes.map((p) => p.name)));
+        const s = await Promise.all(
+          agents.map(async (a) => ((await (await fetch(`${a.url}/status`)).json()) as { probes: Array<{ name: string }> }).probes.map((p) => p.name)),
+        );
         return s[0]!.length + s[1]!.length === more.length ? s : undefined;
       },
       { timeoutMs: 10_000, what: 'both shards reloaded' },

@@ -35,11 +35,20 @@ describe.skipIf(missingBinaries('openssl'))('signing against openssl', () => {
     // Rotation: several v1 entries, one of them right, plus a v0 that is ignored.
     const header = `t=${t},v0=deadbeef,v1=${'0'.repeat(64)},v1=${expected}`;
     expect(verify('stripe', { body: BODY, secret, headers: { 'Stripe-Signature': header }, nowS: t + 10 })).toEqual({ ok: true, timestamp: t });
-    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': header }, nowS: t + 301 })).toMatchObject({ ok: false, reason: 'timestamp_too_old' });
+    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': header }, nowS: t + 301 })).toMatchObject({
+      ok: false,
+      reason: 'timestamp_too_old',
+    });
     // Stripe does not reject future timestamps.
     expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': header }, nowS: t - 3600 }).ok).toBe(true);
-    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': `t=${t + 1},v1=${expected}` }, nowS: t })).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': `v1=${expected}` }, nowS: t })).toMatchObject({ ok: false, reason: 'malformed_header' });
+    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': `t=${t + 1},v1=${expected}` }, nowS: t })).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(verify('stripe', { body: BODY, secret, headers: { 'stripe-signature': `v1=${expected}` }, nowS: t })).toMatchObject({
+      ok: false,
+      reason: 'malformed_header',
+    });
   });
 
   it('standard-webhooks: v1,<base64> over "<id>.<ts>.<body>", keyed with the base64-decoded whsec_ secret', () => {
@@ -57,7 +66,10 @@ describe.skipIf(missingBinaries('openssl'))('signing against openssl', () => {
     expect(verify('standard-webhooks', { body: BODY, secret, headers, nowS: t })).toEqual({ ok: true, timestamp: t, id });
     expect(verify('standard-webhooks', { body: BODY, secret, headers, nowS: t + 301 })).toMatchObject({ ok: false, reason: 'timestamp_too_old' });
     expect(verify('standard-webhooks', { body: BODY, secret, headers, nowS: t - 301 })).toMatchObject({ ok: false, reason: 'timestamp_in_future' });
-    expect(verify('standard-webhooks', { body: BODY, secret, headers: { ...headers, 'webhook-id': 'msg_other' }, nowS: t })).toMatchObject({ ok: false, reason: 'bad_signature' });
+    expect(verify('standard-webhooks', { body: BODY, secret, headers: { ...headers, 'webhook-id': 'msg_other' }, nowS: t })).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
     // The Stripe-style key (secret string as-is) must not verify: the key is the decoded part.
     const stripeStyle = opensslHmac(hex(secret), Buffer.from(`${id}.${t}.${BODY}`)).toString('base64');
     expect(verify('standard-webhooks', { body: BODY, secret, headers: { ...headers, 'webhook-signature': `v1,${stripeStyle}` }, nowS: t }).ok).toBe(false);

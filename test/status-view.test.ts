@@ -54,7 +54,10 @@ describe('renderStatusPage', () => {
       { ...view('fine', 'http', { ok: true }, h), likelyRootCause: null },
       { ...view('ttl', 'dns_drift', { ok: false, severity: 'ticket', fix: 'honour TTLs' }, h), likelyRootCause: null },
       { ...view('lonely', 'http', { ok: false, reason: 'HTTP 503' }, h), likelyRootCause: null },
-      { ...view('synthetic', 'synthetic', { ok: false, reason: 'refused', action: 'redeliver `y`' }, h), likelyRootCause: { probe: 'dns', host: 'hooks.pay.test' } },
+      {
+        ...view('synthetic', 'synthetic', { ok: false, reason: 'refused', action: 'redeliver `y`' }, h),
+        likelyRootCause: { probe: 'dns', host: 'hooks.pay.test' },
+      },
       {
         ...view('dns', 'dns_drift', { ok: false, severity: 'page', reason: 'stale', action: 'flush `x`', fix: 'honour TTLs', explains: ['hooks.pay.test'] }, h),
         likelyRootCause: null,

@@ -56,7 +56,9 @@ describe('synthetic, btcpay mode', () => {
       expect(String(inv.metadata.orderId)).toMatch(/^hookwatch-synthetic-/);
       expect(inv.archived).toBe(true);
       // The receiver verified BTCPay's real signature and processed the delivery the probe saw.
-      const settled = rx.received.find((x) => x.verdict === 'processed' && JSON.parse(x.body).type === 'InvoiceSettled' && JSON.parse(x.body).invoiceId === t.invoiceId);
+      const settled = rx.received.find(
+        (x) => x.verdict === 'processed' && JSON.parse(x.body).type === 'InvoiceSettled' && JSON.parse(x.body).invoiceId === t.invoiceId,
+      );
       expect(settled).toBeDefined();
       expect(JSON.parse(settled!.body).deliveryId).toBe(t.deliveryId);
       expect(await ctx.metricValue('synthetic_success', { target: rx.webhookUrl })).toBe(1);
@@ -68,7 +70,7 @@ describe('synthetic, btcpay mode', () => {
     }
   });
 
-  it('a receiver with another secret -> http_status from BTCPay\'s own delivery', async () => {
+  it("a receiver with another secret -> http_status from BTCPay's own delivery", async () => {
     const hook = fake.createWebhook({ url: rx.webhookUrl, secret: SECRET + '-old' });
     try {
       const ctx = makeTestContext({ probe: 'synth-btcpay', sources: sources() });

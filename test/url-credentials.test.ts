@@ -60,15 +60,9 @@ describe('credentials in configured URLs are refused', () => {
   });
 
   it('synthetic targets take credential headers from secret references instead', () => {
-    const c = load(
-      syn('https://h.example.com/w', '    headers: { x-receiver-token: { env: S }, accept: application/json }\n'),
-    );
+    const c = load(syn('https://h.example.com/w', '    headers: { x-receiver-token: { env: S }, accept: application/json }\n'));
     expect(String((c.probes[0]!.headers as Record<string, unknown>)['x-receiver-token'])).toBe('<secret env:S>');
-    expect(
-      errorOf(
-        syn('https://h.example.com/w', '    headers: { authorization: "Bearer inline" }\n'),
-      ),
-    ).toContain('header authorization carries a credential');
+    expect(errorOf(syn('https://h.example.com/w', '    headers: { authorization: "Bearer inline" }\n'))).toContain('header authorization carries a credential');
   });
 });
 
@@ -76,9 +70,7 @@ describe('synthetic headers', () => {
   it('are sent with every request, the secret ones revealed only on the wire', async () => {
     const rx = await startReceiver({ scheme: 'btcpay', secret: 'whsec-signing-secret-1234', host: '127.0.0.1' });
     try {
-      const c = load(
-        syn(rx.webhookUrl, '    headers: { x-receiver-token: { env: S } }\n'),
-      );
+      const c = load(syn(rx.webhookUrl, '    headers: { x-receiver-token: { env: S } }\n'));
       const r = await syntheticKind.run(c.probes[0] as never, makeTestContext({ config: c }));
       expect(r.ok).toBe(true);
       expect(rx.received[0]!.headers['x-receiver-token']).toBe('whsec-signing-secret-1234');

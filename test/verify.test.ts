@@ -57,7 +57,9 @@ describe('hookwatch verify', () => {
     // `once` on the same config names the root cause next to the failure it explains.
     const once = await runCli(['once', '--config.file', cfg]);
     expect(once.code).toBe(1);
-    expect(once.stdout).toMatch(/^FAIL {2}receiver-synthetic \(synthetic\) {2}PAGE .*\n {6}reason: .*connect_refused.*\n {6}root: {3}likely caused by pay-dns, which explains failures delivering to hooks\.pay\.test: fix that first$/m);
+    expect(once.stdout).toMatch(
+      /^FAIL {2}receiver-synthetic \(synthetic\) {2}PAGE .*\n {6}reason: .*connect_refused.*\n {6}root: {3}likely caused by pay-dns, which explains failures delivering to hooks\.pay\.test: fix that first$/m,
+    );
   });
 
   it('signs off after the flush (the test webhook arrives), warning about the inflated TTL; JSON for automation', async () => {

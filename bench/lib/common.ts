@@ -95,7 +95,10 @@ export function rssTree(pid: number): { self: number; children: number } {
 
 export function version(cmd: string, args = ['--version']): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').map((l) => l.trim()).find((l) => l);
+  const text = `${r.stdout ?? ''}\n${r.stderr ?? ''}`
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l);
   return text ?? 'unknown';
 }
 

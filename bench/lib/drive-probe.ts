@@ -15,7 +15,14 @@ const kind = PROBE_KINDS.find((k) => k.type === job.type);
 if (!kind) throw new Error(`no kind ${job.type}`);
 const probe = { name: 'bench', type: job.type, intervalMs: 60_000, timeoutMs: 5_000, thresholds: {}, ...kind.schema.parse(job.probe) };
 const registry = new MetricRegistry({ processMetrics: false });
-const config: LoadedConfig = { file: 'bench.yaml', global: { intervalMs: 60_000, timeoutMs: 5_000, resolver: 'system' }, sources: {}, probes: [probe], secrets: [], destinations: { probes: [], targets: [] } };
+const config: LoadedConfig = {
+  file: 'bench.yaml',
+  global: { intervalMs: 60_000, timeoutMs: 5_000, resolver: 'system' },
+  sources: {},
+  probes: [probe],
+  secrets: [],
+  destinations: { probes: [], targets: [] },
+};
 const ctx: ProbeContext = {
   signal: new AbortController().signal,
   // The agent's default level: debug lines are built but dropped, as in production.

@@ -21,9 +21,13 @@ export interface World {
 
 /** HTTP target (own process), DNS lab, fake BTCPay settling an invoice every `paymentEveryMs`, a receiver. */
 export async function startWorld(opts: { paymentEveryMs?: number } = {}): Promise<World> {
-  const target: ChildProcess = spawn(process.execPath, ['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const target: ChildProcess = spawn(
+    process.execPath,
+    ['-e', "require('http').createServer((q,s)=>s.end('ok')).listen(0,'127.0.0.1',function(){console.log(this.address().port)})"],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await within(10_000, new Promise<number>((r) => createInterface({ input: target.stdout! }).once('line', (l) => r(Number(l)))), 'http target');
   const lab = await startDnsLab();
   const receiver = await new TestReceiver().start();
@@ -75,9 +79,17 @@ export function writeMixedConfig(file: string, world: World, n: number): Record<
       const name = `${m.type.replace('_', '-')}-${j}`;
       const base = { name, type: m.type, interval: m.interval };
       if (m.type === 'http') probes.push({ ...base, url: `${world.httpUrl}${j}` });
-      if (m.type === 'dns_drift') probes.push({ ...base, hosts: [world.lab.hooksHost], resolver: world.lab.goodResolver, authoritative: [world.lab.authoritative], recordTypes: ['A'] });
+      if (m.type === 'dns_drift')
+        probes.push({ ...base, hosts: [world.lab.hooksHost], resolver: world.lab.goodResolver, authoritative: [world.lab.authoritative], recordTypes: ['A'] });
       if (m.type === 'synthetic')
-        probes.push({ ...base, mode: 'direct', targets: [world.receiver.url], signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } }, connectTimeout: '1s', responseTimeout: '2s' });
+        probes.push({
+          ...base,
+          mode: 'direct',
+          targets: [world.receiver.url],
+          signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } },
+          connectTimeout: '1s',
+          responseTimeout: '2s',
+        });
       // A 1-minute window, so the probes' state reaches its steady size within the warm-up and a soak
       // measures leaks, not a 15-minute window filling up.
       if (m.type === 'delivery_rate') probes.push({ ...base, source: 'btcpay', window: '1m', paidEvents: ['InvoiceSettled'] });

@@ -114,7 +114,15 @@ describe('dns_drift verdicts (fakes, fake clock)', () => {
     expect(hostOf(b3).verdicts).toEqual(expect.arrayContaining(['stale', 'ttl_inflated']));
     expect(b3.reason).toMatch(/stale answer/);
     // The action ends the outage now (flush, with the host filled in); the fix prevents the next one.
-    for (const word of ['systemd-resolved', 'resolvectl flush-caches', 'unbound-control flush hooks.pay.test', 'unbound-control flush_zone pay.test', 'dnsmasq', 'nscd -i hosts']) expect(b3.action).toContain(word);
+    for (const word of [
+      'systemd-resolved',
+      'resolvectl flush-caches',
+      'unbound-control flush hooks.pay.test',
+      'unbound-control flush_zone pay.test',
+      'dnsmasq',
+      'nscd -i hosts',
+    ])
+      expect(b3.action).toContain(word);
     expect(b3.action).toContain(`resolver ${bad.address}`);
     expect(b3.action).not.toMatch(/cache-min-ttl/);
     expect(b3.fix).toMatch(/cache-min-ttl/);
@@ -314,7 +322,9 @@ describe('dns_drift configuration', () => {
   });
 
   it('names the flush for the resolver in use: systemd-resolved by its stub address, else each command with the host', () => {
-    expect(flushAction('hooks.pay.test', 'system', [{ host: '127.0.0.53', port: 53 }])).toBe("Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): `resolvectl flush-caches`");
+    expect(flushAction('hooks.pay.test', 'system', [{ host: '127.0.0.53', port: 53 }])).toBe(
+      "Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): `resolvectl flush-caches`",
+    );
     const other = flushAction('hooks.pay.test', '10.0.0.2:53', [{ host: '10.0.0.2', port: 53 }]);
     expect(other).toContain('resolver 10.0.0.2:53');
     expect(other).toContain('`unbound-control flush hooks.pay.test`');

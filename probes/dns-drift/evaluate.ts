@@ -21,7 +21,8 @@ export const FLUSH_HELP =
  */
 export function flushAction(host: string, resolver: string, servers: Array<{ host: string; port: number }>): string {
   const where = resolver === 'system' ? `the system resolver (${servers.map((s) => s.host).join(', ') || 'from /etc/resolv.conf'})` : `resolver ${resolver}`;
-  if (servers.length > 0 && servers.every((s) => s.host === '127.0.0.53')) return `Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): \`resolvectl flush-caches\``;
+  if (servers.length > 0 && servers.every((s) => s.host === '127.0.0.53'))
+    return `Flush the sender's DNS cache (systemd-resolved at 127.0.0.53): \`resolvectl flush-caches\``;
   const zone = host.split('.').slice(1).join('.') || host;
   return (
     `Flush ${host} from the cache of ${where}, on the machine that runs it: unbound \`unbound-control flush ${host}\` (whole zone: \`unbound-control flush_zone ${zone}\`); ` +
@@ -105,11 +106,9 @@ export function evaluateHost(i: HostInput): HostEvaluation {
   };
   if (auth.rcode === 'FAILED') {
     const why = auth.errors.slice(0, 3).join('; ') || 'no servers found';
-    f.add(
-      'authoritative_failure',
-      `${host}: no authoritative server gave an answer (${why}), so the resolver's answer cannot be judged.`,
-      { action: 'Check that the authoritative servers are reachable from this agent, or list them with `authoritative: ["IP:PORT"]` (split horizon).' },
-    );
+    f.add('authoritative_failure', `${host}: no authoritative server gave an answer (${why}), so the resolver's answer cannot be judged.`, {
+      action: 'Check that the authoritative servers are reachable from this agent, or list them with `authoritative: ["IP:PORT"]` (split horizon).',
+    });
     // The drift start is kept, so a drift that outlives the outage keeps its true duration.
     return { report: f.report(host, details), numbers: { resolverTtl: res.maxTtl, authoritativeFailure: 1 }, driftSince: i.driftSince };
   }
@@ -158,7 +157,10 @@ function judgeAuthority(f: Findings, host: string, auth: AuthoritativeAnswer): b
   f.add(
     'authoritative_disagreement',
     `${host}: the authoritative servers disagree about ${d.name} ${d.type}: ${answers} (a migration applied to only part of the NS set?).`,
-    { action: 'Update the zone on every authoritative server (check zone transfers: compare SOA serials with `dig +norec SOA <zone> @server`), then re-run this probe.' },
+    {
+      action:
+        'Update the zone on every authoritative server (check zone transfers: compare SOA serials with `dig +norec SOA <zone> @server`), then re-run this probe.',
+    },
   );
   return true;
 }
@@ -171,15 +173,16 @@ function judgeResolver(f: Findings, i: HostInput, name: string): boolean {
     f.add(
       'resolver_failure',
       `${host}: ${name} answered ${res.rcode}${res.error ? ` (${res.error})` : ''} while the authoritative servers serve ${auth.addresses.join(', ')}.`,
-      { action: `A cached negative answer clears with a flush. ${flushAction(host, i.resolver, i.resolverServers)}`, fixes: ["Check the resolver's logs and its upstream reachability."] },
+      {
+        action: `A cached negative answer clears with a flush. ${flushAction(host, i.resolver, i.resolverServers)}`,
+        fixes: ["Check the resolver's logs and its upstream reachability."],
+      },
     );
   }
   if (auth.rcode === 'NXDOMAIN' && res.addresses.length === 0) {
-    f.add(
-      'nxdomain',
-      `${host}: the authoritative servers say the name does not exist (NXDOMAIN).`,
-      { action: 'Check the host name in the synthetic targets / hosts list, or add the record to the zone.' },
-    );
+    f.add('nxdomain', `${host}: the authoritative servers say the name does not exist (NXDOMAIN).`, {
+      action: 'Check the host name in the synthetic targets / hosts list, or add the record to the zone.',
+    });
   }
   return failed;
 }

@@ -47,7 +47,9 @@ describe('reconcile verdict', () => {
     expect(v.ok).toBe(false);
     expect(v.reason).toBe('1 paid invoice(s) missing from the internal records (oldest 180 min; e.g. old)');
     expect(v.cause).toContain('redeliver');
-    expect(v.action).toBe('Once webhooks are delivered again, redeliver, dry run first: `hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe recon --since 4h` (add --apply to send).');
+    expect(v.action).toBe(
+      'Once webhooks are delivered again, redeliver, dry run first: `hookwatch redeliver --config.file /etc/hookwatch/hookwatch.yaml --probe recon --since 4h` (add --apply to send).',
+    );
   });
 
   it('tolerates missing records up to max_missing, but never orphans or mismatches', () => {

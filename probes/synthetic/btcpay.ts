@@ -38,7 +38,8 @@ const listens = (w: Webhook) => wouldDeliver(w, PAID_EVENT);
 
 export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ result: ProbeResult } | { outcomes: TargetOutcome[] }> {
   const src = p.source ? ctx.source(p.source) : undefined;
-  if (!src || src.type !== 'btcpay') return { result: { ok: false, reason: `btcpay mode needs a btcpay source (got ${p.source ?? 'none'})`, cause: 'Configuration error.' } };
+  if (!src || src.type !== 'btcpay')
+    return { result: { ok: false, reason: `btcpay mode needs a btcpay source (got ${p.source ?? 'none'})`, cause: 'Configuration error.' } };
   const client = new BtcpayClient({ url: src.url, apiKey: src.apiKey, storeId: src.storeId, timeoutMs: src.timeoutMs ?? p.responseTimeout });
   const o = { signal: ctx.signal };
   const clean = (e: unknown) => scrub(e instanceof Error ? e.message : String(e), [src.apiKey, ...ctx.config.secrets]);
@@ -83,7 +84,9 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
 
     type Seen = { invoiceId?: string; type?: string };
     const inspected = new Map<string, Seen>();
-    const state = new Map<string, { success?: Delivery; final?: boolean; failures: Array<Delivery & { type?: string }> }>(hooks.map((h) => [h.id, { failures: [] }]));
+    const state = new Map<string, { success?: Delivery; final?: boolean; failures: Array<Delivery & { type?: string }> }>(
+      hooks.map((h) => [h.id, { failures: [] }]),
+    );
     const pause = Math.min(2000, Math.max(50, Math.floor(p.within / 30)));
     for (let round = 0; round < 10_000 && !ctx.signal.aborted; round++) {
       for (const h of hooks) {
@@ -161,9 +164,15 @@ export async function runBtcpayMode(p: ModeProbe, ctx: ProbeContext): Promise<{ 
       ctx.state.delete('permissionsOk');
       forgetPermissions(src);
     }
-    return fail(`btcpay mode could not run: ${clean(e)}`, kind === 'permission' ? 'The API key lacks a permission the check needs.' : 'BTCPay is unreachable or answered unexpectedly; see the delivery_rate probe and BTCPay health.', {
-      invoiceId,
-    });
+    return fail(
+      `btcpay mode could not run: ${clean(e)}`,
+      kind === 'permission'
+        ? 'The API key lacks a permission the check needs.'
+        : 'BTCPay is unreachable or answered unexpectedly; see the delivery_rate probe and BTCPay health.',
+      {
+        invoiceId,
+      },
+    );
   } finally {
     if (invoiceId) {
       await client.archiveInvoice(invoiceId, {}).catch((e: unknown) => ctx.log.warn({ invoiceId, err: clean(e) }, 'could not archive the synthetic invoice'));

@@ -167,15 +167,18 @@ export async function securityChecks(
       : {
           check: 'bad_signature',
           result: 'fail',
-          sentence:
-            badRes.ok
-              ? `the receiver ACCEPTED a request signed with a wrong secret (${answer(badRes)}): it does not verify signatures, so anyone can forge payment webhooks`
-              : `a request signed with a wrong secret got ${answer(badRes)} instead of a 4xx rejection`,
+          sentence: badRes.ok
+            ? `the receiver ACCEPTED a request signed with a wrong secret (${answer(badRes)}): it does not verify signatures, so anyone can forge payment webhooks`
+            : `a request signed with a wrong secret got ${answer(badRes)} instead of a 4xx rejection`,
         },
   );
 
   if (scheme === 'btcpay') {
-    out.push({ check: 'replay', result: 'skipped', sentence: 'BTCPay signatures carry no timestamp; replays can only be caught by delivery-id idempotency (the duplicate check)' });
+    out.push({
+      check: 'replay',
+      result: 'skipped',
+      sentence: 'BTCPay signatures carry no timestamp; replays can only be caught by delivery-id idempotency (the duplicate check)',
+    });
   } else {
     // Correctly signed, but over a timestamp an hour old: a captured request played back later.
     const old = buildEvent(scheme, nowMs, { timestamp: Math.floor(nowMs / 1000) - 3600 });
@@ -194,7 +197,11 @@ export async function securityChecks(
   }
 
   if (confirm && confirmBroken) {
-    out.push({ check: 'duplicate', result: 'skipped', sentence: 'the receipt URL did not confirm the main delivery, so it cannot show double processing either' });
+    out.push({
+      check: 'duplicate',
+      result: 'skipped',
+      sentence: 'the receipt URL did not confirm the main delivery, so it cannot show double processing either',
+    });
     return out;
   }
   if (!confirm) {
@@ -211,8 +218,19 @@ export async function securityChecks(
   }
   const c = await confirmDelivery(confirm, dup.deliveryId, t);
   if (!c.ok) out.push({ check: 'duplicate', result: 'fail', sentence: `a delivery sent twice was never confirmed processed: ${c.message}` });
-  else if (c.count === undefined) out.push({ check: 'duplicate', result: 'skipped', sentence: 'the receipt does not report a processing count ("count"), so double processing cannot be seen' });
-  else if (c.count === 1) out.push({ check: 'duplicate', result: 'pass', sentence: `the same delivery sent twice (second answer ${answer(second)}) was processed once` });
-  else out.push({ check: 'duplicate', result: 'fail', sentence: `the same delivery sent twice was processed ${c.count} times: the receiver is not idempotent by delivery id, so retries double-fulfil orders` });
+  else if (c.count === undefined)
+    out.push({
+      check: 'duplicate',
+      result: 'skipped',
+      sentence: 'the receipt does not report a processing count ("count"), so double processing cannot be seen',
+    });
+  else if (c.count === 1)
+    out.push({ check: 'duplicate', result: 'pass', sentence: `the same delivery sent twice (second answer ${answer(second)}) was processed once` });
+  else
+    out.push({
+      check: 'duplicate',
+      result: 'fail',
+      sentence: `the same delivery sent twice was processed ${c.count} times: the receiver is not idempotent by delivery id, so retries double-fulfil orders`,
+    });
   return out;
 }

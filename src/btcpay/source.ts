@@ -24,8 +24,12 @@ export function clientFromSource(s: BtcpaySource, probeTimeoutMs?: number, dispa
   const timeoutMs = s.timeoutMs ?? Math.max(1000, Math.min(10_000, Math.floor((probeTimeoutMs ?? 20_000) / 2)));
   const budget = budgetFor(s);
   return new BtcpayClient({
-    url: s.url, apiKey: s.apiKey, storeId: s.storeId, timeoutMs,
-    ...(dispatcher ? { dispatcher } : {}), ...(budget ? { beforeRequest: budget.guard(s.name) } : {}),
+    url: s.url,
+    apiKey: s.apiKey,
+    storeId: s.storeId,
+    timeoutMs,
+    ...(dispatcher ? { dispatcher } : {}),
+    ...(budget ? { beforeRequest: budget.guard(s.name) } : {}),
   });
 }
 
@@ -71,7 +75,7 @@ export function exportDestinations(ctx: Pick<ProbeContext, 'metrics'>, urls: Ite
   ctx.metrics.define({
     name: 'webhook_destination_info',
     type: 'gauge',
-    help: "Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.",
+    help: 'Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.',
     labelNames: ['destination'],
   });
   const hosts = new Set<string>();

@@ -262,7 +262,8 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     problems.push(
       `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ` +
         `${notPolled.length} of ${due.length} due stores not polled this run` +
-        (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') + `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
+        (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') +
+        `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
     );
   }
   if (cutShort.length) problems.push(`the run ended (timeout or shutdown) before ${cutShort.length} of ${due.length} due stores were polled`);

@@ -139,8 +139,19 @@ export class DeliveryTracker {
     const cutoff = deep ? deepFloor : Math.max(deepFloor, this.#lastPollSec! - slack);
     const maxDepth = o.maxDepthSec ?? 24 * 3600;
     const res: PollResult = {
-      fresh: [], baseline, listCalls: 0, bodyCalls: 0, listedRows: 0, truncated: [], pendingBodies: 0, blocked: [],
-      futureRows: 0, futureMaxAheadSec: 0, countIgnored: false, rowsDropped: 0, quietSkipped: 0,
+      fresh: [],
+      baseline,
+      listCalls: 0,
+      bodyCalls: 0,
+      listedRows: 0,
+      truncated: [],
+      pendingBodies: 0,
+      blocked: [],
+      futureRows: 0,
+      futureMaxAheadSec: 0,
+      countIgnored: false,
+      rowsDropped: 0,
+      quietSkipped: 0,
     };
     const overlong0 = client.stats.overlongLists;
     // Blockages whose rows have all had time to land are over.
@@ -152,9 +163,10 @@ export class DeliveryTracker {
     // counted. Bodies already read for staged rows are kept aside so a retry does not read them again.
     const staged = new Map<string, TrackedDelivery>();
     const hints = new Map<string, number>();
-    const skip = this.quiet && !deep
-      ? quietSkips(webhookIds, { nowSec: o.nowSec, lastPolled: this.#lastListed, newestRow: this.#newestRow, keep: (w) => this.#blocked.has(w) }, this.quiet)
-      : new Set<string>();
+    const skip =
+      this.quiet && !deep
+        ? quietSkips(webhookIds, { nowSec: o.nowSec, lastPolled: this.#lastListed, newestRow: this.#newestRow, keep: (w) => this.#blocked.has(w) }, this.quiet)
+        : new Set<string>();
     res.quietSkipped = skip.size;
     for (const wid of webhookIds) {
       if (skip.has(wid)) continue;
@@ -274,8 +286,7 @@ export class DeliveryTracker {
     if (b) {
       b.sinceSec = Math.min(b.sinceSec, eventSec);
       b.untilSec = Math.max(b.untilSec, until);
-    }
-    else this.#blocked.set(t.webhookId, { sinceSec: eventSec, untilSec: until });
+    } else this.#blocked.set(t.webhookId, { sinceSec: eventSec, untilSec: until });
   }
 
   /** Rows whose timestamp is at or after `fromSec`. */

@@ -17,7 +17,10 @@ export async function getConfiguredWebhook(client: BtcpayClient, webhookId: stri
       throw e; // the store's list is refused too: a real permission (or unknown store) problem
     }
     if (hooks.some((h) => h.id === webhookId)) throw e;
-    const known = hooks.slice(0, 5).map((h) => h.id).join(', ');
+    const known = hooks
+      .slice(0, 5)
+      .map((h) => h.id)
+      .join(', ');
     const list = known ? `: ${known}${hooks.length > 5 ? ', ...' : ''}` : '';
     throw new BtcpayError(
       `webhook ${webhookId} does not exist in store ${client.storeId} ` +

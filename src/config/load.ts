@@ -195,7 +195,10 @@ function checkSources(stage: Stage, kind: ProbeKind, p: Record<string, unknown>,
     if (s && !accepted.includes(s.type))
       stage.issues.add([...base, key], `source "${name}" is of type ${s.type}; ${key} needs a ${accepted.join(' or ')} source`);
     else if (s?.type === 'btcpay' && s.stores && !kind.multiStore)
-      stage.issues.add([...base, key], `source "${name}" watches several stores (storeId: ${s.stores === 'all' ? 'all' : 'a list'}); ${kind.type} needs a source with one storeId`);
+      stage.issues.add(
+        [...base, key],
+        `source "${name}" watches several stores (storeId: ${s.stores === 'all' ? 'all' : 'a list'}); ${kind.type} needs a source with one storeId`,
+      );
     // A source that is written but invalid has its own error already.
     if (s || written.includes(name)) continue;
     const near = closest(name, defined);
@@ -231,7 +234,11 @@ function normalizeSource(name: string, s: z.infer<typeof sourceSchema>): SourceC
   switch (s.type) {
     case 'btcpay':
       return {
-        name, type: 'btcpay', url: s.url.replace(/\/+$/, ''), apiKey: s.apiKey, timeoutMs: s.timeout,
+        name,
+        type: 'btcpay',
+        url: s.url.replace(/\/+$/, ''),
+        apiKey: s.apiKey,
+        timeoutMs: s.timeout,
         ...(typeof s.storeId === 'string' && s.storeId !== 'all'
           ? { storeId: s.storeId }
           : { storeId: '', stores: s.storeId === 'all' ? ('all' as const) : [...new Set(s.storeId)] }),

@@ -27,7 +27,7 @@ function multiStoreKeys() {
       .min(1)
       .optional()
       .describe('Most API requests per minute, shared by every probe using the source (default: 600 with several stores, unlimited with one)'),
-    discoveryInterval: duration().optional().describe('How often the store list and each store\'s webhook list are read again (default 5m)'),
+    discoveryInterval: duration().optional().describe("How often the store list and each store's webhook list are read again (default 5m)"),
     maxStaleness: duration().optional().describe('Longest a quiet store or webhook goes unpolled (default 10m)'),
     quietAfter: duration().optional().describe('No new delivery for this long makes a store or webhook quiet (default 15m)'),
     storeConcurrency: z.int().min(1).max(64).optional().describe('Stores polled at once (default 4)'),

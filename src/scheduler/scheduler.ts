@@ -17,7 +17,6 @@ import type { RunRecord } from './run-record.ts';
 import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
 
-
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
 /** Bounds on what one run may put in /status, the page and `once`: a hostile upstream cannot inflate them. */
 export const MAX_RESULT_TEXT = 4000;

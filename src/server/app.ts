@@ -81,7 +81,10 @@ export function createApp(agent: AgentView): Express {
     if (code === 500) agent.opts.log.error({ error, method: req.method, path: req.path }, 'HTTP handler failed');
     else agent.opts.log.debug({ error, status: code }, 'bad HTTP request');
     if (res.headersSent) return;
-    res.status(code).type('text/plain').send(code === 500 ? 'Internal Server Error\n' : 'Bad Request\n');
+    res
+      .status(code)
+      .type('text/plain')
+      .send(code === 500 ? 'Internal Server Error\n' : 'Bad Request\n');
   });
   return app;
 }

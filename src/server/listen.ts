@@ -33,7 +33,9 @@ export function loadWebConfig(file: string): WebConfig {
   const rel = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
   const t = r.data.tls_server_config;
   return {
-    tls: t ? { cert: readFileSync(rel(t.cert_file)), key: readFileSync(rel(t.key_file)), ca: t.client_ca_file ? readFileSync(rel(t.client_ca_file)) : undefined } : undefined,
+    tls: t
+      ? { cert: readFileSync(rel(t.cert_file)), key: readFileSync(rel(t.key_file)), ca: t.client_ca_file ? readFileSync(rel(t.client_ca_file)) : undefined }
+      : undefined,
     users: r.data.basic_auth_users,
     headers: r.data.http_server_config?.headers,
   };

@@ -8,7 +8,6 @@ import { asText } from '../as-text.ts';
 
 type ProbeView = StatusView['probes'][number];
 
-
 export const esc = (s: unknown) => asText(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** `code` spans in probe text become <code>, so commands stand out and copy cleanly. */

@@ -33,7 +33,11 @@ export interface VerifyInput {
 
 export type VerifyResult =
   | { ok: true; timestamp?: number; id?: string }
-  | { ok: false; reason: 'missing_header' | 'malformed_header' | 'bad_signature' | 'timestamp_too_old' | 'timestamp_in_future' | 'bad_secret'; message: string };
+  | {
+      ok: false;
+      reason: 'missing_header' | 'malformed_header' | 'bad_signature' | 'timestamp_too_old' | 'timestamp_in_future' | 'bad_secret';
+      message: string;
+    };
 
 const toBuf = (b: string | Buffer): Buffer => (typeof b === 'string' ? Buffer.from(b, 'utf8') : b);
 
@@ -96,7 +100,8 @@ export function sign(scheme: SigningScheme, input: SignInput): SignedHeaders {
 
 function checkTime(t: number, nowS: number, toleranceS: number, futureToo: boolean): VerifyResult | undefined {
   if (nowS - t > toleranceS) return { ok: false, reason: 'timestamp_too_old', message: `timestamp ${t} is ${nowS - t}s old, tolerance ${toleranceS}s` };
-  if (futureToo && t - nowS > toleranceS) return { ok: false, reason: 'timestamp_in_future', message: `timestamp ${t} is ${t - nowS}s in the future, tolerance ${toleranceS}s` };
+  if (futureToo && t - nowS > toleranceS)
+    return { ok: false, reason: 'timestamp_in_future', message: `timestamp ${t} is ${t - nowS}s in the future, tolerance ${toleranceS}s` };
   return undefined;
 }
 

@@ -83,9 +83,12 @@ abstract class FakeDnsServer {
     this.host = host;
     this.udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     this.udp.on('message', (msg, rinfo) => {
-      void this.#handle(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }).then((outs) => {
-        for (const o of outs) this.udp.send(o, rinfo.port, rinfo.address, () => undefined);
-      }, () => undefined);
+      void this.#handle(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }).then(
+        (outs) => {
+          for (const o of outs) this.udp.send(o, rinfo.port, rinfo.address, () => undefined);
+        },
+        () => undefined,
+      );
     });
     await new Promise<void>((res, rej) => {
       this.udp.once('error', rej);
@@ -103,14 +106,17 @@ abstract class FakeDnsServer {
           const len = buf.readUInt16BE(0);
           const msg = buf.subarray(2, 2 + len);
           buf = buf.subarray(2 + len);
-          void this.#handle(msg, { address: s.remoteAddress ?? '', port: s.remotePort ?? 0, transport: 'tcp' }).then((outs) => {
-            for (const o of outs) {
-              const f = Buffer.alloc(2 + o.length);
-              f.writeUInt16BE(o.length, 0);
-              o.copy(f, 2);
-              if (!s.destroyed) s.write(f);
-            }
-          }, () => undefined);
+          void this.#handle(msg, { address: s.remoteAddress ?? '', port: s.remotePort ?? 0, transport: 'tcp' }).then(
+            (outs) => {
+              for (const o of outs) {
+                const f = Buffer.alloc(2 + o.length);
+                f.writeUInt16BE(o.length, 0);
+                o.copy(f, 2);
+                if (!s.destroyed) s.write(f);
+              }
+            },
+            () => undefined,
+          );
         }
       });
     });
@@ -127,7 +133,10 @@ abstract class FakeDnsServer {
 }
 
 /** Encode a response to `q` with the given sections and flags. */
-export function reply(q: DecodedPacket, opts: { rcode?: number; aa?: boolean; ra?: boolean; tc?: boolean; answers?: Answer[]; authorities?: Answer[] }): Buffer {
+export function reply(
+  q: DecodedPacket,
+  opts: { rcode?: number; aa?: boolean; ra?: boolean; tc?: boolean; answers?: Answer[]; authorities?: Answer[] },
+): Buffer {
   let flags = (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
   if (opts.aa) flags |= dnsPacket.AUTHORITATIVE_ANSWER;
   if (opts.ra) flags |= dnsPacket.RECURSION_AVAILABLE;
@@ -145,7 +154,14 @@ export class FakeAuthoritative extends FakeDnsServer {
   truncateUdp = false;
   readonly #rr = new Map<string, { ttl: number; values: string[] }>();
 
-  static async start(opts: { zone: string; records?: FakeRecord[]; host?: string; port?: number; defaultTtl?: number; nsAddress?: string }): Promise<FakeAuthoritative> {
+  static async start(opts: {
+    zone: string;
+    records?: FakeRecord[];
+    host?: string;
+    port?: number;
+    defaultTtl?: number;
+    nsAddress?: string;
+  }): Promise<FakeAuthoritative> {
     const s = new FakeAuthoritative();
     s.zone = norm(opts.zone);
     s.#defaultTtl = opts.defaultTtl ?? 3600;
@@ -166,7 +182,13 @@ export class FakeAuthoritative extends FakeDnsServer {
   }
 
   #soa(): Answer {
-    return { type: 'SOA', name: this.zone, ttl: 3600, class: 'IN', data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 } };
+    return {
+      type: 'SOA',
+      name: this.zone,
+      ttl: 3600,
+      class: 'IN',
+      data: { mname: `ns1.${this.zone}`, rname: `hostmaster.${this.zone}`, serial: this.serial, refresh: 3600, retry: 600, expire: 86400, minimum: 30 },
+    };
   }
 
   #rrset(name: string, type: string): Answer[] {
@@ -220,7 +242,15 @@ export class FakeRecursive extends FakeDnsServer {
   upstreamQueries = 0;
   readonly #cache = new Map<string, CacheEntry>();
 
-  static async start(opts: { upstream: string[]; minTtl?: number; maxTtl?: number; host?: string; port?: number; now?: () => number; upstreamTimeoutMs?: number }): Promise<FakeRecursive> {
+  static async start(opts: {
+    upstream: string[];
+    minTtl?: number;
+    maxTtl?: number;
+    host?: string;
+    port?: number;
+    now?: () => number;
+    upstreamTimeoutMs?: number;
+  }): Promise<FakeRecursive> {
     const s = new FakeRecursive();
     s.upstream = opts.upstream.map(parseServer);
     s.minTtl = opts.minTtl ?? 0;
@@ -241,7 +271,9 @@ export class FakeRecursive extends FakeDnsServer {
     let cur = name;
     for (let hop = 0; hop < 8; hop++) {
       this.upstreamQueries++;
-      const r = (await query({ servers: this.upstream, name: cur, type: type as never, rd: false, timeoutMs: this.upstreamTimeoutMs, attempts: this.upstream.length })).response;
+      const r = (
+        await query({ servers: this.upstream, name: cur, type: type as never, rd: false, timeoutMs: this.upstreamTimeoutMs, attempts: this.upstream.length })
+      ).response;
       const rc = RCODE[r.rcode as keyof typeof RCODE] ?? RCODE.SERVFAIL;
       answers.push(...r.answers.filter((a) => a.type !== 'OPT'));
       if (rc !== 0) return this.#entry(rc, answers, r.authorities);
@@ -290,7 +322,11 @@ export class FakeRecursive extends FakeDnsServer {
 }
 
 /** The demo's pair: an authoritative zone and a resolver in front of it. */
-export async function startFakeDns(opts: { zone: string; records: FakeRecord[]; minTtl?: number }): Promise<{ auth: FakeAuthoritative; resolver: FakeRecursive; stop(): Promise<void> }> {
+export async function startFakeDns(opts: {
+  zone: string;
+  records: FakeRecord[];
+  minTtl?: number;
+}): Promise<{ auth: FakeAuthoritative; resolver: FakeRecursive; stop(): Promise<void> }> {
   const auth = await FakeAuthoritative.start({ zone: opts.zone, records: opts.records });
   const resolver = await FakeRecursive.start({ upstream: [auth.address], minTtl: opts.minTtl });
   return { auth, resolver, stop: async () => void (await Promise.all([resolver.stop(), auth.stop()])) };

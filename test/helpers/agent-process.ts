@@ -7,7 +7,10 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'bin', 'hookwatch.js');
 
 /** Run the CLI to completion. Asynchronous on purpose: test servers in this process must keep answering. */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -30,7 +33,10 @@ export interface AgentProcess {
 }
 
 /** Start `hookwatch run` on a free loopback port; resolves once it logs its address. */
-export async function startAgent(configFile: string, opts: { env?: NodeJS.ProcessEnv; extraArgs?: string[]; timeoutMs?: number; host?: string } = {}): Promise<AgentProcess> {
+export async function startAgent(
+  configFile: string,
+  opts: { env?: NodeJS.ProcessEnv; extraArgs?: string[]; timeoutMs?: number; host?: string } = {},
+): Promise<AgentProcess> {
   const host = opts.host ?? '127.0.0.1';
   const child = spawn(process.execPath, [CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])], {
     cwd: ROOT,
@@ -83,7 +89,10 @@ export async function startAgent(configFile: string, opts: { env?: NodeJS.Proces
 }
 
 /** Poll until fn returns a truthy value (bounded in time). */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let last: unknown;
   while (Date.now() < deadline) {

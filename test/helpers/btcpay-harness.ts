@@ -23,7 +23,9 @@ export interface Harness {
 
 export const T0 = Date.UTC(2026, 4, 1, 12, 0, 0);
 
-export async function startHarness(o: { fake?: FakeBtcpayOptions; webhook?: Parameters<FakeBtcpay['createWebhook']>[0] | false; permissions?: string[] } = {}): Promise<Harness> {
+export async function startHarness(
+  o: { fake?: FakeBtcpayOptions; webhook?: Parameters<FakeBtcpay['createWebhook']>[0] | false; permissions?: string[] } = {},
+): Promise<Harness> {
   const rx = await startReceiver();
   let fake: FakeBtcpay;
   let clock: { ms: number };
@@ -31,7 +33,14 @@ export async function startHarness(o: { fake?: FakeBtcpayOptions; webhook?: Para
     // One simulated clock for BTCPay and the probes; it moves only through advance() / run().
     fake = await startFakeBtcpay({ startMs: T0, deliveryTimeoutMs: 300, ...o.fake });
     const f = fake;
-    clock = { get ms() { return f.now(); }, set ms(v: number) { f.setNow(v); } };
+    clock = {
+      get ms() {
+        return f.now();
+      },
+      set ms(v: number) {
+        f.setNow(v);
+      },
+    };
   } else {
     const c = { ms: T0 };
     clock = c;
@@ -39,10 +48,23 @@ export async function startHarness(o: { fake?: FakeBtcpayOptions; webhook?: Para
   }
   const key = fake.addApiKey(o.permissions ?? [`btcpay.store.canmodifystoresettings:${fake.storeId}`], 'hookwatch');
   const webhookId = o.webhook === false ? '' : fake.createWebhook(o.webhook ?? { url: rx.url }).id;
-  const source = { name: 'btcpay', type: 'btcpay' as const, url: fake.url, apiKey: new Secret(key, 'env:BTCPAY_API_KEY'), storeId: fake.storeId, timeoutMs: 2000 };
+  const source = {
+    name: 'btcpay',
+    type: 'btcpay' as const,
+    url: fake.url,
+    apiKey: new Secret(key, 'env:BTCPAY_API_KEY'),
+    storeId: fake.storeId,
+    timeoutMs: 2000,
+  };
   const registry = new MetricRegistry({ processMetrics: false });
   return {
-    fake, rx, key, webhookId, clock, source, registry,
+    fake,
+    rx,
+    key,
+    webhookId,
+    clock,
+    source,
+    registry,
     ctx(c = {}) {
       const ctx = makeTestContext({
         probe: c.probe ?? 'btcpay',

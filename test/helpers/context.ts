@@ -15,18 +15,25 @@ export interface TestContext extends ProbeContext {
   metricValue(name: string, labels?: Record<string, string>): Promise<number | undefined>;
 }
 
-export function makeTestContext(opts: {
-  probe?: string;
-  config?: Partial<LoadedConfig>;
-  sources?: Record<string, SourceConfig>;
-  now?: number;
-  signal?: AbortSignal;
-  registry?: MetricRegistry;
-  state?: Map<string, unknown>;
-} = {}): TestContext {
+export function makeTestContext(
+  opts: {
+    probe?: string;
+    config?: Partial<LoadedConfig>;
+    sources?: Record<string, SourceConfig>;
+    now?: number;
+    signal?: AbortSignal;
+    registry?: MetricRegistry;
+    state?: Map<string, unknown>;
+  } = {},
+): TestContext {
   const registry = opts.registry ?? new MetricRegistry({ processMetrics: false });
   const logLines: string[] = [];
-  const dest = new Writable({ write(c: Buffer, _e, cb) { logLines.push(c.toString()); cb(); } });
+  const dest = new Writable({
+    write(c: Buffer, _e, cb) {
+      logLines.push(c.toString());
+      cb();
+    },
+  });
   let now = opts.now ?? Date.now();
   let fake = opts.now !== undefined;
   const sources = opts.sources ?? {};
@@ -46,7 +53,10 @@ export function makeTestContext(opts: {
     log: createLogger({ level: 'debug', destination: dest }).child({ probe }),
     metrics: new ProbeMetrics(registry, probe),
     now: () => (fake ? now : Date.now()),
-    setNow(ms: number) { now = ms; fake = true; },
+    setNow(ms: number) {
+      now = ms;
+      fake = true;
+    },
     state: opts.state ?? new Map(),
     config,
     source(name: string) {
@@ -61,7 +71,11 @@ export function makeTestContext(opts: {
       const m = await registry.registry.getSingleMetric(full)?.get();
       if (!m) return undefined;
       const want = { probe, ...labels };
-      const v = m.values.find((x) => ((x as { metricName?: string }).metricName ?? full) === full && Object.entries(want).every(([k, val]) => String((x.labels as Record<string, unknown>)[k]) === val));
+      const v = m.values.find(
+        (x) =>
+          ((x as { metricName?: string }).metricName ?? full) === full &&
+          Object.entries(want).every(([k, val]) => String((x.labels as Record<string, unknown>)[k]) === val),
+      );
       return v?.value;
     },
   };

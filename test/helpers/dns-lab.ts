@@ -99,12 +99,7 @@ export async function freePort(): Promise<number> {
 }
 
 function renderZone(z: ZoneData): string {
-  const lines = [
-    `$ORIGIN ${z.origin}`,
-    '$TTL 3600',
-    `@ IN SOA ns1.pay.test. hostmaster.pay.test. ${z.serial} 3600 600 86400 30`,
-    '@ IN NS ns1.pay.test.',
-  ];
+  const lines = [`$ORIGIN ${z.origin}`, '$TTL 3600', `@ IN SOA ns1.pay.test. hostmaster.pay.test. ${z.serial} 3600 600 86400 30`, '@ IN NS ns1.pay.test.'];
   for (const [owner, r] of z.records) lines.push(`${owner} ${r.ttl} IN ${r.type} ${r.value}`);
   for (const d of z.delegations) lines.push(`${d} 3600 IN NS ns1.pay.test.`);
   return lines.join('\n') + '\n';

@@ -22,7 +22,7 @@ export function imageDir(): string {
 }
 
 /** A blob of the OCI layout, parsed as JSON. */
-export function blob<T = any>(layout: string, digest: string): T {  
+export function blob<T = any>(layout: string, digest: string): T {
   return JSON.parse(readFileSync(join(layout, 'blobs', ...digest.split(':')), 'utf8')) as T;
 }
 
@@ -66,7 +66,10 @@ export function elfInterpreter(file: string): string | undefined {
     if (b.readUInt32LE(p) === 3) {
       const off = Number(b.readBigUInt64LE(p + 8));
       const size = Number(b.readBigUInt64LE(p + 32));
-      return b.subarray(off, off + size).toString('latin1').replace(/\0+$/, '');
+      return b
+        .subarray(off, off + size)
+        .toString('latin1')
+        .replace(/\0+$/, '');
     }
   }
   return undefined;

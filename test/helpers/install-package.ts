@@ -22,7 +22,11 @@ function buildIsCurrent(): boolean {
   const builtAt = statSync(stamp).mtimeMs;
   const walk = (d: string, s: string): boolean =>
     readdirSync(d, { withFileTypes: true }).every((e) =>
-      e.isDirectory() ? walk(join(d, e.name), join(s, e.name)) : !e.name.endsWith('.js') || !existsSync(join(s, e.name.replace(/\.js$/, '.ts'))) || statSync(join(s, e.name.replace(/\.js$/, '.ts'))).mtimeMs <= builtAt,
+      e.isDirectory()
+        ? walk(join(d, e.name), join(s, e.name))
+        : !e.name.endsWith('.js') ||
+          !existsSync(join(s, e.name.replace(/\.js$/, '.ts'))) ||
+          statSync(join(s, e.name.replace(/\.js$/, '.ts'))).mtimeMs <= builtAt,
     );
   return walk(join(ROOT, 'dist'), ROOT);
 }
@@ -35,7 +39,10 @@ export function packTarball(): string {
   if (!buildIsCurrent()) npm(['run', 'build'], ROOT);
   const dest = mkdtempSync(join(tmpdir(), 'hookwatch-pack-'));
   // The build is current; --ignore-scripts skips prepack so parallel tests never see dist/ swapped under them.
-  const out = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dest], ROOT)) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const out = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', dest], ROOT)) as Array<{
+    filename: string;
+    files: Array<{ path: string }>;
+  }>;
   packed = join(dest, out[0]!.filename);
   return packed;
 }

@@ -63,19 +63,40 @@ export async function startPostgres(opts: { database?: string; user?: string; pa
   chmodSync(dir, 0o700);
   const as = { ...(ids ?? {}), env: { ...process.env, HOME: dir } };
 
-  execFileSync(initdb, ['-D', data, '-U', 'postgres', '--pwfile', join(dir, 'pw'), '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync', '--locale=C.UTF-8'], {
-    ...as,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    cwd: dir,
-    timeout: 60_000,
-  });
+  execFileSync(
+    initdb,
+    [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--pwfile',
+      join(dir, 'pw'),
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--no-sync',
+      '--locale=C.UTF-8',
+    ],
+    {
+      ...as,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: dir,
+      timeout: 60_000,
+    },
+  );
 
   const port = await freePort();
-  const proc: ChildProcess = spawn(postgres, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'], {
-    ...as,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    cwd: dir,
-  });
+  const proc: ChildProcess = spawn(
+    postgres,
+    ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'max_connections=20'],
+    {
+      ...as,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: dir,
+    },
+  );
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
   let exited = false;

@@ -150,7 +150,10 @@ export class BtcpayClient {
     if (count !== 'all' && (!Number.isInteger(count) || count < 1)) throw new RangeError('count must be a positive integer');
     const q = count === 'all' ? '' : `?count=${count}`;
     // A server that ignores count would send every row: read no further than the count asked for.
-    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), { ...o, ...(count === 'all' ? {} : { maxItems: count }) });
+    return this.#json('GET', `${this.#store}/webhooks/${enc(webhookId)}/deliveries${q}`, z.array(DeliverySchema), {
+      ...o,
+      ...(count === 'all' ? {} : { maxItems: count }),
+    });
   }
 
   /** One delivery row; kind 'not_found' while a queued (re)delivery has not been attempted yet. */

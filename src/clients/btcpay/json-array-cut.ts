@@ -22,7 +22,8 @@ export class JsonArrayCutter {
       const c = chunk[i]!;
       if (this.#inString) {
         if (this.#escape) this.#escape = false;
-        else if (c === 0x5c) this.#escape = true; // backslash
+        else if (c === 0x5c)
+          this.#escape = true; // backslash
         else if (c === 0x22) this.#inString = false;
         continue;
       }

@@ -46,7 +46,10 @@ export function encodeQuery(opts: { id: number; name: string; type: RecordType; 
     id: opts.id,
     flags: opts.rd ? dnsPacket.RECURSION_DESIRED : 0,
     questions: [{ type: opts.type, name: opts.name, class: 'IN' }],
-    additionals: opts.edns === false ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+    additionals:
+      opts.edns === false
+        ? []
+        : [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
   });
 }
 
@@ -160,9 +163,9 @@ export function decodeResponse(buf: Buffer): DecodeResult {
     if (dnsPacket.decode.bytes !== buf.length) return { ok: false, reason: 'record data inconsistent with rdlength' };
     const q = p.questions?.[0];
     if (!q || typeof q.name !== 'string') return { ok: false, reason: 'missing question' };
-    const answers = (p.answers ?? []);
-    const authorities = (p.authorities ?? []);
-    const additionals = (p.additionals ?? []);
+    const answers = p.answers ?? [];
+    const authorities = p.authorities ?? [];
+    const additionals = p.additionals ?? [];
     for (const rr of [...answers, ...authorities]) {
       if (rr.type === 'A' && !(typeof rr.data === 'string' && isIPv4(rr.data))) return { ok: false, reason: 'A record without an IPv4 address' };
       if (rr.type === 'AAAA' && !(typeof rr.data === 'string' && isIPv6(rr.data))) return { ok: false, reason: 'AAAA record without an IPv6 address' };

@@ -26,7 +26,8 @@ export function formatServer(s: Server): string {
   return formatHostPort(s.host, s.port);
 }
 
-export type PacketEvent = { outcome: 'accepted'; server: string; transport: 'udp' | 'tcp' } | { outcome: 'rejected'; reason: string; server: string; transport: 'udp' | 'tcp' };
+export type PacketEvent =
+  { outcome: 'accepted'; server: string; transport: 'udp' | 'tcp' } | { outcome: 'rejected'; reason: string; server: string; transport: 'udp' | 'tcp' };
 
 export interface QueryOptions {
   servers: Server[];
@@ -218,7 +219,16 @@ export async function query(opts: QueryOptions): Promise<QueryResult> {
     const server = opts.servers[i % opts.servers.length]!;
     const label = formatServer(server);
     tried.push(label);
-    const base: Attempt = { server, name: normName(opts.name), type: opts.type, rd: opts.rd, timeoutMs, signal: opts.signal, onPacket: opts.onPacket, noEdns: opts.noEdns ?? false };
+    const base: Attempt = {
+      server,
+      name: normName(opts.name),
+      type: opts.type,
+      rd: opts.rd,
+      timeoutMs,
+      signal: opts.signal,
+      onPacket: opts.onPacket,
+      noEdns: opts.noEdns ?? false,
+    };
     const t0 = performance.now();
     try {
       let response = await udpExchange(base);

@@ -71,7 +71,11 @@ export interface RecursiveAnswer {
 }
 
 /** Resolve through a recursive resolver with RD=1 (A and AAAA by default). */
-export async function resolveRecursive(servers: Server[], host: string, opts: Common & { types?: AddressType[]; attempts?: number } = {}): Promise<RecursiveAnswer> {
+export async function resolveRecursive(
+  servers: Server[],
+  host: string,
+  opts: Common & { types?: AddressType[]; attempts?: number } = {},
+): Promise<RecursiveAnswer> {
   const types = opts.types ?? ['A', 'AAAA'];
   const per = await Promise.all(
     types.map(async (type) => {
@@ -82,7 +86,16 @@ export async function resolveRecursive(servers: Server[], host: string, opts: Co
         try {
           queries++;
           opts.onQuery?.(servers.map(formatServer).join(','));
-          const q = await query({ servers, name: cur, type: type, rd: true, timeoutMs: opts.timeoutMs, signal: opts.signal, onPacket: opts.onPacket, attempts: opts.attempts });
+          const q = await query({
+            servers,
+            name: cur,
+            type: type,
+            rd: true,
+            timeoutMs: opts.timeoutMs,
+            signal: opts.signal,
+            onPacket: opts.onPacket,
+            attempts: opts.attempts,
+          });
           const r = q.response;
           if (r.rcode !== 'NOERROR') return { type, addresses: [] as string[], ttls, rcode: r.rcode, server: q.server, queries };
           const f = dangling(r, cur, type);
@@ -173,7 +186,11 @@ export class LookupLimiter {
       return Promise.resolve(release());
     }
     if (this.#waiting.length >= this.maxQueue) {
-      return Promise.reject(Object.assign(new Error(`too many system lookups pending (${this.#running} running, ${this.#waiting.length} queued): getaddrinfo seems to hang`), { code: 'EBUSY' }));
+      return Promise.reject(
+        Object.assign(new Error(`too many system lookups pending (${this.#running} running, ${this.#waiting.length} queued): getaddrinfo seems to hang`), {
+          code: 'EBUSY',
+        }),
+      );
     }
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -212,7 +229,9 @@ export async function systemLookup(
   const giveUp = new AbortController();
   let started = false;
   const timer = setTimeout(() => {
-    const what = started ? `getaddrinfo for ${host} took longer than ${timeoutMs} ms` : `getaddrinfo for ${host} did not start within ${timeoutMs} ms: ${limiter.running} system lookups still running (getaddrinfo hangs?)`;
+    const what = started
+      ? `getaddrinfo for ${host} took longer than ${timeoutMs} ms`
+      : `getaddrinfo for ${host} did not start within ${timeoutMs} ms: ${limiter.running} system lookups still running (getaddrinfo hangs?)`;
     giveUp.abort(Object.assign(new Error(what), { code: 'TIMEOUT' }));
   }, timeoutMs);
   const onAbort = () => giveUp.abort(Object.assign(new Error('aborted'), { code: 'ABORTED' }));
@@ -243,7 +262,11 @@ export async function systemLookup(
  * Resolve `host` the way a probe configured with `resolver` would: 'system' is getaddrinfo,
  * 'IP:PORT' a raw recursive query (which also yields the TTL the resolver hands out).
  */
-export async function lookupVia(resolver: string, host: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<{ addresses: string[]; ttl?: number; server?: string }> {
+export async function lookupVia(
+  resolver: string,
+  host: string,
+  opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+): Promise<{ addresses: string[]; ttl?: number; server?: string }> {
   if (net.isIP(host)) return { addresses: [host] };
   if (resolver === 'system') {
     const r = await systemLookup(host, opts);
@@ -342,68 +365,94 @@ export async function resolveAuthoritative(host: string, opts: AuthOptions = {})
   let answered = 0;
   let nx = 0;
   // Types in parallel (each a CNAME walk of its own); results merged in type order below.
-  const perType = await Promise.all(types.map(async (type) => {
-    const asked: AuthoritativeAnswer['asked'] = [];
-    const errors: string[] = [];
-    const disagreements: AuthoritativeAnswer['disagreements'] = [];
-    const queue = [normName(host)];
-    const seen = new Set<string>();
-    while (queue.length && seen.size < MAX_CHAIN) {
-      const name = queue.shift()!;
-      if (seen.has(name)) continue;
-      seen.add(name);
-      let servers = opts.servers;
-      let zone: string | undefined;
-      if (!servers) {
-        try {
-          const z = await discoverZone(name, opts);
-          servers = z.servers;
-          zone = z.zone;
-        } catch (e) {
-          if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
-          errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-          continue;
-        }
-      }
-      const answers: AuthServerAnswer[] = await Promise.all(
-        servers.map(async (s): Promise<AuthServerAnswer> => {
-          const label = formatServer(s);
-          opts.onQuery?.(label);
-          out.queries++;
+  const perType = await Promise.all(
+    types.map(async (type) => {
+      const asked: AuthoritativeAnswer['asked'] = [];
+      const errors: string[] = [];
+      const disagreements: AuthoritativeAnswer['disagreements'] = [];
+      const queue = [normName(host)];
+      const seen = new Set<string>();
+      while (queue.length && seen.size < MAX_CHAIN) {
+        const name = queue.shift()!;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        let servers = opts.servers;
+        let zone: string | undefined;
+        if (!servers) {
           try {
-            // Each server on its own (with one retry): we want every server's view, not the first.
-            const q = await query({ servers: [s], name, type, rd: false, timeoutMs: opts.timeoutMs, signal: opts.signal, onPacket: opts.onPacket, attempts: 2, retryRcodes: [] });
-            const r = q.response;
-            if (!r.aa) return { server: label, rcode: r.rcode, addresses: [], ttls: [], error: `${label} answered without the AA flag (not authoritative for ${name}; rcode ${r.rcode})` };
-            if (r.rcode !== 'NOERROR') return { server: label, rcode: r.rcode, addresses: [], ttls: [] };
-            const f = dangling(r, name, type);
-            return { server: label, rcode: 'NOERROR', addresses: f.addresses, ttls: f.ttls, dangling: f.dangling };
+            const z = await discoverZone(name, opts);
+            servers = z.servers;
+            zone = z.zone;
           } catch (e) {
             if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
-            return { server: label, rcode: e instanceof DnsQueryError ? e.kind.toUpperCase() : 'ERROR', addresses: [], ttls: [], error: e instanceof Error ? e.message : String(e) };
+            errors.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+            continue;
           }
-        }),
-      );
-      asked.push({ name, type, zone, servers: answers });
-      const good = answers.filter((a) => !a.error && (a.rcode === 'NOERROR' || a.rcode === 'NXDOMAIN'));
-      for (const a of answers) if (a.error) errors.push(a.error);
-      for (const a of answers) if (!a.error && !good.includes(a)) errors.push(`${a.server} answered ${a.rcode} for ${name}`);
-      if (!good.length) continue;
-      answered++;
-      if (good.every((a) => a.rcode === 'NXDOMAIN')) nx++;
-      // Compare what each answering server says: addresses, or the CNAME target, or NXDOMAIN.
-      const view = (a: AuthServerAnswer): string[] | string => (a.rcode !== 'NOERROR' ? a.rcode : a.dangling ? `CNAME ${a.dangling}` : a.addresses.length ? [...a.addresses].sort() : 'NODATA');
-      if (new Set(good.map((a) => JSON.stringify(view(a)))).size > 1) {
-        disagreements.push({ name, type, answers: Object.fromEntries(good.map((a) => [a.server, view(a)])) });
+        }
+        const answers: AuthServerAnswer[] = await Promise.all(
+          servers.map(async (s): Promise<AuthServerAnswer> => {
+            const label = formatServer(s);
+            opts.onQuery?.(label);
+            out.queries++;
+            try {
+              // Each server on its own (with one retry): we want every server's view, not the first.
+              const q = await query({
+                servers: [s],
+                name,
+                type,
+                rd: false,
+                timeoutMs: opts.timeoutMs,
+                signal: opts.signal,
+                onPacket: opts.onPacket,
+                attempts: 2,
+                retryRcodes: [],
+              });
+              const r = q.response;
+              if (!r.aa)
+                return {
+                  server: label,
+                  rcode: r.rcode,
+                  addresses: [],
+                  ttls: [],
+                  error: `${label} answered without the AA flag (not authoritative for ${name}; rcode ${r.rcode})`,
+                };
+              if (r.rcode !== 'NOERROR') return { server: label, rcode: r.rcode, addresses: [], ttls: [] };
+              const f = dangling(r, name, type);
+              return { server: label, rcode: 'NOERROR', addresses: f.addresses, ttls: f.ttls, dangling: f.dangling };
+            } catch (e) {
+              if (e instanceof DnsQueryError && e.kind === 'aborted') throw e;
+              return {
+                server: label,
+                rcode: e instanceof DnsQueryError ? e.kind.toUpperCase() : 'ERROR',
+                addresses: [],
+                ttls: [],
+                error: e instanceof Error ? e.message : String(e),
+              };
+            }
+          }),
+        );
+        asked.push({ name, type, zone, servers: answers });
+        const good = answers.filter((a) => !a.error && (a.rcode === 'NOERROR' || a.rcode === 'NXDOMAIN'));
+        for (const a of answers) if (a.error) errors.push(a.error);
+        for (const a of answers) if (!a.error && !good.includes(a)) errors.push(`${a.server} answered ${a.rcode} for ${name}`);
+        if (!good.length) continue;
+        answered++;
+        if (good.every((a) => a.rcode === 'NXDOMAIN')) nx++;
+        // Compare what each answering server says: addresses, or the CNAME target, or NXDOMAIN.
+        const view = (a: AuthServerAnswer): string[] | string =>
+          a.rcode !== 'NOERROR' ? a.rcode : a.dangling ? `CNAME ${a.dangling}` : a.addresses.length ? [...a.addresses].sort() : 'NODATA';
+        if (new Set(good.map((a) => JSON.stringify(view(a)))).size > 1) {
+          disagreements.push({ name, type, answers: Object.fromEntries(good.map((a) => [a.server, view(a)])) });
+        }
+        for (const a of good) {
+          for (const ip of a.addresses) addresses.add(ip);
+          ttls.push(...a.ttls);
+          if (a.dangling) queue.push(a.dangling);
+        }
       }
-      for (const a of good) {
-        for (const ip of a.addresses) addresses.add(ip);
-        ttls.push(...a.ttls);
-        if (a.dangling) queue.push(a.dangling);
-      }
-    }
-    return { asked, errors, disagreements };
-  }));
+      return { asked, errors, disagreements };
+    }),
+  );
   for (const t of perType) {
     out.asked.push(...t.asked);
     out.errors.push(...t.errors);

@@ -49,8 +49,13 @@ export async function runRedeliverCommand(o: {
   const log = createLogger({ level: 'info' });
   try {
     const report = await planRedelivery(client, {
-      ...(o.webhookId ? { webhookId: o.webhookId } : {}), sinceMs: o.sinceMs, nowMs, apply: o.apply, log,
-      ...(o.paidEvents ? { paidEvents: o.paidEvents } : {}), ...(o.verifyMs !== undefined ? { verifyMs: o.verifyMs } : {}),
+      ...(o.webhookId ? { webhookId: o.webhookId } : {}),
+      sinceMs: o.sinceMs,
+      nowMs,
+      apply: o.apply,
+      log,
+      ...(o.paidEvents ? { paidEvents: o.paidEvents } : {}),
+      ...(o.verifyMs !== undefined ? { verifyMs: o.verifyMs } : {}),
       ...(o.pendingSeconds !== undefined ? { pendingSeconds: o.pendingSeconds } : {}),
     });
     let sent: Awaited<ReturnType<typeof sendMissing>> | undefined;

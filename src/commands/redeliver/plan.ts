@@ -119,8 +119,17 @@ export async function planRedelivery(
   await tracker.poll(client, hooks, { ...whole, ...(signal ? { signal } : {}) });
   const rows = tracker.since(nowSec - sinceSec);
   const report: RedeliverReport = {
-    applied: opts.apply, sinceSeconds: sinceSec, pendingSeconds: pendingSec, webhooks: hooks, scannedDeliveries: rows.length, succeeded: 0,
-    items: [], neverAttempted: [], queuedBehind: [], missing: [], notes: [],
+    applied: opts.apply,
+    sinceSeconds: sinceSec,
+    pendingSeconds: pendingSec,
+    webhooks: hooks,
+    scannedDeliveries: rows.length,
+    succeeded: 0,
+    items: [],
+    neverAttempted: [],
+    queuedBehind: [],
+    missing: [],
+    notes: [],
   };
 
   const groups = new Map<string, TrackedDelivery[]>();
@@ -226,9 +235,13 @@ export async function planRedelivery(
         if (blocker && hook?.automaticRedelivery !== false) {
           const last = blocker.group.at(-1)!;
           report.queuedBehind.push({
-            invoiceId: inv.id, webhookId: wid, blockingDeliveryId: blocker.group[0]!.id,
-            ...(blocker.type ? { blockingType: blocker.type } : {}), ...(blocker.invoiceId ? { blockingInvoiceId: blocker.invoiceId } : {}),
-            blockingAttempts: blocker.group.length, blockingLastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
+            invoiceId: inv.id,
+            webhookId: wid,
+            blockingDeliveryId: blocker.group[0]!.id,
+            ...(blocker.type ? { blockingType: blocker.type } : {}),
+            ...(blocker.invoiceId ? { blockingInvoiceId: blocker.invoiceId } : {}),
+            blockingAttempts: blocker.group.length,
+            blockingLastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
           });
           report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'queued_behind_retry', invoice: inv });
           continue;

@@ -283,9 +283,16 @@ export class FakeBtcpay implements RouteHost {
       archived: false,
       metadata: o.metadata ?? {},
       checkout: {
-        speedPolicy: 'MediumSpeed', paymentMethods: [pm], defaultPaymentMethod: pm, expirationMinutes: exp,
-        monitoringMinutes: 1440, paymentTolerance: 0, redirectURL: null, redirectAutomatically: false,
-        defaultLanguage: null, lazyPaymentMethods: false,
+        speedPolicy: 'MediumSpeed',
+        paymentMethods: [pm],
+        defaultPaymentMethod: pm,
+        expirationMinutes: exp,
+        monitoringMinutes: 1440,
+        paymentTolerance: 0,
+        redirectURL: null,
+        redirectAutomatically: false,
+        defaultLanguage: null,
+        lazyPaymentMethods: false,
       },
       receipt: { enabled: true, showQR: null, showPayments: null },
     };
@@ -383,16 +390,34 @@ export class FakeBtcpay implements RouteHost {
       const invoiceId = base58Id();
       const body = JSON.stringify(
         {
-          manuallyMarked: false, overPaid: false, deliveryId: id, webhookId, originalDeliveryId: id, isRedelivery: false, type, timestamp: ts,
-          storeId: this.storeId, invoiceId, metadata: {},
+          manuallyMarked: false,
+          overPaid: false,
+          deliveryId: id,
+          webhookId,
+          originalDeliveryId: id,
+          isRedelivery: false,
+          type,
+          timestamp: ts,
+          storeId: this.storeId,
+          invoiceId,
+          metadata: {},
         },
         null,
         2,
       );
       const row: FakeDeliveryRow = {
-        id, webhookId, timestamp: ts, deliveryTime: ts, httpCode: fail ? null : 200,
-        errorMessage: fail ? 'Connection refused (receiver.invalid:443)' : null, status: fail ? 'Failed' : 'HttpSuccess',
-        body, pruned: false, type, originalDeliveryId: id, invoiceId,
+        id,
+        webhookId,
+        timestamp: ts,
+        deliveryTime: ts,
+        httpCode: fail ? null : 200,
+        errorMessage: fail ? 'Connection refused (receiver.invalid:443)' : null,
+        status: fail ? 'Failed' : 'HttpSuccess',
+        body,
+        pruned: false,
+        type,
+        originalDeliveryId: id,
+        invoiceId,
       };
       list.push(row); // callers seed in time order, before live traffic
       this.#rowById.set(id, row);

@@ -201,8 +201,18 @@ const MAX_REDIRECTS = 50;
 
 export function newRow(webhookId: string, id: string, ts: number, body: string, type: string, original: string, invoiceId?: string): FakeDeliveryRow {
   return {
-    id, webhookId, timestamp: ts, deliveryTime: null, httpCode: null, errorMessage: null, status: 'Failed', body, pruned: false, type,
-    originalDeliveryId: original, ...(invoiceId ? { invoiceId } : {}),
+    id,
+    webhookId,
+    timestamp: ts,
+    deliveryTime: null,
+    httpCode: null,
+    errorMessage: null,
+    status: 'Failed',
+    body,
+    pruned: false,
+    type,
+    originalDeliveryId: original,
+    ...(invoiceId ? { invoiceId } : {}),
   };
 }
 

@@ -31,8 +31,7 @@ export function missingPermission(policy: string): HttpFail {
   return new HttpFail(403, {
     code: 'missing-permission',
     message:
-      `Insufficient API Permissions. Please use an API key with permission "${policy}". ` +
-      "You can create an API key in your account's settings / Api Keys.",
+      `Insufficient API Permissions. Please use an API key with permission "${policy}". ` + "You can create an API key in your account's settings / Api Keys.",
     missingPermission: policy,
   });
 }
@@ -91,8 +90,14 @@ const notFound = (code: string, message: string) => new HttpFail(404, { code, me
 export const validationError = (path: string, message: string) => new HttpFail(422, [{ path, message }]);
 
 const STATUS_ALIASES: Record<string, FakeInvoice['status']> = {
-  new: 'New', paid: 'Processing', processing: 'Processing', complete: 'Settled', confirmed: 'Settled',
-  settled: 'Settled', expired: 'Expired', invalid: 'Invalid',
+  new: 'New',
+  paid: 'Processing',
+  processing: 'Processing',
+  complete: 'Settled',
+  confirmed: 'Settled',
+  settled: 'Settled',
+  expired: 'Expired',
+  invalid: 'Invalid',
 };
 
 export function route(host: RouteHost, method: string, url: URL, auth: string | undefined, rawBody: string): [number, unknown] {
@@ -167,8 +172,11 @@ function webhookRoutes(host: RouteHost, method: string, parts: string[], q: URLS
       // PUT replaces the whole object; only an omitted/empty secret is kept (§2).
       const n = webhookFromBody(json());
       Object.assign(w, {
-        url: n.url, enabled: n.enabled ?? true, automaticRedelivery: n.automaticRedelivery ?? true,
-        authorizedEvents: { everything: n.everything ?? true, specificEvents: n.specificEvents ?? [] }, secret: n.secret || w.secret,
+        url: n.url,
+        enabled: n.enabled ?? true,
+        automaticRedelivery: n.automaticRedelivery ?? true,
+        authorizedEvents: { everything: n.everything ?? true, specificEvents: n.specificEvents ?? [] },
+        secret: n.secret || w.secret,
       });
       return [200, publicWebhook(w)];
     }
@@ -272,7 +280,12 @@ function webhookFromBody(b: Record<string, unknown>): WebhookInput {
 }
 
 function listInvoices(host: RouteHost, q: URLSearchParams): FakeInvoice[] {
-  const statuses = new Set(q.getAll('status').map((s) => STATUS_ALIASES[s.toLowerCase()]).filter((s): s is FakeInvoice['status'] => !!s));
+  const statuses = new Set(
+    q
+      .getAll('status')
+      .map((s) => STATUS_ALIASES[s.toLowerCase()])
+      .filter((s): s is FakeInvoice['status'] => !!s),
+  );
   const unix = (name: string) => {
     const v = q.get(name);
     if (v === null) return undefined;
@@ -312,10 +325,19 @@ export function paymentMethods(host: RouteHost, inv: FakeInvoice): unknown[] {
   const paid = rec.payments.reduce((s, p) => s + Number(p.value), 0).toFixed(8);
   return [
     {
-      paymentMethodId: rec.method, currency: 'BTC', destination: rec.method === 'BTC-LN' ? 'lnbcrt1fake' : 'bcrt1qfakedestination',
-      paymentLink: null, rate: '50000.00', paymentMethodPaid: paid, totalPaid: paid,
-      due: Math.max(0, Number(due) - Number(paid)).toFixed(8), amount: due, paymentMethodFee: '0.00000000', activated: true,
-      additionalData: {}, payments: rec.payments,
+      paymentMethodId: rec.method,
+      currency: 'BTC',
+      destination: rec.method === 'BTC-LN' ? 'lnbcrt1fake' : 'bcrt1qfakedestination',
+      paymentLink: null,
+      rate: '50000.00',
+      paymentMethodPaid: paid,
+      totalPaid: paid,
+      due: Math.max(0, Number(due) - Number(paid)).toFixed(8),
+      amount: due,
+      paymentMethodFee: '0.00000000',
+      activated: true,
+      additionalData: {},
+      payments: rec.payments,
     },
   ];
 }

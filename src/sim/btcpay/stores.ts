@@ -136,8 +136,7 @@ export class FakeBtcpayStores {
     if (!key) {
       status = 401;
       payload = { code: 'unauthenticated', message: 'Authentication is required for accessing this endpoint' };
-    }
-    else {
+    } else {
       const role = key.storeRole ? ROLE_VIEW[key.storeRole] : true;
       const ids = [...this.stores.keys()].filter((id) => role && hasPermission(key.permissions, POLICIES.viewStoreSettings, id));
       // Names are there as in BTCPay; the agent must never read them.
