@@ -86,6 +86,8 @@ describe.skipIf(missingBinaries('helm'))('helm chart: sharded StatefulSet mode',
       const r = helm(['lint', '--strict', CHART, ...extra]);
       expect(r.code, r.out).toBe(0);
     }
-    expect(() => render({ config, sharding: { enabled: true, replicas: 0 } })).toThrow(/sharding.replicas must be at least 1/);
+    expect(() => render({ config, sharding: { enabled: true, replicas: 0 } })).toThrow(
+      /sharding\.replicas(: Must be greater than or equal to 1| must be at least 1)/,
+    );
   });
 });

@@ -181,7 +181,8 @@ describe('hookwatch run --shard.index/--shard.count', () => {
       const line = r.stdout.split('\n').find((l) => l.startsWith(`shard ${i}: `))!;
       expect(line.slice(`shard ${i}: `.length).split(', ').sort()).toEqual(names.filter((n) => ownerOf(n, 2) === i).sort());
     }
-    expect((await runCli(['check', '--config.file', file, '--shard.count', '0'])).code).toBe(1);
+    // A bad option value is a usage error: exit 2, as in every command.
+    expect((await runCli(['check', '--config.file', file, '--shard.count', '0'])).code).toBe(2);
   });
 
   it('exits 2 with a clear message for an impossible shard', async () => {

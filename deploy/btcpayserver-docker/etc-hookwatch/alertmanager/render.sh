@@ -92,7 +92,7 @@ inhibit_rules:
     equal: [job, instance]
   - source_matchers: ['alertname="HookwatchWebhookDeliverySuccessLow"', 'severity="page"']
     target_matchers: ['alertname="HookwatchWebhookDeliverySuccessLow"', 'severity="ticket"']
-    equal: [job, instance, probe]
+    equal: [job, instance, probe, store]
   - source_matchers: ['alertname="HookwatchAgentDown"']
     target_matchers: ['alertname=~"Hookwatch.+"', 'alertname!="HookwatchAgentDown"', 'alertname!="HookwatchWatchdog"']
     equal: [job, instance]
