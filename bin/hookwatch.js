@@ -8,7 +8,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // A SIGHUP (reload) while the modules load must not kill `run` (the default action); it is noted
 // here, first of all, and applied once the agent has started (src/cli.ts).
-if (process.argv[2] === 'run') process.on('SIGHUP', () => (process[Symbol.for('hookwatch.earlySighup')] = true));
+// The listener stays for the life of the process: removing it would stop Node's signal watcher and drop a
+// SIGHUP already queued. `run` later points the hook at the agent's reload.
+if (process.argv[2] === 'run') {
+  process.on('SIGHUP', () => {
+    const hook = process[Symbol.for('hookwatch.onSighup')];
+    if (typeof hook === 'function') hook();
+    else process[Symbol.for('hookwatch.earlySighup')] = true;
+  });
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'src', 'cli.js');

@@ -90,9 +90,13 @@ logOptions(
   });
   // Before starting, so a SIGHUP during start-up (a config manager racing the start) never kills the
   // process; one that came while the modules loaded (bin/hookwatch.js noted it) is applied too.
-  const early = (process as unknown as Record<symbol, unknown>)[Symbol.for('hookwatch.earlySighup')] === true;
-  process.removeAllListeners('SIGHUP');
-  process.on('SIGHUP', () => agent.requestReload());
+  // The launcher's listener is kept, not replaced: removing a signal's last listener stops Node's
+  // watcher and drops a SIGHUP already queued. It calls the hook set here from now on.
+  const proc = process as unknown as Record<symbol, unknown>;
+  const reload = () => agent.requestReload();
+  proc[Symbol.for('hookwatch.onSighup')] = reload;
+  if (process.listenerCount('SIGHUP') === 0) process.on('SIGHUP', reload);
+  const early = proc[Symbol.for('hookwatch.earlySighup')] === true;
   if (early) agent.requestReload();
   let stopping = false;
   const shutdown = (sig: string) => {

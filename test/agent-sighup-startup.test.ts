@@ -65,7 +65,9 @@ describe.skipIf(process.platform !== 'linux')('SIGHUP during start-up', () => {
     expect(r.sentBeforeListening, r.output).toBe(true);
     expect(r.signal, r.output).toBeNull();
     expect(r.code).toBe(0);
-    expect(r.output).toContain('reload requested during start-up');
-    expect(r.output).toContain('configuration reloaded');
+    // Sent during start-up; Node may dispatch it before or after the agent is ready (the event loop is
+    // busy starting), so "requested during start-up" is logged only in the first case. Either way the
+    // process survives and the reload is applied exactly once.
+    expect(r.output.match(/configuration reloaded/g)).toHaveLength(1);
   });
 });
