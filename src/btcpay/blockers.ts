@@ -11,8 +11,8 @@ export interface Blocker {
   invoiceId?: string;
 }
 
-/** Per webhook, the oldest event BTCPay may still be retrying. */
-export function retryingHeads(rows: Iterable<TrackedDelivery>, nowSec: number): Map<string, Blocker> {
+/** Rows grouped per webhook and event (first attempt, retries, redeliveries), each group oldest first. */
+export function groupByEvent(rows: Iterable<TrackedDelivery>): Map<string, TrackedDelivery[]> {
   const groups = new Map<string, TrackedDelivery[]>();
   for (const r of rows) {
     const k = `${r.webhookId}|${eventKey(r)}`;
@@ -20,12 +20,22 @@ export function retryingHeads(rows: Iterable<TrackedDelivery>, nowSec: number): 
     if (g) g.push(r);
     else groups.set(k, [r]);
   }
+  for (const g of groups.values()) g.sort((a, b) => a.timestamp - b.timestamp || a.deliveryTime - b.deliveryTime);
+  return groups;
+}
+
+/** Per webhook, the oldest event BTCPay may still be retrying. */
+export function retryingHeads(rows: Iterable<TrackedDelivery>, nowSec: number, pendingSec = REDELIVERY_PENDING_SEC): Map<string, Blocker> {
+  return headsOf(groupByEvent(rows), nowSec, pendingSec);
+}
+
+/** retryingHeads over rows already grouped by groupByEvent. */
+export function headsOf(groups: Map<string, TrackedDelivery[]>, nowSec: number, pendingSec = REDELIVERY_PENDING_SEC): Map<string, Blocker> {
   const out = new Map<string, Blocker>();
   for (const g of groups.values()) {
     if (g.some((r) => r.status === 'HttpSuccess') || g.length >= MAX_ATTEMPTS) continue;
-    g.sort((a, b) => a.timestamp - b.timestamp);
     const newest = g.at(-1)!;
-    if (!isRetryable(newest.httpCode) || nowSec - newest.timestamp >= REDELIVERY_PENDING_SEC) continue;
+    if (!isRetryable(newest.httpCode) || nowSec - newest.timestamp >= pendingSec) continue;
     const cur = out.get(g[0]!.webhookId);
     if (cur && cur.rows[0]!.timestamp <= g[0]!.timestamp) continue;
     const info = g.find((r) => typeof r.info === 'object')?.info;

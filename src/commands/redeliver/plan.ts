@@ -12,9 +12,10 @@
 // webhook before asking, and afterwards looks for the new rows (bounded wait) and says what became of each.
 import { BtcpayError, type BtcpayClient } from '../../clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../clients/btcpay/schemas.ts';
-import { DeliveryTracker, eventKey, type TrackedDelivery } from '../../btcpay/tracker.ts';
-import { isRetryable, MAX_ATTEMPTS, REDELIVERY_PENDING_SEC } from '../../btcpay/retry.ts';
+import { DeliveryTracker, type TrackedDelivery } from '../../btcpay/tracker.ts';
+import { REDELIVERY_PENDING_SEC } from '../../btcpay/retry.ts';
 import { subscribesTo } from '../../btcpay/subscriptions.ts';
+import { groupByEvent, headsOf } from '../../btcpay/blockers.ts';
 
 export const DEFAULT_REDELIVER_EVENTS = ['InvoiceSettled', 'InvoicePaidAfterExpiration'];
 export const DEFAULT_PENDING_SECONDS = REDELIVERY_PENDING_SEC;
@@ -132,17 +133,11 @@ export async function planRedelivery(
     notes: [],
   };
 
-  const groups = new Map<string, TrackedDelivery[]>();
-  for (const r of rows) {
-    const k = `${r.webhookId}|${eventKey(r)}`;
-    const g = groups.get(k);
-    if (g) g.push(r);
-    else groups.set(k, [r]);
-  }
+  const groups = groupByEvent(rows);
   /** Invoices with at least one row, per webhook. */
   const seen = new Map<string, Set<string>>(hooks.map((h) => [h, new Set<string>()]));
   /** Per webhook, the oldest event BTCPay may still be retrying: everything fanned out after it waits behind it. */
-  const blockers = new Map<string, { group: TrackedDelivery[]; type?: string; invoiceId?: string }>();
+  const blockers = headsOf(groups, nowSec, pendingSec);
   const hookCache = new Map<string, Promise<Webhook | undefined>>();
   const hookOf = (id: string) => {
     let p = hookCache.get(id);
@@ -150,18 +145,10 @@ export async function planRedelivery(
     return p;
   };
   for (const g of groups.values()) {
-    g.sort((a, b) => a.timestamp - b.timestamp || a.deliveryTime - b.deliveryTime);
     const withInfo = g.find((r) => typeof r.info === 'object');
     const info = withInfo && typeof withInfo.info === 'object' ? withInfo.info : undefined;
     // Seen = a row of the invoice's paid event (a row of its InvoiceCreated does not deliver the payment).
     if (info?.invoiceId && paid.includes(info.type)) seen.get(g[0]!.webhookId)?.add(info.invoiceId);
-    const newestRow = g.reduce((m, r) => (r.timestamp > m.timestamp ? r : m), g[0]!);
-    const retrying =
-      !g.some((r) => r.status === 'HttpSuccess') && g.length < MAX_ATTEMPTS && isRetryable(newestRow.httpCode) && nowSec - newestRow.timestamp < pendingSec;
-    const b = blockers.get(g[0]!.webhookId);
-    if (retrying && (!b || g[0]!.timestamp < b.group[0]!.timestamp)) {
-      blockers.set(g[0]!.webhookId, { group: g, ...(info ? { type: info.type, ...(info.invoiceId ? { invoiceId: info.invoiceId } : {}) } : {}) });
-    }
     const pruned = g.every((r) => r.info === 'pruned');
     if (!pruned && (!info || !paid.includes(info.type))) continue;
     if (g.some((r) => r.status === 'HttpSuccess')) {
@@ -233,14 +220,14 @@ export async function planRedelivery(
         const blocker = blockers.get(wid);
         // Only a webhook with automatic redelivery keeps a failed delivery in its queue slot.
         if (blocker && hook?.automaticRedelivery !== false) {
-          const last = blocker.group.at(-1)!;
+          const last = blocker.rows.at(-1)!;
           report.queuedBehind.push({
             invoiceId: inv.id,
             webhookId: wid,
-            blockingDeliveryId: blocker.group[0]!.id,
+            blockingDeliveryId: blocker.rows[0]!.id,
             ...(blocker.type ? { blockingType: blocker.type } : {}),
             ...(blocker.invoiceId ? { blockingInvoiceId: blocker.invoiceId } : {}),
-            blockingAttempts: blocker.group.length,
+            blockingAttempts: blocker.rows.length,
             blockingLastError: last.errorMessage ?? (last.httpCode ? `HTTP ${last.httpCode}` : null),
           });
           report.missing.push({ invoiceId: inv.id, webhookId: wid, type, state: 'queued_behind_retry', invoice: inv });
