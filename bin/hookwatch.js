@@ -22,15 +22,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'src', 'cli.js');
 const source = join(root, 'src', 'cli.ts');
 
-/** True when some compiled file's source changed after the build finished (about fifty stats, under a millisecond). */
-function sourcesChangedSince(distDir, srcDir, builtAt) {
-  for (const e of readdirSync(distDir, { withFileTypes: true })) {
+/** True when a TypeScript source under `dir` changed after the build finished (a few hundred stats, about a millisecond). */
+function sourcesChangedSince(dir, builtAt) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (sourcesChangedSince(join(distDir, e.name), join(srcDir, e.name), builtAt)) return true;
-    } else if (e.name.endsWith('.js')) {
-      const ts = join(srcDir, e.name.replace(/\.js$/, '.ts'));
-      if (existsSync(ts) && statSync(ts).mtimeMs > builtAt) return true;
-    }
+      if (e.name !== 'node_modules' && sourcesChangedSince(p, builtAt)) return true;
+    } else if (e.name.endsWith('.ts') && statSync(p).mtimeMs > builtAt) return true;
   }
   return false;
 }
@@ -40,7 +38,9 @@ function buildIsCurrent() {
   if (!existsSync(built)) return false;
   if (!existsSync(source) || process.env.HOOKWATCH_FROM === 'dist') return true;
   const stamp = join(root, 'dist', '.build-complete');
-  return existsSync(stamp) && !sourcesChangedSince(join(root, 'dist'), root, statSync(stamp).mtimeMs);
+  if (!existsSync(stamp)) return false;
+  const builtAt = statSync(stamp).mtimeMs;
+  return !['src', 'probes'].some((d) => existsSync(join(root, d)) && sourcesChangedSince(join(root, d), builtAt));
 }
 
 if (process.env.HOOKWATCH_FROM !== 'src' && buildIsCurrent()) {

@@ -66,12 +66,15 @@ describe('npm package', () => {
     const files = tarballFiles(tgz);
     expect(files).toContain('bin/hookwatch.js');
     expect(files).toContain('dist/src/cli.js');
-    expect(files).toContain('dist/probes/registry.js');
-    expect(files).toContain('dist/probes/demo.yaml');
+    expect(files).toContain('dist/.build-complete');
+    expect(files).toContain('probes/demo.yaml');
+    expect(files).toContain('alerts/runbooks/HookwatchWebhookDeliverySuccessLow.md');
     expect(files).toContain('alerts/hookwatch.rules.yml');
     expect(files).toContain('deploy/systemd/hookwatch.service');
     expect(files.filter((f) => f.endsWith('.ts'))).toEqual([]);
     expect(files.filter((f) => /\.test\.|^test\/|^src\//.test(f))).toEqual([]);
+    // One bundle plus lazily loaded chunks, not a module per source file.
+    expect(files.filter((f) => f.startsWith('dist/') && f.endsWith('.js')).length).toBeLessThan(40);
   });
 
   it('installs with production dependencies only: no tsx, esbuild, typescript or vitest', () => {
@@ -124,6 +127,10 @@ describe('npm package', () => {
       );
       expect(metrics).toContain('hookwatch_config_last_reload_successful 1');
       expect((await fetch(`http://${url}/-/ready`)).status).toBe(200);
+      // The status page's runbook links resolve inside the installed package (the bundle sits at another depth than the sources).
+      const runbook = await fetch(`http://${url}/runbooks/HookwatchWebhookDeliverySuccessLow`);
+      expect(runbook.status).toBe(200);
+      expect(await runbook.text()).toContain('HookwatchWebhookDeliverySuccessLow');
       // tsx would keep an esbuild service process as a child.
       const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
       expect(children).toBe('');

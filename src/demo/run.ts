@@ -5,12 +5,11 @@
 // keeps the old address, deliveries fail and latency grows, on-call is paged with the cause, the
 // flush, recovery, redelivery of what BTCPay gave up on, reconciliation clean, and a timeline.
 // The console shows state changes and the timeline only; the status page shows the rest.
-// (The simulators live with the tests so the demo and the suite exercise the very same fakes.)
+// (The simulators live in src/sim/, so the demo and the test suite exercise the very same fakes.)
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -18,11 +17,12 @@ import { PROBE_KINDS } from '../../probes/registry.ts';
 import { asText } from '../as-text.ts';
 import { Agent } from '../agent.ts';
 import { createLogger } from '../log.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { RunLogStore } from '../scheduler/run-log.ts';
 import { statusView } from '../server/status.ts';
 import { findBinary, startAlerting, type AlertingChain } from './alerting.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = PACKAGE_ROOT;
 const OLD_IP = '127.0.0.2';
 const NEW_IP = '127.0.0.3';
 const HOST = 'hooks.pay.test';

@@ -1,11 +1,11 @@
 // Serves the shipped runbooks (alerts/runbooks/<Alert>.md) so the status page's runbook links work
 // wherever the agent runs, without a repository host. Markdown is shown as text: readable as is.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { esc, richText } from './page.ts';
 
-export const RUNBOOK_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'alerts', 'runbooks');
+export const RUNBOOK_DIR = join(PACKAGE_ROOT, 'alerts', 'runbooks');
 
 export function readRunbook(name: string, dir = RUNBOOK_DIR): string | undefined {
   // `<Alert>.md` too, so a runbook_url base (chart: prometheusRule.runbookBaseURL) can point here.
