@@ -19,6 +19,7 @@ import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET } from './budget.ts
 import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
 import { DeliveryTracker } from './tracker.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
+import { defineMetrics, withRunMetrics, type GaugeWrite, type RunMetrics } from '../metrics/run-metrics.ts';
 
 export const DEFAULT_MAX_STORES = 1000;
 const NEEDS_VIEW = 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores), or list the store ids in storeId.';
@@ -33,6 +34,8 @@ interface StoreRun {
   seenMs?: number;
   lastRunMs?: number;
   last?: ProbeResult;
+  /** The gauges of the store's last counted run: replayed into every run's snapshot until the store runs again. */
+  gauges?: GaugeWrite[];
 }
 
 interface MultiState {
@@ -140,26 +143,51 @@ function spreadOf(id: string): number {
   return createHash('sha256').update(id).digest().readUInt32BE(0) / 2 ** 32;
 }
 
-type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
+/**
+ * Two per-probe gauges in multi-store mode (no store label): how many stores the probe watches, and how old the
+ * oldest store view is (a store never polled yet counts from its discovery), so the staleness bound can be graphed.
+ */
+export const STORE_METRICS = defineMetrics({
+  btcpay_stores_watched: { type: 'gauge', help: 'BTCPay stores the probe watches (source storeId: all or a list).', labels: [] },
+  btcpay_oldest_store_view_age_seconds: {
+    type: 'gauge',
+    help: "Age of the oldest store's last poll, among the stores the probe watches; bounded by maxStaleness unless the request budget is short.",
+    labels: [],
+  },
+});
 
-/** Wrap a BTCPay probe kind (its schema has `source`) so a multi-store source runs it once per store. */
+type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
+type MultiContext = Omit<ProbeContext, 'metrics'> & { metrics: RunMetrics };
+
+/**
+ * Wrap a BTCPay probe kind (its schema has `source`) so a multi-store source runs it once per store. Each store's
+ * run writes through a view scoped to `store`; its gauges are kept in the store's state and replayed into every run's
+ * snapshot until the store runs again, since quiet stores are not polled every run. A store that goes away takes
+ * its gauges (not replayed any more) and its counters and histograms (removed) with it.
+ */
 export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C> {
   const single = kind.run.bind(kind) as Run<C>;
+  const metrics = { ...kind.metrics, ...STORE_METRICS };
   return {
     ...kind,
+    metrics,
     run(probe, ctx) {
-      const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
-      const multi = typeof src !== 'string' && src.stores !== undefined;
-      // The source's storeId changed between one store and several (a reload keeps the probe and its state):
-      // start the new mode clean, without the other mode's state or series.
-      if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(ctx);
-      if (!multi) return single(probe, ctx);
-      return runStores(single, probe, ctx, src);
+      return withRunMetrics(ctx.metrics, probe.type, async (m) => {
+        m.declare(metrics);
+        const mctx: MultiContext = { ...ctx, metrics: m };
+        const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
+        const multi = typeof src !== 'string' && src.stores !== undefined;
+        // The source's storeId changed between one store and several (a reload keeps the probe and its state):
+        // start the new mode clean, without the other mode's state or series.
+        if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(mctx);
+        if (!multi) return single(probe, mctx);
+        return runStores(single, probe, mctx, src);
+      });
     },
   };
 }
 
-async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase & z.infer<C>, ctx: ProbeContext, src: BtcpaySource): Promise<ProbeResult> {
+async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase & z.infer<C>, ctx: MultiContext, src: BtcpaySource): Promise<ProbeResult> {
   let ms = ctx.state.get('multiStore') as MultiState | undefined;
   if (!ms) ctx.state.set('multiStore', (ms = { stores: new Map() }));
   const nowMs = ctx.now();
@@ -168,10 +196,9 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     ids = await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs: probe.timeoutMs });
   } catch (e) {
     if (e instanceof TooManyStoresError) {
+      // Nothing written: the snapshot drops every gauge; the stores' counters and histograms go too.
       for (const id of ms.stores.keys()) ctx.metrics.scoped({ store: id }).clearScope();
       ms.stores.clear();
-      ctx.metrics.clear('btcpay_stores_watched');
-      ctx.metrics.clear('btcpay_oldest_store_view_age_seconds');
       return {
         ok: false,
         reason: `${e.message}: not watching any (each store costs a fixed set of series and API calls)`,
@@ -215,9 +242,10 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
         if (spent()) return void notPolled.push(id);
         const run = ms.stores.get(id)!;
         const storeSrc = perStoreSource(src, id);
+        const metrics = ctx.metrics.scoped({ store: id });
         const sctx: ProbeContext = {
           ...ctx,
-          metrics: ctx.metrics.scoped({ store: id }),
+          metrics,
           state: run.state,
           source: (n) => (n === src.name ? storeSrc : ctx.source(n)),
         };
@@ -233,13 +261,16 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
         if (isBudget(r)) return void notPolled.push(id);
         run.last = r;
         run.lastRunMs = nowMs;
+        run.gauges = metrics.recorded();
       }),
     ),
   );
 
   const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
   const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
-  exportStoreGauges(ctx, ids.length, oldestMs);
+  for (const id of ids) ctx.metrics.replay(ms.stores.get(id)!.gauges ?? []);
+  ctx.metrics.gauge('btcpay_stores_watched', {}, ids.length);
+  ctx.metrics.gauge('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
   const failing = ids.filter((id) => ms.stores.get(id)!.last?.ok === false);
   const neverPolled = ids.filter((id) => !ms.stores.get(id)!.last);
   const details: Record<string, unknown> = {
@@ -280,26 +311,9 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
 }
 
 /** Forget a probe's state and its own series; the core's per-probe series (they all carry `type`) stay. */
-function switchMode(ctx: ProbeContext): void {
+function switchMode(ctx: MultiContext): void {
   ctx.state.clear();
   ctx.metrics.registry.removeSeries(ctx.metrics.probe, undefined, (l) => l.type !== undefined);
-}
-
-/**
- * Two per-probe gauges in multi-store mode (no store label): how many stores the probe watches, and how old the
- * oldest store view is (a store never polled yet counts from its discovery), so the staleness bound can be graphed.
- */
-function exportStoreGauges(ctx: ProbeContext, watched: number, oldestMs: number): void {
-  const help = 'BTCPay stores the probe watches (source storeId: all or a list).';
-  ctx.metrics.define({ name: 'btcpay_stores_watched', type: 'gauge', help, labelNames: [] });
-  ctx.metrics.define({
-    name: 'btcpay_oldest_store_view_age_seconds',
-    type: 'gauge',
-    help: "Age of the oldest store's last poll, among the stores the probe watches; bounded by maxStaleness unless the request budget is short.",
-    labelNames: [],
-  });
-  ctx.metrics.set('btcpay_stores_watched', {}, watched);
-  ctx.metrics.set('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
 }
 
 function isBudget(r: ProbeResult): boolean {

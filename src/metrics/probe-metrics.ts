@@ -48,18 +48,23 @@ export class ProbeMetrics {
     return out;
   }
 
-  #labels(name: string, labels: Labels): Labels {
+  #labels(name: string, labels: Labels, scope: Labels = this.scope): Labels {
     const out = this.checkLabels(name, labels);
-    Object.assign(out, this.scope);
+    Object.assign(out, scope);
     this.registry.track(this.probe, name, out);
     return out;
   }
 
   set(name: string, labels: Labels, value: number): void {
+    this.setIn(this.scope, name, labels, value);
+  }
+
+  /** set() for a series of another scope of this probe (a snapshot replaying a scoped view's writes). */
+  protected setIn(scope: Labels, name: string, labels: Labels, value: number): void {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
-    (m as Gauge).set(this.#labels(name, labels), value);
+    (m as Gauge).set(this.#labels(name, labels, scope), value);
   }
 
   inc(name: string, labels: Labels, by = 1): void {

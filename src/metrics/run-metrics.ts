@@ -50,16 +50,26 @@ export function metricDefsOf(defs: MetricDefs): MetricDef[] {
 
 type Labels = Record<string, string>;
 
+/** One gauge write of a run: the kind's labels (scrubbed) and the view's scope. Replayable into a later run's snapshot. */
+export interface GaugeWrite {
+  readonly name: string;
+  readonly labels: Labels;
+  readonly scope: Labels;
+  readonly value: number;
+}
+
 /**
  * The run's view of the registry. Also a ProbeMetrics, so kinds that write the registry directly
  * (set/clear) keep working until they declare their metrics. Label values pass through `scrubLabels`
  * (the scheduler's secret scrubber) on every path.
+ *
+ * A scoped view (`scoped({ store })`) writes counters and histograms at once with its scope labels, and
+ * records its gauges instead of publishing them: whoever runs the scoped work takes them with `recorded()`
+ * and puts them into the run's snapshot with `replay()`, this run or a later one (a store not polled this run).
  */
 export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
-  /** Gauge families the kind declared: a publish replaces all of the probe's series of these. */
-  readonly #families = new Set<string>();
-  readonly #gauges = new Map<string, { name: string; labels: Labels; value: number }>();
   #discarded = false;
+  readonly #gauges = new Map<string, GaugeWrite>();
 
   constructor(
     registry: MetricRegistry,
@@ -68,29 +78,46 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     readonly scrubLabels: (l: Labels) => Labels = (l) => l,
     readonly probeType?: string,
     scope: Labels = {},
+    /** Gauge families the kind declared, shared with scoped views: a publish replaces all of the probe's series of these. */
+    readonly families: Set<string> = new Set<string>(),
   ) {
     super(registry, probe, active, scope);
   }
 
   /** A per-store (or other scoped) view keeps the run's scrubbing, so no path writes unscrubbed labels. */
   override scoped(labels: Labels): RunMetrics {
-    return new RunMetrics(this.registry, this.probe, this.active, this.scrubLabels, this.probeType, { ...this.scope, ...labels });
+    return new RunMetrics(this.registry, this.probe, this.active, this.scrubLabels, this.probeType, { ...this.scope, ...labels }, this.families);
   }
 
   /** Register a kind's families (idempotent); its gauges are then written through the snapshot. */
   declare(defs: MetricDefs): void {
     for (const d of metricDefsOf(defs)) {
       this.registry.define(d);
-      if (d.type === 'gauge') this.#families.add(d.name);
+      if (d.type === 'gauge') this.families.add(d.name);
     }
   }
 
   gauge(name: string, labels: Labels, value: number): void {
     if (this.#discarded) return;
-    if (!this.#families.has(name)) throw new Error(`metric ${name} is not a gauge the kind declared`);
+    if (!this.families.has(name)) throw new Error(`metric ${name} is not a gauge the kind declared`);
     const l = this.scrubLabels(labels);
     this.checkLabels(name, l);
-    this.#gauges.set(`${name}${JSON.stringify(l)}`, { name, labels: l, value });
+    this.#put({ name, labels: l, scope: this.scope, value });
+  }
+
+  #put(g: GaugeWrite): void {
+    this.#gauges.set(`${g.name}${JSON.stringify(g.labels)}${JSON.stringify(g.scope)}`, g);
+  }
+
+  /** The gauges this view wrote this run (for a scoped view: what replay() puts into the run's snapshot). */
+  recorded(): GaugeWrite[] {
+    return [...this.#gauges.values()];
+  }
+
+  /** Put gauge writes recorded by a scoped view (this run's, or an earlier run's that still stand) into this snapshot. */
+  replay(writes: Iterable<GaugeWrite>): void {
+    if (this.#discarded) return;
+    for (const g of writes) if (this.families.has(g.name)) this.#put(g);
   }
 
   threshold(key: string, value: number): void {
@@ -111,8 +138,8 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
   /** Replace the probe's series of the declared gauge families with this run's. No-op once the probe is gone. */
   publish(): void {
     if (this.#discarded || !this.active()) return;
-    for (const name of this.#families) this.registry.removeSeries(this.probe, name);
-    for (const g of this.#gauges.values()) super.set(g.name, g.labels, g.value);
+    for (const name of this.families) this.registry.removeSeries(this.probe, name);
+    for (const g of this.#gauges.values()) this.setIn(g.scope, g.name, g.labels, g.value);
     this.#gauges.clear();
   }
 
@@ -121,4 +148,16 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     this.#discarded = true;
     this.#gauges.clear();
   }
+}
+
+/**
+ * The run's metrics: the scheduler's RunMetrics, or, for a caller that hands a plain ProbeMetrics (a test,
+ * a benchmark), one whose snapshot is published when `run` returns.
+ */
+export async function withRunMetrics<T>(given: ProbeMetrics, probeType: string, run: (m: RunMetrics) => Promise<T>): Promise<T> {
+  if (given instanceof RunMetrics) return run(given);
+  const own = new RunMetrics(given.registry, given.probe, given.active, undefined, probeType, given.scope);
+  const result = await run(own);
+  own.publish();
+  return result;
 }

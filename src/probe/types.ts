@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { ProbeMetrics } from '../metrics/probe-metrics.ts';
-import { RunMetrics, type MetricDefs, type MetricSet } from '../metrics/run-metrics.ts';
+import { withRunMetrics, type MetricDefs, type MetricSet } from '../metrics/run-metrics.ts';
 import type { Secret } from '../secret.ts';
 
 /** Fields every probe entry has, whatever its kind. Durations are already converted to milliseconds. */
@@ -218,15 +218,10 @@ export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = 
         const name = (probe as Record<string, unknown>)[key];
         sources[key] = typeof name === 'string' ? ctx.source(name) : undefined;
       }
-      const own =
-        ctx.metrics instanceof RunMetrics
-          ? undefined
-          : new RunMetrics(ctx.metrics.registry, ctx.metrics.probe, ctx.metrics.active, undefined, probe.type, ctx.metrics.scope);
-      const metrics = own ?? (ctx.metrics as RunMetrics);
-      if (def.metrics) metrics.declare(def.metrics);
-      const result = await def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);
-      own?.publish();
-      return result;
+      return withRunMetrics(ctx.metrics, probe.type, async (metrics) => {
+        if (def.metrics) metrics.declare(def.metrics);
+        return def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);
+      });
     },
   };
 }
