@@ -3,7 +3,7 @@
 import type { Dispatcher } from 'undici';
 import type { ProbeContext, SourceConfig } from '../probe/types.ts';
 import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
-import { MAX_DESTINATIONS } from './limits.ts';
+import { destinationHosts } from './destinations.ts';
 import { BUDGET_CAUSE, budgetFor } from './budget.ts';
 
 export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
@@ -78,16 +78,7 @@ export function exportDestinations(ctx: Pick<ProbeContext, 'metrics'>, urls: Ite
     help: 'Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.',
     labelNames: ['destination'],
   });
-  const hosts = new Set<string>();
-  for (const u of urls) {
-    if (hosts.size >= MAX_DESTINATIONS) break; // bounded label set; the webhook checks report the webhooks themselves
-    try {
-      const host = new URL(u).hostname.toLowerCase();
-      if (host) hosts.add(host);
-    } catch {
-      /* an unparsable URL names no host; the webhook checks report it */
-    }
-  }
+  const hosts = new Set(destinationHosts(urls));
   ctx.metrics.clear('webhook_destination_info', (l) => hosts.has(l.destination!));
   for (const host of hosts) ctx.metrics.set('webhook_destination_info', { destination: host }, 1);
 }

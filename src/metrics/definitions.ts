@@ -29,25 +29,6 @@ export const CONTRACT_METRICS: MetricDef[] = [
     labelNames: ['type', 'threshold'],
   },
   {
-    name: 'webhook_deliveries_total',
-    type: 'counter',
-    help: 'Webhook delivery attempts seen, by outcome (success, http_error, failed).',
-    labelNames: ['outcome'],
-  },
-  {
-    name: 'webhook_delivery_failures_total',
-    type: 'counter',
-    help: 'Failed delivery attempts by reason (dns, timeout, refused, unreachable, reset, tls, http_4xx, http_5xx, other).',
-    labelNames: ['reason'],
-  },
-  { name: 'webhook_delivery_success_ratio', type: 'gauge', help: "Delivery success ratio per attempt over the probe's window.", labelNames: [] },
-  {
-    name: 'webhook_event_success_ratio',
-    type: 'gauge',
-    help: "Share of events (first attempt and its retries) eventually delivered, over the probe's window.",
-    labelNames: [],
-  },
-  {
     name: 'paid_to_delivered_seconds',
     type: 'histogram',
     help: 'Paid event to first successful webhook delivery.',
