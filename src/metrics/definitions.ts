@@ -13,9 +13,6 @@ export interface MetricDef {
 
 export const PREFIX = 'hookwatch_';
 
-/** Buckets for paid-to-delivered: the 30 s target and the 5 min page threshold are bucket edges. */
-export const LATENCY_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 14400];
-
 export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'probe_success', type: 'gauge', help: 'Whether the last run of the probe passed (1) or failed (0).', labelNames: ['type'] },
   { name: 'probe_duration_seconds', type: 'gauge', help: "Duration of the probe's last run.", labelNames: ['type'] },
@@ -28,21 +25,6 @@ export const CONTRACT_METRICS: MetricDef[] = [
     help: 'Alert threshold in effect for the probe, in base units; rules compare against it.',
     labelNames: ['type', 'threshold'],
   },
-  {
-    name: 'paid_to_delivered_seconds',
-    type: 'histogram',
-    help: 'Paid event to first successful webhook delivery.',
-    labelNames: ['method'],
-    buckets: LATENCY_BUCKETS,
-  },
-  {
-    name: 'paid_to_delivered_median_seconds',
-    type: 'gauge',
-    help: 'Median paid-to-delivered over the window, undelivered events counted at their current age.',
-    labelNames: [],
-  },
-  { name: 'undelivered_paid_events', type: 'gauge', help: 'Paid events with no successful delivery yet.', labelNames: [] },
-  { name: 'oldest_undelivered_paid_event_age_seconds', type: 'gauge', help: 'Age of the oldest undelivered paid event; 0 when none.', labelNames: [] },
 ];
 
 /**

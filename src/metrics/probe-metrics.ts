@@ -86,6 +86,17 @@ export class ProbeMetrics {
     (m as Histogram).observe(this.#labels(name, labels), value);
   }
 
+  /** Make a histogram series exist without an observation; one that exists is left as it is (prom-client's zero() would reset it). */
+  zero(name: string, labels: Labels): void {
+    if (!this.active()) return;
+    const m = this.registry.metric(name);
+    if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
+    const full = Object.assign(this.checkLabels(name, labels), this.scope);
+    if (this.registry.tracks(this.probe, name, full)) return;
+    (m as Histogram).zero(full);
+    this.registry.track(this.probe, name, full);
+  }
+
   /** Drop this probe's series of one metric, except those `keep` returns true for. */
   clear(name: string, keep?: (labels: Labels) => boolean): void {
     const scoped = Object.keys(this.scope).length > 0;

@@ -88,6 +88,11 @@ export class MetricRegistry {
     sets.set(JSON.stringify(labels), labels);
   }
 
+  /** Whether a probe's series (exact label set, as tracked) exists. */
+  tracks(probe: string, name: string, labels: Record<string, string>): boolean {
+    return this.#series.get(probe)?.get(name)?.has(JSON.stringify(labels)) ?? false;
+  }
+
   /** Remove series of a probe: all of them, or those of one metric (optionally matching a predicate). */
   removeSeries(probe: string, name?: string, keep?: (labels: Record<string, string>) => boolean): void {
     const byMetric = this.#series.get(probe);

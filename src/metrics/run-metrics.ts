@@ -34,6 +34,8 @@ export interface MetricSet<D extends MetricDefs> {
   inc<N extends NamesOf<D, 'counter'>>(name: N, labels: LabelsOf<D[N]>, by?: number): void;
   /** At once. */
   observe<N extends NamesOf<D, 'histogram'>>(name: N, labels: LabelsOf<D[N]>, value: number): void;
+  /** At once: make a histogram series exist (count 0) before its first observation, so dashboards see it; an existing one is kept. */
+  zero<N extends NamesOf<D, 'histogram'>>(name: N, labels: LabelsOf<D[N]>): void;
   /** The value in effect this run of one of the kind's thresholds (hookwatch_probe_threshold), when own keys override it. */
   threshold(key: string, value: number): void;
 }
@@ -133,6 +135,9 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
   }
   override observe(name: string, labels: Labels, value: number): void {
     super.observe(name, this.scrubLabels(labels), value);
+  }
+  override zero(name: string, labels: Labels): void {
+    super.zero(name, this.scrubLabels(labels));
   }
 
   /** Replace the probe's series of the declared gauge families with this run's. No-op once the probe is gone. */
