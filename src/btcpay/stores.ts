@@ -19,7 +19,7 @@ import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET } from './budget.ts
 import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
 import { DeliveryTracker } from './tracker.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
-import { defineMetrics, withRunMetrics, type GaugeWrite, type RunMetrics } from '../metrics/run-metrics.ts';
+import { defineMetrics, withRunMetrics, type GaugeWrite, type MetricDefs, type RunMetrics } from '../metrics/run-metrics.ts';
 
 export const DEFAULT_MAX_STORES = 1000;
 const NEEDS_VIEW = 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores), or list the store ids in storeId.';
@@ -179,7 +179,7 @@ export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C
         const multi = typeof src !== 'string' && src.stores !== undefined;
         // The source's storeId changed between one store and several (a reload keeps the probe and its state):
         // start the new mode clean, without the other mode's state or series.
-        if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(mctx);
+        if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(mctx, metrics);
         if (!multi) return single(probe, mctx);
         return runStores(single, probe, mctx, src);
       });
@@ -310,10 +310,10 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
 }
 
-/** Forget a probe's state and its own series; the core's per-probe series (they all carry `type`) stay. */
-function switchMode(ctx: MultiContext): void {
+/** Forget a probe's state and the series of its families; the core's per-probe series stay. */
+function switchMode(ctx: MultiContext, families: MetricDefs): void {
   ctx.state.clear();
-  ctx.metrics.registry.removeSeries(ctx.metrics.probe, undefined, (l) => l.type !== undefined);
+  ctx.metrics.forgetSeries(families);
 }
 
 function isBudget(r: ProbeResult): boolean {

@@ -1,5 +1,5 @@
-// The metric contract: names (without the hookwatch_ prefix), types, help and label names.
-// Probes may define more through ProbeMetrics.define(); a contract name must keep this shape.
+// The core's metric contract: names (without the hookwatch_ prefix), types, help and label names of the
+// series every probe has. A kind declares its own families beside its code (defineMetrics, metrics.ts).
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 
 export interface MetricDef {

@@ -2,7 +2,6 @@
 // tracked so reloading a probe away (or a host leaving its list) removes it from /metrics.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { MetricRegistry } from './registry.ts';
-import type { MetricDef } from './definitions.ts';
 
 type Labels = Record<string, string>;
 
@@ -12,7 +11,7 @@ export class ProbeMetrics {
     readonly probe: string,
     /** False once the probe is gone: writes are then dropped instead of resurrecting its series. */
     readonly active: () => boolean = () => true,
-    /** Labels added to every series (SCOPE_LABELS); clear() only touches series of this scope. */
+    /** Labels added to every series (SCOPE_LABELS); clearScope() drops the series of this scope. */
     readonly scope: Labels = {},
   ) {}
 
@@ -29,10 +28,6 @@ export class ProbeMetrics {
   /** Drop every series of this probe in this view's scope (a store that went away). */
   clearScope(): void {
     this.registry.removeSeries(this.probe, undefined, (l) => !this.#inScope(l));
-  }
-
-  define(def: MetricDef): void {
-    this.registry.define(def);
   }
 
   /** The full label set (with `probe`) of a write; throws on a missing or undeclared label. */
@@ -95,11 +90,5 @@ export class ProbeMetrics {
     if (this.registry.tracks(this.probe, name, full)) return;
     (m as Histogram).zero(full);
     this.registry.track(this.probe, name, full);
-  }
-
-  /** Drop this probe's series of one metric, except those `keep` returns true for. */
-  clear(name: string, keep?: (labels: Labels) => boolean): void {
-    const scoped = Object.keys(this.scope).length > 0;
-    this.registry.removeSeries(this.probe, name, scoped ? (l) => !this.#inScope(l) || (keep?.(l) ?? false) : keep);
   }
 }

@@ -64,7 +64,7 @@ export class MetricRegistry {
 
   def(name: string): MetricDef {
     const d = this.#defs.get(name);
-    if (!d) throw new Error(`metric ${name} is not defined; call metrics.define() first`);
+    if (!d) throw new Error(`metric ${name} is not defined; declare it in the kind's metrics`);
     return d;
   }
 

@@ -61,9 +61,9 @@ export interface GaugeWrite {
 }
 
 /**
- * The run's view of the registry. Also a ProbeMetrics, so kinds that write the registry directly
- * (set/clear) keep working until they declare their metrics. Label values pass through `scrubLabels`
- * (the scheduler's secret scrubber) on every path.
+ * The run's view of the registry: what ProbeContext.metrics is. A kind sees it as MetricSet typed by its
+ * declaration; the core (the scheduler, the multi-store wrapper) uses the rest. Label values pass through
+ * `scrubLabels` (the scheduler's secret scrubber) on every path.
  *
  * A scoped view (`scoped({ store })`) writes counters and histograms at once with its scope labels, and
  * records its gauges instead of publishing them: whoever runs the scoped work takes them with `recorded()`
@@ -71,6 +71,7 @@ export interface GaugeWrite {
  */
 export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
   #discarded = false;
+  #standalone = false;
   readonly #gauges = new Map<string, GaugeWrite>();
 
   constructor(
@@ -84,6 +85,20 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     readonly families: Set<string> = new Set<string>(),
   ) {
     super(registry, probe, active, scope);
+  }
+
+  /**
+   * For a test or a benchmark that calls a kind's run() itself: no scheduler publishes this snapshot, so each
+   * run() publishes its own when it returns.
+   */
+  static standalone(registry: MetricRegistry, probe: string): RunMetrics {
+    const m = new RunMetrics(registry, probe);
+    m.#standalone = true;
+    return m;
+  }
+
+  get publishesOnReturn(): boolean {
+    return this.#standalone;
   }
 
   /** A per-store (or other scoped) view keeps the run's scrubbing, so no path writes unscrubbed labels. */
@@ -148,6 +163,11 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     this.#gauges.clear();
   }
 
+  /** Remove every series of these families the probe has, at once (the probe's state was reset under it). */
+  forgetSeries(defs: MetricDefs): void {
+    for (const name of Object.keys(defs)) this.registry.removeSeries(this.probe, name);
+  }
+
   /** Drop the snapshot; later gauge writes of this run are ignored. */
   discard(): void {
     this.#discarded = true;
@@ -156,12 +176,12 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
 }
 
 /**
- * The run's metrics: the scheduler's RunMetrics, or, for a caller that hands a plain ProbeMetrics (a test,
- * a benchmark), one whose snapshot is published when `run` returns.
+ * The run's metrics: the scheduler's RunMetrics, or, for a standalone one (a test, a benchmark), a fresh one
+ * whose snapshot is published when `run` returns.
  */
-export async function withRunMetrics<T>(given: ProbeMetrics, probeType: string, run: (m: RunMetrics) => Promise<T>): Promise<T> {
-  if (given instanceof RunMetrics) return run(given);
-  const own = new RunMetrics(given.registry, given.probe, given.active, undefined, probeType, given.scope);
+export async function withRunMetrics<T>(given: RunMetrics, probeType: string, run: (m: RunMetrics) => Promise<T>): Promise<T> {
+  if (!given.publishesOnReturn) return run(given);
+  const own = new RunMetrics(given.registry, given.probe, given.active, given.scrubLabels, probeType, given.scope);
   const result = await run(own);
   own.publish();
   return result;
