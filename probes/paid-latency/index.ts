@@ -23,8 +23,6 @@ import { forEachLimited } from '../../src/limited.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { METRICS } from './metrics.ts';
 
-export { median } from './evaluate.ts';
-
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
 const DEFAULT_HORIZON_MS = 75 * 60_000;
