@@ -14,25 +14,20 @@ import { isPaid, paidEventTypes, paidStatuses, type PaidRules } from '../../src/
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
 import { retryingHeads } from '../../src/btcpay/blockers.ts';
-import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, MAX_TRACKED_INVOICES, tooManyWebhooks } from '../../src/btcpay/limits.ts';
+import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
-import { DeliveryTracker, type PollResult, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
-import { forEachLimited } from '../../src/limited.ts';
+import type { DeliveryTracker, PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
+import { fillMeta } from './payment-methods.ts';
+import { capState, forgetOld, stateOf, type InvoiceMeta, type PaidState } from './state.ts';
 import { METRICS } from './metrics.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
 const DEFAULT_HORIZON_MS = 75 * 60_000;
 const NO_WEBHOOK = '(no webhook subscribed)';
-
-interface InvoiceMeta {
-  method: Method;
-  /** Receipt time of the last payment (unix s), absent for zero-amount invoices. */
-  lastPaymentSec?: number;
-}
 
 const schema = z.strictObject({
   source: z.string().min(1).describe('Name of a btcpay source'),
@@ -210,18 +205,6 @@ function rowsByInvoiceOf(tracker: DeliveryTracker): Map<string, TrackedDelivery[
   return byInvoice;
 }
 
-/** Payment methods once per invoice (cached): from the list, else one call each, in parallel, bounded. Returns the calls made. */
-async function fillMeta(client: BtcpayClient, st: PaidState, invoices: Invoice[], signal: AbortSignal): Promise<number> {
-  const needMeta: Invoice[] = [];
-  for (const inv of invoices) {
-    if (st.meta.has(inv.id)) continue;
-    const m = metaFromList(inv);
-    if (m) st.meta.set(inv.id, m);
-    else needMeta.push(inv);
-  }
-  return fetchMeta(client, st, needMeta, META_CONCURRENCY, signal);
-}
-
 /**
  * Pair every (paid invoice, webhook) with its first successful delivery of a paid event type, remembered in state.
  * `observed`: the pairs delivered since the last poll, with their paid-to-delivered time.
@@ -325,86 +308,6 @@ function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'log'>, src: BtcpaySourc
   const { reason, cause } = explainApiError(e, { keyChecked });
   ctx.log.warn({ err: reason }, 'paid_latency poll failed');
   return { ok: false, reason, cause };
-}
-
-interface PaidState {
-  tracker: DeliveryTracker;
-  permissionsOk: boolean;
-  lastPollSec?: number;
-  /** Oldest row time the first poll of this state read: older paid events cannot be judged. */
-  coverageSec?: number;
-  meta: Map<string, InvoiceMeta>;
-  /** When an invoice was first seen paid, and the poll before that (it became paid after it). */
-  firstSeen: Map<string, { sec: number; afterPoll?: number }>;
-  delivered: Map<string, { sec: number; id: string }>;
-}
-
-function stateOf(state: Map<string, unknown>): PaidState {
-  let s = state.get('paid') as PaidState | undefined;
-  if (!s) state.set('paid', (s = { tracker: new DeliveryTracker(), permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
-  return s;
-}
-
-/** Bound what a store with a flood of (or fresh fake) invoices can make us remember: the oldest go first. */
-function capState(st: PaidState): void {
-  if (st.firstSeen.size > MAX_TRACKED_INVOICES) {
-    const old = [...st.firstSeen].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.firstSeen.size - MAX_TRACKED_INVOICES);
-    for (const [id] of old) {
-      st.firstSeen.delete(id);
-      st.meta.delete(id);
-    }
-  }
-  if (st.meta.size > MAX_TRACKED_INVOICES) st.meta.clear();
-  if (st.delivered.size > 2 * MAX_TRACKED_INVOICES) {
-    const old = [...st.delivered].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.delivered.size - 2 * MAX_TRACKED_INVOICES);
-    for (const [k] of old) st.delivered.delete(k);
-  }
-}
-
-function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
-  for (const [id, f] of st.firstSeen)
-    if (!current.has(id) && f.sec < beforeSec) {
-      st.firstSeen.delete(id);
-      st.meta.delete(id);
-    }
-  for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
-}
-
-function family(pmId: string | null | undefined): Method {
-  return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';
-}
-
-/** Payment-method calls in flight at once on a poll that needs many (first poll after a start). */
-const META_CONCURRENCY = 8;
-
-/** Fill st.meta for `todo` with at most `concurrency` calls at once; stops at the first failure or abort. */
-async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], concurrency: number, signal: AbortSignal): Promise<number> {
-  const calls = await forEachLimited(todo, concurrency, async (inv) => void st.meta.set(inv.id, await invoiceMeta(client, inv, signal)), signal);
-  if (signal.aborted && todo.some((i) => !st.meta.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
-  return calls;
-}
-
-async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
-  return metaOf(inv, await client.invoicePaymentMethods(inv.id, { signal }));
-}
-
-/**
- * Meta from the payment methods the list embedded. undefined when the list carried none for an invoice that must
- * have some (a server older than includePaymentMethods): the caller asks per invoice. A zero-amount invoice
- * legitimately has none.
- */
-function metaFromList(inv: Invoice): InvoiceMeta | undefined {
-  if (inv.paymentMethods?.length) return metaOf(inv, inv.paymentMethods);
-  return inv.type !== 'TopUp' && Number(inv.amount) === 0 ? metaOf(inv, []) : undefined;
-}
-
-function metaOf(inv: Invoice, pms: Array<{ paymentMethodId: string; payments: Array<{ receivedDate: number }> }>): InvoiceMeta {
-  const paid = pms.filter((p) => p.payments.length > 0);
-  const lastPaymentSec = paid
-    .flatMap((p) => p.payments.map((x) => x.receivedDate))
-    .reduce<number | undefined>((m, x) => (m === undefined || x > m ? x : m), undefined);
-  const method = family(paid[0]?.paymentMethodId ?? inv.checkout?.defaultPaymentMethod ?? inv.checkout?.paymentMethods?.[0]);
-  return { method, ...(lastPaymentSec !== undefined ? { lastPaymentSec } : {}) };
 }
 
 /**
