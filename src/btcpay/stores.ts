@@ -15,7 +15,7 @@ import pLimit from 'p-limit';
 import type { ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
 import type { z } from 'zod';
 import { BtcpayError } from '../clients/btcpay/client.ts';
-import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET } from './budget.ts';
+import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET, type RequestBudget } from './budget.ts';
 import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
 import { DeliveryTracker } from './tracker.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
@@ -191,9 +191,26 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   let ms = ctx.state.get('multiStore') as MultiState | undefined;
   if (!ms) ctx.state.set('multiStore', (ms = { stores: new Map() }));
   const nowMs = ctx.now();
-  let ids: string[];
+  const ids = await listStores(src, nowMs, probe.timeoutMs, ctx, ms);
+  if (!Array.isArray(ids)) return ids;
+  const removed = followStores(ms, ids, nowMs, ctx.metrics);
+  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
+  // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
+  due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
+  const polls = await pollStores(due, (id, metrics) => pollStore(single, probe, { ...ctx, metrics }, src, { run: ms.stores.get(id)!, id, nowMs }), ctx, src);
+
+  const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
+  const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
+  for (const id of ids) ctx.metrics.replay(ms.stores.get(id)!.gauges ?? []);
+  ctx.metrics.gauge('btcpay_stores_watched', {}, ids.length);
+  ctx.metrics.gauge('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
+  return verdictOf(ms, { ids, due, removed, oldestMs, src, ...polls });
+}
+
+/** The stores to watch now, or the failed result: maxStores exceeded (then no store is watched), or the list refused. */
+async function listStores(src: BtcpaySource, nowMs: number, probeTimeoutMs: number, ctx: MultiContext, ms: MultiState): Promise<string[] | ProbeResult> {
   try {
-    ids = await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs: probe.timeoutMs });
+    return await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs });
   } catch (e) {
     if (e instanceof TooManyStoresError) {
       // Nothing written: the snapshot drops every gauge; the stores' counters and histograms go too.
@@ -213,22 +230,34 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       cause: e instanceof BtcpayError && e.kind === 'permission' ? NEEDS_VIEW : cause,
     };
   }
+}
 
-  // Stores that went away: their series and state go with them.
+/** New stores get a state; stores that went away lose theirs and their series. Returns the removed ones. */
+function followStores(ms: MultiState, ids: string[], nowMs: number, metrics: RunMetrics): string[] {
   const current = new Set(ids);
   const removed: string[] = [];
   for (const id of ms.stores.keys()) {
     if (current.has(id)) continue;
-    ctx.metrics.scoped({ store: id }).clearScope();
+    metrics.scoped({ store: id }).clearScope();
     ms.stores.delete(id);
     removed.push(id);
   }
   for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map(), seenMs: nowMs });
+  return removed;
+}
 
-  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
-  // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
-  due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
+type Polled = 'polled' | 'budget';
 
+/**
+ * Run `poll` for the due stores, at most storeConcurrency at once, until the run is aborted (`cutShort`) or the
+ * source's request budget refuses a call (`notPolled`, with the stores a refusal cut short).
+ */
+async function pollStores(
+  due: string[],
+  poll: (id: string, metrics: RunMetrics) => Promise<Polled>,
+  ctx: MultiContext,
+  src: BtcpaySource,
+): Promise<{ notPolled: string[]; cutShort: string[]; budget: RequestBudget | undefined }> {
   const budget = budgetFor(perStoreSource(src, ''));
   const refused0 = budget?.refused ?? 0;
   const spent = () => (budget?.refused ?? 0) > refused0;
@@ -240,37 +269,54 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       limit(async () => {
         if (ctx.signal.aborted) return void cutShort.push(id);
         if (spent()) return void notPolled.push(id);
-        const run = ms.stores.get(id)!;
-        const storeSrc = perStoreSource(src, id);
-        const metrics = ctx.metrics.scoped({ store: id });
-        const sctx: ProbeContext = {
-          ...ctx,
-          metrics,
-          state: run.state,
-          source: (n) => (n === src.name ? storeSrc : ctx.source(n)),
-        };
-        let r: ProbeResult;
-        setQuietPolicy(run.state, src);
-        try {
-          r = await single(probe, sctx);
-        } catch (e) {
-          r = { ok: false, reason: (e as Error)?.message ?? String(e) };
-        }
-        setQuietPolicy(run.state, src); // trackers created by a store's first run
-        // A run cut short by the budget is not a verdict on the store: keep its previous one.
-        if (isBudget(r)) return void notPolled.push(id);
-        run.last = r;
-        run.lastRunMs = nowMs;
-        run.gauges = metrics.recorded();
+        if ((await poll(id, ctx.metrics.scoped({ store: id }))) === 'budget') notPolled.push(id);
       }),
     ),
   );
+  return { notPolled, cutShort, budget };
+}
 
-  const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
-  const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
-  for (const id of ids) ctx.metrics.replay(ms.stores.get(id)!.gauges ?? []);
-  ctx.metrics.gauge('btcpay_stores_watched', {}, ids.length);
-  ctx.metrics.gauge('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
+/** One store's run of the kind, in the store's state and with its source; its verdict and gauges are kept. */
+async function pollStore<C extends z.ZodObject>(
+  single: Run<C>,
+  probe: ProbeBase & z.infer<C>,
+  ctx: MultiContext,
+  src: BtcpaySource,
+  { run, id, nowMs }: { run: StoreRun; id: string; nowMs: number },
+): Promise<Polled> {
+  const storeSrc = perStoreSource(src, id);
+  const sctx: ProbeContext = { ...ctx, state: run.state, source: (n) => (n === src.name ? storeSrc : ctx.source(n)) };
+  let r: ProbeResult;
+  setQuietPolicy(run.state, src);
+  try {
+    r = await single(probe, sctx);
+  } catch (e) {
+    r = { ok: false, reason: (e as Error)?.message ?? String(e) };
+  }
+  setQuietPolicy(run.state, src); // trackers created by a store's first run
+  // A run cut short by the budget is not a verdict on the store: keep its previous one.
+  if (isBudget(r)) return 'budget';
+  run.last = r;
+  run.lastRunMs = nowMs;
+  run.gauges = ctx.metrics.recorded();
+  return 'polled';
+}
+
+/** The probe's verdict over its stores: failing stores, a spent budget, a run cut short, or no store at all. */
+function verdictOf(
+  ms: MultiState,
+  o: {
+    ids: string[];
+    due: string[];
+    removed: string[];
+    oldestMs: number;
+    src: BtcpaySource;
+    notPolled: string[];
+    cutShort: string[];
+    budget: RequestBudget | undefined;
+  },
+): ProbeResult {
+  const { ids, due, notPolled, cutShort, budget, src } = o;
   const failing = ids.filter((id) => ms.stores.get(id)!.last?.ok === false);
   const neverPolled = ids.filter((id) => !ms.stores.get(id)!.last);
   const details: Record<string, unknown> = {
@@ -278,8 +324,8 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     polled: due.length - notPolled.length - cutShort.length,
     ...(cutShort.length ? { notPolledBeforeTimeout: cutShort.length } : {}),
     quietNotDue: ids.length - due.length,
-    ...(removed.length ? { removed: removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
-    oldestViewSeconds: Math.round(oldestMs / 1000),
+    ...(o.removed.length ? { removed: o.removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
+    oldestViewSeconds: Math.round(o.oldestMs / 1000),
     ...(budget ? { budget: { perMinute: budget.perMinute, remaining: budget.remaining(), notPolled: notPolled.length } } : {}),
     failing: failing.slice(0, MAX_DETAIL_ITEMS).map((id) => ({ store: id, reason: ms.stores.get(id)!.last!.reason })),
     ...(failing.length > MAX_DETAIL_ITEMS ? { failingNotShown: failing.length - MAX_DETAIL_ITEMS } : {}),
@@ -294,7 +340,7 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ` +
         `${notPolled.length} of ${due.length} due stores not polled this run` +
         (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') +
-        `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
+        `; oldest store view ${Math.round(o.oldestMs / 1000)} s old`,
     );
   }
   if (cutShort.length) problems.push(`the run ended (timeout or shutdown) before ${cutShort.length} of ${due.length} due stores were polled`);
