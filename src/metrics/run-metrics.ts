@@ -139,7 +139,7 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
 
   threshold(key: string, value: number): void {
     if (this.#discarded || !this.active()) return;
-    super.set('probe_threshold', { type: this.probeType ?? '', threshold: key }, value);
+    this.setIn({}, 'probe_threshold', { type: this.probeType ?? '', threshold: key }, value); // per probe, whatever the view's scope
   }
 
   override set(name: string, labels: Labels, value: number): void {
