@@ -132,6 +132,9 @@ describe('every store a key can see', () => {
     expect(r.ok, r.reason).toBe(true);
     expect(r.details).toMatchObject({ stores: 2 });
     expect(await storesIn(registry, 'undelivered_paid_events')).toEqual(new Set([ids[0]!, ids[2]!]));
+    // The latency histogram exists per store from the first run, every series with its store.
+    expect(await storesIn(registry, 'paid_to_delivered_seconds_count')).toEqual(new Set([ids[0]!, ids[2]!]));
+    expect(await registry.registry.metrics()).not.toMatch(/hookwatch_paid_to_delivered_seconds_count\{probe="btcpay",method="[a-z]+"\}/);
     expect(fake!.storeListRequests).toBe(0);
   });
 
