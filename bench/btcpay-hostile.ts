@@ -10,7 +10,7 @@ import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { Secret } from '../src/secret.ts';
 import { createLogger } from '../src/log.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
-import { ProbeMetrics } from '../src/metrics/probe-metrics.ts';
+import { RunMetrics } from '../src/metrics/run-metrics.ts';
 import type { ProbeContext } from '../src/probe/types.ts';
 
 const SECONDS = Number(process.argv[2] ?? 20);
@@ -74,7 +74,7 @@ async function run(s: typeof scenario) {
   const ctx = (): ProbeContext => ({
     signal: AbortSignal.timeout(120_000),
     log: createLogger({ level: 'error', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    metrics: new ProbeMetrics(registry, 'bench'),
+    metrics: RunMetrics.standalone(registry, 'bench'),
     now: () => nowSec * 1000,
     state,
     config: { file: 'bench', global: { intervalMs: 60_000, timeoutMs: 60_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },

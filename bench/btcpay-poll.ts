@@ -9,7 +9,7 @@ import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { BtcpayClient } from '../src/clients/btcpay/client.ts';
 import { Secret } from '../src/secret.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
-import { ProbeMetrics } from '../src/metrics/probe-metrics.ts';
+import { RunMetrics } from '../src/metrics/run-metrics.ts';
 import { createLogger } from '../src/log.ts';
 import type { ProbeContext } from '../src/probe/types.ts';
 import { startFakeBtcpay } from '../src/sim/btcpay/index.ts';
@@ -35,7 +35,7 @@ const state = new Map<string, unknown>();
 const ctx = (): ProbeContext => ({
   signal: new AbortController().signal,
   log: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-  metrics: new ProbeMetrics(registry, 'bench'),
+  metrics: RunMetrics.standalone(registry, 'bench'),
   now: () => clock.ms,
   state,
   config: { file: 'bench', global: { intervalMs: POLL_MS, timeoutMs: 30_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },

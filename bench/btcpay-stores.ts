@@ -12,7 +12,7 @@ import { forgetDiscoveredStores } from '../src/btcpay/stores.ts';
 import { Secret } from '../src/secret.ts';
 import { createLogger } from '../src/log.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
-import { ProbeMetrics } from '../src/metrics/probe-metrics.ts';
+import { RunMetrics } from '../src/metrics/run-metrics.ts';
 import type { ProbeContext, ProbeResult, SourceConfig } from '../src/probe/types.ts';
 import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
 
@@ -66,7 +66,7 @@ async function scenario(stores: number) {
     const ctx: ProbeContext = {
       signal: new AbortController().signal,
       log: quietLog,
-      metrics: new ProbeMetrics(registry, 'bench'),
+      metrics: RunMetrics.standalone(registry, 'bench'),
       now: () => clock.ms,
       state,
       config: { file: 'bench', global: { intervalMs: MIN, timeoutMs: 30_000, resolver: 'system' }, secrets: [], destinations: { probes: [], targets: [] } },

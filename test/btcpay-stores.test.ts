@@ -7,7 +7,10 @@ import { deliveryRate } from '../probes/delivery-rate/index.ts';
 import { paidLatency } from '../probes/paid-latency/index.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { RequestBudget, setBudgetClock } from '../src/btcpay/budget.ts';
-import { forgetDiscoveredStores, storeDue } from '../src/btcpay/stores.ts';
+import { forgetDiscoveredStores, perStore, storeDue } from '../src/btcpay/stores.ts';
+import { defineMetrics } from '../src/metrics/run-metrics.ts';
+import { defineProbe } from '../src/probe/types.ts';
+import { z } from 'zod';
 import { DeliveryTracker } from '../src/btcpay/tracker.ts';
 import { clientFromSource } from '../src/btcpay/source.ts';
 import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
@@ -129,6 +132,9 @@ describe('every store a key can see', () => {
     expect(r.ok, r.reason).toBe(true);
     expect(r.details).toMatchObject({ stores: 2 });
     expect(await storesIn(registry, 'undelivered_paid_events')).toEqual(new Set([ids[0]!, ids[2]!]));
+    // The latency histogram exists per store from the first run, every series with its store.
+    expect(await storesIn(registry, 'paid_to_delivered_seconds_count')).toEqual(new Set([ids[0]!, ids[2]!]));
+    expect(await registry.registry.metrics()).not.toMatch(/hookwatch_paid_to_delivered_seconds_count\{probe="btcpay",method="[a-z]+"\}/);
     expect(fake!.storeListRequests).toBe(0);
   });
 
@@ -281,6 +287,8 @@ describe('every store a key can see', () => {
       const r = await deliveryRate.run(drProbe(), ctxFor(src, state, registry));
       expect(r.ok, r.reason).toBe(true);
       for (const id of ids) if (fake!.store(id).apiRequests > before.get(id)!) polls.get(id)!.push(minute);
+      // A store not polled this run keeps the series of its last poll.
+      expect(await storesIn(registry, 'webhook_delivery_window_count')).toEqual(new Set(ids));
       clock.ms += 60_000;
     }
     expect(polls.get(ids[0]!)).toHaveLength(16);
@@ -293,6 +301,54 @@ describe('every store a key can see', () => {
       for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeLessThanOrEqual(5);
       expect(15 - at.at(-1)!).toBeLessThan(5);
     }
+  });
+
+  it('per-run snapshots: a store not due this run keeps its last gauges, a removed store loses gauges and counters', async () => {
+    const runs = new Map<string, number>();
+    const kind = perStore(
+      defineProbe({
+        type: 'store_echo',
+        schema: z.strictObject({ source: z.string() }),
+        sources: { source: ['btcpay'] },
+        metrics: defineMetrics({
+          echo_store_runs: { type: 'gauge', help: 'Runs of the store so far.', labels: [] },
+          echo_store_polls_total: { type: 'counter', help: 'Polls of the store.', labels: [] },
+        }),
+        async run(_p, ctx) {
+          const id = ctx.sources.source.storeId;
+          runs.set(id, (runs.get(id) ?? 0) + 1);
+          ctx.metrics.gauge('echo_store_runs', {}, runs.get(id)!);
+          ctx.metrics.inc('echo_store_polls_total', {});
+          return { ok: true };
+        },
+      }),
+    );
+    const registry = new MetricRegistry({ processMetrics: false });
+    const state = new Map<string, unknown>();
+    const listed = (stores: string[]): Src => ({
+      name: 'btcpay',
+      type: 'btcpay',
+      url: 'http://127.0.0.1:9',
+      apiKey: Secret.literal('k', 'env:K'),
+      storeId: '',
+      stores,
+    });
+    const probe = probeEntry('store_echo', { source: 'btcpay' });
+    const ctx = ctxFor(listed(['A', 'B']), state, registry);
+    const first = await kind.run(probe, ctx);
+    expect(first.ok, first.reason).toBe(true);
+    expect(first.details).toMatchObject({ stores: 2, polled: 2 });
+    clock.ms += 60_000; // quiet: neither store is due
+    expect((await kind.run(probe, ctxFor(listed(['A', 'B']), state, registry))).details).toMatchObject({ polled: 0, quietNotDue: 2 });
+    expect(await storesIn(registry, 'echo_store_runs')).toEqual(new Set(['A', 'B']));
+    expect(await ctx.metricValue('echo_store_runs', { store: 'A' })).toBe(1);
+    expect(await ctx.metricValue('btcpay_stores_watched')).toBe(2);
+
+    clock.ms += 60_000;
+    await kind.run(probe, ctxFor(listed(['B']), state, registry));
+    expect(await storesIn(registry, 'echo_store_runs')).toEqual(new Set(['B']));
+    expect(await storesIn(registry, 'echo_store_polls_total')).toEqual(new Set(['B']));
+    expect(await ctx.metricValue('btcpay_stores_watched')).toBe(1);
   });
 
   it('quiet webhooks of a busy store are listed once per maxStaleness, and a row written meanwhile is still counted once', async () => {

@@ -14,6 +14,7 @@ import { defineProbe, type LoadedConfig, type ProbeKind } from '../src/probe/typ
 const METRICS = defineMetrics({
   items_seen: { type: 'gauge', help: 'Test gauge per item.', labels: ['item'] },
   items_runs_total: { type: 'counter', help: 'Test counter.', labels: [] },
+  items_wait_seconds: { type: 'histogram', help: 'Test histogram.', labels: ['kind'], buckets: [1, 10] },
 });
 
 /** Each run reports the items it is told to, after `delayMs`. */
@@ -118,5 +119,19 @@ describe('per-run metric snapshot', () => {
     expect(() => typed.gauge('items_runs_total', {}, 1)).toThrow(/not a gauge/);
     // @ts-expect-error: missing label
     expect(() => typed.gauge('items_seen', {}, 1)).toThrow(/missing label item/);
+  });
+
+  it('zero() makes a histogram series exist before its first observation, and never resets one', async () => {
+    const registry = new MetricRegistry({ processMetrics: false });
+    const m = new RunMetrics(registry, 'p');
+    m.declare(METRICS);
+    const typed = m as unknown as MetricSet<typeof METRICS>;
+    typed.zero('items_wait_seconds', { kind: 'a' });
+    expect(await registry.exposition()).toContain('hookwatch_items_wait_seconds_count{probe="p",kind="a"} 0');
+    typed.observe('items_wait_seconds', { kind: 'a' }, 5);
+    typed.zero('items_wait_seconds', { kind: 'a' });
+    expect(await registry.exposition()).toContain('hookwatch_items_wait_seconds_count{probe="p",kind="a"} 1');
+    // @ts-expect-error: a gauge is not a histogram
+    expect(() => typed.zero('items_seen', { item: 'a' })).toThrow(/not a histogram/);
   });
 });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MAX_DETAILS_BYTES, MAX_RESULT_TEXT, Scheduler } from '../src/scheduler/scheduler.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
+import { defineMetrics } from '../src/metrics/run-metrics.ts';
 import { createLogger } from '../src/log.ts';
 import { defineProbe, type LoadedConfig, type ProbeKind } from '../src/probe/types.ts';
 
@@ -54,9 +55,14 @@ const aborting = defineProbe({
 const late = defineProbe({
   type: 'late',
   schema: z.strictObject({}),
+  metrics: defineMetrics({
+    late_value: { type: 'gauge', help: 'Test gauge written late.', labels: [] },
+    late_total: { type: 'counter', help: 'Test counter written late.', labels: [] },
+  }),
   async run(_p, ctx) {
     await sleep(200);
-    ctx.metrics.set('undelivered_paid_events', {}, 7);
+    ctx.metrics.gauge('late_value', {}, 7);
+    ctx.metrics.inc('late_total', {});
     return { ok: true, details: { upstream: 'auth failed for key sk_live_leaky_0123' } };
   },
 });

@@ -14,6 +14,7 @@ import { createLogger } from '../src/log.ts';
 import { RunLogStore } from '../src/scheduler/run-log.ts';
 import { secretRef } from '../src/config/schema-helpers.ts';
 import { defineProbe, type ProbeKind } from '../src/probe/types.ts';
+import { defineMetrics } from '../src/metrics/run-metrics.ts';
 import { runView } from '../src/server/status.ts';
 import { formatText } from '../src/server/text.ts';
 import { Scrubber } from '../src/scheduler/scrub.ts';
@@ -47,14 +48,14 @@ function inject(v: unknown, s: string, depth = 0): unknown {
 const echo = defineProbe({
   type: 'echo',
   schema: z.strictObject({ secret: secretRef() }),
+  metrics: defineMetrics({ echo_info: { type: 'gauge', help: 'Test series with an upstream-chosen label.', labels: ['target'] } }),
   async run(p, ctx) {
     const s = p.secret.reveal();
     const { mode, pre, post, shape } = current;
     const text = `${pre}${s}${post}`;
     ctx.log.warn({ upstream: { body: JSON.stringify({ authorization: s }), [s]: text }, secretObject: p.secret }, `upstream answered: ${text}`);
     ctx.log.child({ upstreamHeader: s }).info('%s and %o', text, { s });
-    ctx.metrics.define({ name: 'echo_info', type: 'gauge', help: 'Test series with an upstream-chosen label.', labelNames: ['target'] });
-    ctx.metrics.set('echo_info', { target: text }, 1);
+    ctx.metrics.gauge('echo_info', { target: text }, 1);
     if (mode === 'throw') throw new Error(`upstream refused key ${text}`);
     const details: Record<string, unknown> = {
       enabled: true,

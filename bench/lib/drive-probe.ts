@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { PROBE_KINDS } from '../../probes/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import { MetricRegistry } from '../../src/metrics/registry.ts';
-import { ProbeMetrics } from '../../src/metrics/probe-metrics.ts';
+import { RunMetrics } from '../../src/metrics/run-metrics.ts';
 import type { LoadedConfig, ProbeContext } from '../../src/probe/types.ts';
 import { median } from './common.ts';
 
@@ -27,7 +27,7 @@ const ctx: ProbeContext = {
   signal: new AbortController().signal,
   // The agent's default level: debug lines are built but dropped, as in production.
   log: createLogger({ level: 'info', destination: new Writable({ write: (_c, _e, cb) => cb() }) }).child({ probe: 'bench' }),
-  metrics: new ProbeMetrics(registry, 'bench'),
+  metrics: RunMetrics.standalone(registry, 'bench'),
   now: Date.now,
   state: new Map(),
   config,

@@ -1,42 +1,57 @@
 // paid_latency: time from an invoice's paid event to its first successful webhook delivery. The set of paid
 // events comes from the invoices (the truth), so an event BTCPay never attempted (disabled webhook, queue lost
-// in a restart) still counts as undelivered. See README.md.
-import type { Histogram } from 'prom-client';
+// in a restart) still counts as undelivered. Gather (webhooks, paid invoices, the delivery log), pair each paid
+// event with its first successful delivery (state), evaluate (evaluate.ts, pure), export (metrics.ts). See README.md.
 import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
-import { defineProbe, type ProbeContext } from '../../src/probe/types.ts';
+import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, exportDestinations } from '../../src/btcpay/source.ts';
+import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from '../../src/btcpay/source.ts';
+import { destinationHosts } from '../../src/btcpay/destinations.ts';
 import { POLICIES } from '../../src/btcpay/permissions.ts';
 import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
-import { isPaid, paidEventTypes, paidStatuses } from '../../src/btcpay/invoices.ts';
+import { isPaid, paidEventTypes, paidStatuses, type PaidRules } from '../../src/btcpay/invoices.ts';
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
-import { describeBlocker, retryingHeads } from '../../src/btcpay/blockers.ts';
-import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, MAX_TRACKED_INVOICES, tooManyWebhooks } from '../../src/btcpay/limits.ts';
+import { retryingHeads } from '../../src/btcpay/blockers.ts';
+import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
 import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
-import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
-import { DeliveryTracker, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
-import { forEachLimited } from '../../src/limited.ts';
+import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
+import type { MetricSet } from '../../src/metrics/run-metrics.ts';
+import type { DeliveryTracker, PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
+import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
+import { fillMeta } from './payment-methods.ts';
+import { capState, forgetOld, stateOf, type InvoiceMeta, type PaidState } from './state.ts';
+import { METRICS } from './metrics.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
 const DEFAULT_LOOKBACK_MS = 24 * 60 * 60_000;
+const DEFAULT_HORIZON_MS = 75 * 60_000;
 const NO_WEBHOOK = '(no webhook subscribed)';
 
-type Method = 'chain' | 'lightning';
-interface InvoiceMeta {
-  method: Method;
-  /** Receipt time of the last payment (unix s), absent for zero-amount invoices. */
-  lastPaymentSec?: number;
-}
-interface PaidEvent {
-  invoiceId: string;
-  webhookId: string;
-  status: string;
-  method: Method;
-  paidSec: number;
-  deliveredSec?: number;
-  deliveryId?: string;
+const schema = z.strictObject({
+  source: z.string().min(1).describe('Name of a btcpay source'),
+  webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook subscribed to a paid event'),
+  paidEvents: z.array(z.string().min(1)).min(1).optional().describe('Event types that announce a payment (default [InvoiceSettled])'),
+  window: duration().optional().describe('Window of the median (default 1h)'),
+  invoiceLookback: duration()
+    .optional()
+    .describe('How long an undelivered paid event is tracked, and how far before the window an invoice may have been created (default 24h)'),
+  includePaidLate: z.boolean().optional().describe('Count Expired+PaidLate invoices as paid (default true)'),
+  backlogHorizon: duration().optional().describe('How far back to re-read deliveries while they fail or queue (default 75m)'),
+  maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching more webhooks than this (default 100; bounds list calls)'),
+});
+type Probe = z.infer<typeof schema> & { name: string; timeoutMs: number; thresholds: Record<string, number> };
+type Metrics = MetricSet<typeof METRICS>;
+type Ctx = Omit<ProbeContext, 'metrics'> & { metrics: Metrics };
+
+/** The probe's settings with their defaults, in seconds. */
+interface Settings {
+  windowSec: number;
+  lookbackSec: number;
+  horizonSec: number;
+  paidEvents: string[];
+  rules: PaidRules;
 }
 
 // perStore: with `storeId: all` (or a list) on the source, this runs once per store (src/btcpay/stores.ts).
@@ -44,328 +59,255 @@ export const paidLatency = perStore(
   defineProbe({
     type: 'paid_latency',
     runbook: 'HookwatchPaidEventUndelivered',
-    schema: z.strictObject({
-      source: z.string().min(1).describe('Name of a btcpay source'),
-      webhookId: z.string().min(1).optional().describe('One webhook; default: every webhook subscribed to a paid event'),
-      paidEvents: z.array(z.string().min(1)).min(1).optional().describe('Event types that announce a payment (default [InvoiceSettled])'),
-      window: duration().optional().describe('Window of the median (default 1h)'),
-      invoiceLookback: duration()
-        .optional()
-        .describe('How long an undelivered paid event is tracked, and how far before the window an invoice may have been created (default 24h)'),
-      includePaidLate: z.boolean().optional().describe('Count Expired+PaidLate invoices as paid (default true)'),
-      backlogHorizon: duration().optional().describe('How far back to re-read deliveries while they fail or queue (default 75m)'),
-      maxWebhooks: z.number().int().min(1).max(10_000).optional().describe('Fail instead of watching more webhooks than this (default 100; bounds list calls)'),
-    }),
+    schema,
+    metrics: METRICS,
     thresholds: {
-      max_median_seconds: { default: 300, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
-      max_undelivered_age_seconds: { default: 300, help: 'Fail when a paid event has waited longer than this without a successful delivery' },
+      max_median_seconds: { default: DEFAULTS.max_median_seconds, help: 'Fail (page) when the median paid-to-delivered time exceeds this' },
+      max_undelivered_age_seconds: {
+        default: DEFAULTS.max_undelivered_age_seconds,
+        help: 'Fail when a paid event has waited longer than this without a successful delivery',
+      },
     },
     sources: { source: ['btcpay'] },
     redeliveryScope: (p) => ({ webhookId: p.webhookId, paidEvents: p.paidEvents }),
     // A source may watch several stores (storeId: all or a list): this kind runs once per store.
     multiStore: true,
     async run(probe, ctx) {
-      const maxMedian = probe.thresholds?.max_median_seconds ?? 300;
-      const maxAge = probe.thresholds?.max_undelivered_age_seconds ?? 300;
-      const windowSec = Math.ceil((probe.window ?? DEFAULT_WINDOW_MS) / 1000);
-      const lookbackSec = Math.ceil((probe.invoiceLookback ?? DEFAULT_LOOKBACK_MS) / 1000);
-      const paidEvents = probe.paidEvents ?? ['InvoiceSettled'];
       const src = btcpaySource(ctx, probe.source);
       if (typeof src === 'string') return { ok: false, reason: src, cause: 'Fix the configuration: the probe needs a btcpay source.' };
       const client = clientFromSource(src, probe.timeoutMs);
-      const signal = ctx.signal;
-      const st = stateOf(ctx);
-
+      const st = stateOf(ctx.state);
       try {
-        if (!st.permissionsOk) {
-          const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
-          if (missing.length) {
-            return {
-              ok: false,
-              reason: `the API key lacks ${missing.join(', ')} on store ${src.storeId}`,
-              cause:
-                'paid_latency reads invoices (btcpay.store.canviewinvoices) and delivery logs (btcpay.store.webhooks.canmodifywebhooks); create a key scoped to this store.',
-              details: { missingPermissions: missing },
-            };
-          }
-          st.permissionsOk = true;
-        }
-        const nowSec = Math.floor(ctx.now() / 1000);
-        const baseline = st.lastPollSec === undefined;
-        const hooks = probe.webhookId
-          ? [await getConfiguredWebhook(client, probe.webhookId, { signal })]
-          : (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
-        const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
-        if (hooks.length > maxHooks)
-          return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
-        exportDestinations(
-          ctx,
-          hooks.map((h) => h.url),
-        );
-
-        // 1. Paid invoices: the truth, whether or not BTCPay ever attempted a delivery.
-        const rules = { paidEvents, ...(probe.includePaidLate === false ? { includePaidLate: false } : {}) };
-        const statuses = paidStatuses(rules);
-        // Bounded read, newest first: on a store past the page cap the oldest invoices are left out (and said so)
-        // rather than failing every poll for good.
-        // includePaymentMethods embeds each invoice's payments: no per-invoice call on 2.x servers.
-        const listed = await client.listInvoicesBounded(
-          { status: statuses, startDate: nowSec - windowSec - lookbackSec, includePaymentMethods: true },
-          { signal },
-        );
-        if (listed.truncated)
-          ctx.log.warn(
-            { pages: listed.pages, pageSize: listed.pageSize },
-            'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged',
-          );
-        const invoices = listed.invoices.filter((i) => isPaid(i, rules));
-
-        // 2. Deliveries, incrementally; bodies say which invoice and event each row is.
-        const horizonSec = Math.ceil((probe.backlogHorizon ?? 75 * 60_000) / 1000);
-        st.coverageSec ??= nowSec - Math.max(windowSec + 300, horizonSec);
-        // No webhook for the paid events at all: every paid invoice is undelivered, against a placeholder.
-        const targets = hooks.length ? hooks.map((h) => h.id) : [NO_WEBHOOK];
-        const poll = await st.tracker.poll(
-          client,
-          hooks.map((h) => h.id),
-          { nowSec, windowSec: windowSec + 300, horizonSec, signal },
-        );
-        const byInvoice = new Map<string, TrackedDelivery[]>();
-        for (const d of st.tracker.rows.values()) {
-          if (typeof d.info !== 'object' || !d.info.invoiceId) continue;
-          const l = byInvoice.get(d.info.invoiceId);
-          if (l) l.push(d);
-          else byInvoice.set(d.info.invoiceId, [d]);
-        }
-
-        // Make both histogram series exist so dashboards and the golden file see them from the first run.
-        for (const m of ['chain', 'lightning']) await touchHistogram(ctx, m);
-
-        // 3. Pair every (paid invoice, webhook) with its first successful delivery of a paid event type.
-        const events: PaidEvent[] = [];
-        // Payment methods once per invoice (cached); the first poll after a start may need hundreds: in parallel, bounded.
-        const needMeta: Invoice[] = [];
-        for (const inv of invoices) {
-          if (st.meta.has(inv.id)) continue;
-          const m = metaFromList(inv);
-          if (m) st.meta.set(inv.id, m);
-          else needMeta.push(inv);
-        }
-        const metaCalls = await fetchMeta(client, st, needMeta, META_CONCURRENCY, signal);
-        // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
-        const pairedInvoices = new Set<string>();
-        for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
-        for (const inv of invoices) {
-          const types = paidEventTypes(inv, rules);
-          const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
-          const meta = st.meta.get(inv.id)!;
-          if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
-          const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
-          // Paid before the delivery log this process has read: a success may exist that we never saw, so
-          // out of scope rather than a false "undelivered" after every restart.
-          if (paidSec < st.coverageSec && !rows.length && !pairedInvoices.has(inv.id)) continue;
-          for (const wid of targets) {
-            const key = `${inv.id}|${wid}`;
-            const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
-            let done = st.delivered.get(key);
-            if (!done && ok) {
-              done = { sec: ok.deliveryTime, id: ok.id };
-              st.delivered.set(key, done);
-              // Observe once per event and webhook; a restart's first poll rebuilds without observing again.
-              if (!baseline) ctx.metrics.observe('paid_to_delivered_seconds', { method: meta.method }, Math.max(0, done.sec - paidSec));
-            }
-            const ev: PaidEvent = {
-              invoiceId: inv.id,
-              webhookId: wid,
-              status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status,
-              method: meta.method,
-              paidSec,
-            };
-            if (done) Object.assign(ev, { deliveredSec: done.sec, deliveryId: done.id });
-            events.push(ev);
-          }
-        }
-        forgetOld(st, nowSec - windowSec - lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
-        capState(st);
-        st.lastPollSec = nowSec;
-
-        // 4. Figures: the median counts undelivered events at their current age, so it rises in an outage.
-        const undelivered = events.filter((e) => e.deliveredSec === undefined);
-        const samples = [
-          ...events.filter((e) => e.deliveredSec !== undefined && e.paidSec >= nowSec - windowSec).map((e) => e.deliveredSec! - e.paidSec),
-          ...undelivered.map((e) => nowSec - e.paidSec),
-        ].map((x) => Math.max(0, x));
-        const med = median(samples);
-        const oldest = undelivered.reduce((m, e) => Math.max(m, nowSec - e.paidSec), 0);
-        if (med === undefined) ctx.metrics.clear('paid_to_delivered_median_seconds');
-        else ctx.metrics.set('paid_to_delivered_median_seconds', {}, med);
-        ctx.metrics.set('undelivered_paid_events', {}, undelivered.length);
-        ctx.metrics.set('oldest_undelivered_paid_event_age_seconds', {}, oldest);
-
-        const problems: string[] = [];
-        if (med !== undefined && med > maxMedian)
-          problems.push(`median paid-to-delivered ${Math.round(med)} s > ${maxMedian} s over ${samples.length} paid events`);
-        if (oldest > maxAge) problems.push(`${undelivered.length} paid event(s) undelivered, oldest ${Math.round(oldest)} s > ${maxAge} s`);
-        const lastFailure = (e: PaidEvent) =>
-          (byInvoice.get(e.invoiceId) ?? [])
-            .filter((d) => d.webhookId === e.webhookId && d.status !== 'HttpSuccess')
-            .sort((a, b) => b.deliveryTime - a.deliveryTime)[0];
-        const heads = retryingHeads(st.tracker.rows.values(), nowSec);
-        const details = {
-          storeId: src.storeId,
-          window: `${windowSec}s`,
-          paidEvents: events.length,
-          delivered: events.length - undelivered.length,
-          medianSeconds: med ?? null,
-          undelivered: undelivered
-            .sort((a, b) => a.paidSec - b.paidSec)
-            .slice(0, 20)
-            .map((e) => {
-              const f = lastFailure(e);
-              const blocker = heads.get(e.webhookId);
-              const none = blocker
-                ? `none yet: ${describeBlocker(blocker)}`
-                : 'none: BTCPay never attempted it (webhook disabled or unsubscribed when it was paid, or its queue lost in a restart); BTCPay cannot resend it, hookwatch redeliver --send-missing can';
-              return {
-                invoiceId: e.invoiceId,
-                webhookId: e.webhookId,
-                status: e.status,
-                method: e.method,
-                paidAt: e.paidSec,
-                ageSeconds: nowSec - e.paidSec,
-                lastAttempt: f ? { deliveryId: f.id, status: f.status, httpCode: f.httpCode, errorMessage: f.errorMessage } : none,
-              };
-            }),
-          slowest: events
-            .filter((e) => e.deliveredSec !== undefined)
-            .sort((a, b) => b.deliveredSec! - b.paidSec - (a.deliveredSec! - a.paidSec))
-            .slice(0, 5)
-            .map((e) => ({ invoiceId: e.invoiceId, webhookId: e.webhookId, seconds: e.deliveredSec! - e.paidSec, deliveryId: e.deliveryId })),
-          webhooks: hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, enabled: h.enabled })),
-          ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec } : {}),
-          poll: {
-            baseline,
-            invoices: invoices.length,
-            newRows: poll.fresh.length,
-            listCalls: poll.listCalls,
-            bodyCalls: poll.bodyCalls,
-            paymentMethodCalls: metaCalls,
-            truncated: poll.truncated,
-            invoicesTruncated: listed.truncated,
-          },
-        };
-        if (!problems.length) return { ok: true, details };
-        const disabled = hooks.filter((h) => !h.enabled);
-        if (!hooks.length)
-          return {
-            ok: false,
-            reason: `${problems.join('; ')}; no webhook is subscribed to ${paidEvents.join(', ')}`,
-            cause: 'No webhook of the store receives the paid events: create or fix one (Store settings > Webhooks).',
-            details,
-          };
-        const noRow = undelivered.filter((e) => !lastFailure(e));
-        const queued = noRow.filter((e) => heads.has(e.webhookId));
-        const cause = disabled.length
-          ? `Webhook ${disabled.map((h) => h.id).join(', ')} is disabled: BTCPay drops its events without a record, and cannot resend them later. Re-enable it; then hookwatch redeliver --send-missing posts the paid events it never attempted (hookwatch redeliver handles the failed ones).`
-          : queued.length && queued.length === noRow.length && noRow.length === undelivered.length
-            ? `Paid events are queued behind a delivery BTCPay is still retrying (${describeBlocker(heads.get(queued[0]!.webhookId)!)}). They will go out once it succeeds or exhausts its retries; fixing the receiver is what helps.`
-            : noRow.length === undelivered.length && undelivered.length
-              ? 'Paid events have no delivery attempt and nothing is queued ahead of them: the webhook was disabled or unsubscribed when they were paid, or BTCPay restarted and lost its queue. BTCPay cannot resend them: use hookwatch redeliver --send-missing.'
-              : 'Deliveries of paid events fail or wait behind retries: check the receiver (see delivery_rate failure reasons), then run hookwatch redeliver.';
-        const action = `Once the receiver is reachable, redeliver, dry run first: \`hookwatch redeliver --config.file ${ctx.config.file} --probe ${probe.name} --since 6h\` (add --apply to send).`;
-        return { ok: false, reason: problems.join('; '), cause, action, details };
+        return await watch(probe, ctx, src, client, st);
       } catch (e) {
-        const keyChecked = st.permissionsOk;
-        if (e instanceof BtcpayError && e.kind === 'permission') {
-          st.permissionsOk = false;
-          forgetPermissions(src);
-        }
-        const { reason, cause } = explainApiError(e, { keyChecked });
-        ctx.log.warn({ err: reason }, 'paid_latency poll failed');
-        return { ok: false, reason, cause };
+        return apiFailure(e, ctx, src, st);
       }
     },
   }),
 );
 
-interface PaidState {
-  tracker: DeliveryTracker;
-  permissionsOk: boolean;
-  lastPollSec?: number;
-  /** Oldest row time the first poll of this state read: older paid events cannot be judged. */
-  coverageSec?: number;
-  meta: Map<string, InvoiceMeta>;
-  /** When an invoice was first seen paid, and the poll before that (it became paid after it). */
-  firstSeen: Map<string, { sec: number; afterPoll?: number }>;
-  delivered: Map<string, { sec: number; id: string }>;
+function settingsOf(probe: Probe): Settings {
+  const paidEvents = probe.paidEvents ?? ['InvoiceSettled'];
+  return {
+    windowSec: Math.ceil((probe.window ?? DEFAULT_WINDOW_MS) / 1000),
+    lookbackSec: Math.ceil((probe.invoiceLookback ?? DEFAULT_LOOKBACK_MS) / 1000),
+    horizonSec: Math.ceil((probe.backlogHorizon ?? DEFAULT_HORIZON_MS) / 1000),
+    paidEvents,
+    rules: { paidEvents, ...(probe.includePaidLate === false ? { includePaidLate: false } : {}) },
+  };
 }
 
-function stateOf(ctx: ProbeContext): PaidState {
-  let s = ctx.state.get('paid') as PaidState | undefined;
-  if (!s) ctx.state.set('paid', (s = { tracker: new DeliveryTracker(), permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
-  return s;
+/** One poll: permissions (once), webhooks, paid invoices, the delivery log; pairing; then the verdict and its export. */
+async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayClient, st: PaidState): Promise<ProbeResult> {
+  const refused = await checkPermissions(st, src, client, ctx.signal);
+  if (refused) return refused;
+  const set = settingsOf(probe);
+  const nowSec = Math.floor(ctx.now() / 1000);
+  const baseline = st.lastPollSec === undefined;
+  const hooks = await paidWebhooks(probe, client, set.paidEvents, ctx.signal);
+  const maxHooks = probe.maxWebhooks ?? DEFAULT_MAX_WEBHOOKS;
+  if (hooks.length > maxHooks)
+    return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
+  for (const host of destinationHosts(hooks.map((h) => h.url))) ctx.metrics.gauge('webhook_destination_info', { destination: host }, 1);
+
+  const listed = await listPaidInvoices(client, set, nowSec, ctx);
+  const invoices = listed.invoices.filter((i) => isPaid(i, set.rules));
+  const poll = await pollDeliveries(st, client, hooks, set, nowSec, ctx.signal);
+  const rowsByInvoice = rowsByInvoiceOf(st.tracker);
+  // Both histogram series exist from the first run, for dashboards and the golden file.
+  for (const method of ['chain', 'lightning'] as const) ctx.metrics.zero('paid_to_delivered_seconds', { method });
+  const metaCalls = await fillMeta(client, st, invoices, ctx.signal);
+  // No webhook for the paid events at all: every paid invoice is undelivered, against a placeholder.
+  const targets = hooks.length ? hooks.map((h) => h.id) : [NO_WEBHOOK];
+  const { events, observed } = pairEvents(st, invoices, rowsByInvoice, targets, set.rules, nowSec);
+  // Observed once per event and webhook; a restart's first poll rebuilds without observing again.
+  if (!baseline) for (const o of observed) ctx.metrics.observe('paid_to_delivered_seconds', { method: o.method }, o.seconds);
+  forgetOld(st, nowSec - set.windowSec - set.lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
+  capState(st);
+  st.lastPollSec = nowSec;
+
+  const v = evaluate({
+    events,
+    nowSec,
+    windowSec: set.windowSec,
+    thresholds: probe.thresholds,
+    rowsByInvoice,
+    heads: retryingHeads(st.tracker.rows.values(), nowSec),
+    webhooks: hooks,
+    paidEvents: set.paidEvents,
+    redeliver: { configFile: ctx.config.file, probe: probe.name },
+  });
+  exportFigures(ctx.metrics, v);
+  const details = detailsOf(v, events, { storeId: src.storeId, windowSec: set.windowSec, hooks, poll, baseline, invoices: invoices.length, metaCalls, listed });
+  if (v.ok) return { ok: true, details };
+  return { ok: false, reason: v.reason, cause: v.cause, ...(v.action ? { action: v.action } : {}), details };
 }
 
-/** Bound what a store with a flood of (or fresh fake) invoices can make us remember: the oldest go first. */
-function capState(st: PaidState): void {
-  if (st.firstSeen.size > MAX_TRACKED_INVOICES) {
-    const old = [...st.firstSeen].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.firstSeen.size - MAX_TRACKED_INVOICES);
-    for (const [id] of old) {
-      st.firstSeen.delete(id);
-      st.meta.delete(id);
-    }
+/** Invoices and delivery logs; checked once, until BTCPay refuses a call. */
+async function checkPermissions(st: PaidState, src: BtcpaySource, client: BtcpayClient, signal: AbortSignal): Promise<ProbeResult | undefined> {
+  if (st.permissionsOk) return undefined;
+  const missing = await missingForSource(src, client, [POLICIES.modifyWebhooks, POLICIES.viewInvoices], { signal });
+  if (missing.length) {
+    return {
+      ok: false,
+      reason: `the API key lacks ${missing.join(', ')} on store ${src.storeId}`,
+      cause:
+        'paid_latency reads invoices (btcpay.store.canviewinvoices) and delivery logs (btcpay.store.webhooks.canmodifywebhooks); create a key scoped to this store.',
+      details: { missingPermissions: missing },
+    };
   }
-  if (st.meta.size > MAX_TRACKED_INVOICES) st.meta.clear();
-  if (st.delivered.size > 2 * MAX_TRACKED_INVOICES) {
-    const old = [...st.delivered].sort((a, b) => a[1].sec - b[1].sec).slice(0, st.delivered.size - 2 * MAX_TRACKED_INVOICES);
-    for (const [k] of old) st.delivered.delete(k);
-  }
+  st.permissionsOk = true;
+  return undefined;
 }
 
-function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
-  for (const [id, f] of st.firstSeen)
-    if (!current.has(id) && f.sec < beforeSec) {
-      st.firstSeen.delete(id);
-      st.meta.delete(id);
-    }
-  for (const [k, d] of st.delivered) if (!current.has(k.split('|')[0]!) && d.sec < beforeSec) st.delivered.delete(k);
-}
-
-function family(pmId: string | null | undefined): Method {
-  return /LN|LNURL|Lightning/i.test(pmId ?? '') ? 'lightning' : 'chain';
-}
-
-/** Payment-method calls in flight at once on a poll that needs many (first poll after a start). */
-const META_CONCURRENCY = 8;
-
-/** Fill st.meta for `todo` with at most `concurrency` calls at once; stops at the first failure or abort. */
-async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], concurrency: number, signal: AbortSignal): Promise<number> {
-  const calls = await forEachLimited(todo, concurrency, async (inv) => void st.meta.set(inv.id, await invoiceMeta(client, inv, signal)), signal);
-  if (signal.aborted && todo.some((i) => !st.meta.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
-  return calls;
-}
-
-async function invoiceMeta(client: BtcpayClient, inv: Invoice, signal: AbortSignal): Promise<InvoiceMeta> {
-  return metaOf(inv, await client.invoicePaymentMethods(inv.id, { signal }));
+/** The configured webhook, or every webhook subscribed to a paid event. */
+async function paidWebhooks(probe: Probe, client: BtcpayClient, paidEvents: string[], signal: AbortSignal): Promise<Webhook[]> {
+  if (probe.webhookId) return [await getConfiguredWebhook(client, probe.webhookId, { signal })];
+  return (await client.listWebhooks({ signal })).filter((h) => subscribesToAny(h, paidEvents));
 }
 
 /**
- * Meta from the payment methods the list embedded. undefined when the list carried none for an invoice that must
- * have some (a server older than includePaymentMethods): the caller asks per invoice. A zero-amount invoice
- * legitimately has none.
+ * Paid invoices: the truth, whether or not BTCPay ever attempted a delivery. Bounded read, newest first: on a store
+ * past the page cap the oldest invoices are left out (and said so) rather than failing every poll for good.
+ * includePaymentMethods embeds each invoice's payments: no per-invoice call on 2.x servers.
  */
-function metaFromList(inv: Invoice): InvoiceMeta | undefined {
-  if (inv.paymentMethods?.length) return metaOf(inv, inv.paymentMethods);
-  return inv.type !== 'TopUp' && Number(inv.amount) === 0 ? metaOf(inv, []) : undefined;
+async function listPaidInvoices(client: BtcpayClient, set: Settings, nowSec: number, ctx: Pick<ProbeContext, 'log' | 'signal'>) {
+  const listed = await client.listInvoicesBounded(
+    { status: paidStatuses(set.rules), startDate: nowSec - set.windowSec - set.lookbackSec, includePaymentMethods: true },
+    { signal: ctx.signal },
+  );
+  if (listed.truncated)
+    ctx.log.warn(
+      { pages: listed.pages, pageSize: listed.pageSize },
+      'paid_latency: invoice list truncated at the page cap; the oldest paid invoices are not judged',
+    );
+  return listed;
 }
 
-function metaOf(inv: Invoice, pms: Array<{ paymentMethodId: string; payments: Array<{ receivedDate: number }> }>): InvoiceMeta {
-  const paid = pms.filter((p) => p.payments.length > 0);
-  const lastPaymentSec = paid
-    .flatMap((p) => p.payments.map((x) => x.receivedDate))
-    .reduce<number | undefined>((m, x) => (m === undefined || x > m ? x : m), undefined);
-  const method = family(paid[0]?.paymentMethodId ?? inv.checkout?.defaultPaymentMethod ?? inv.checkout?.paymentMethods?.[0]);
-  return { method, ...(lastPaymentSec !== undefined ? { lastPaymentSec } : {}) };
+/** Deliveries, incrementally; bodies say which invoice and event each row is. */
+async function pollDeliveries(st: PaidState, client: BtcpayClient, hooks: Webhook[], set: Settings, nowSec: number, signal: AbortSignal): Promise<PollResult> {
+  st.coverageSec ??= nowSec - Math.max(set.windowSec + 300, set.horizonSec);
+  return st.tracker.poll(
+    client,
+    hooks.map((h) => h.id),
+    { nowSec, windowSec: set.windowSec + 300, horizonSec: set.horizonSec, signal },
+  );
+}
+
+function rowsByInvoiceOf(tracker: DeliveryTracker): Map<string, TrackedDelivery[]> {
+  const byInvoice = new Map<string, TrackedDelivery[]>();
+  for (const d of tracker.rows.values()) {
+    if (typeof d.info !== 'object' || !d.info.invoiceId) continue;
+    const l = byInvoice.get(d.info.invoiceId);
+    if (l) l.push(d);
+    else byInvoice.set(d.info.invoiceId, [d]);
+  }
+  return byInvoice;
+}
+
+/**
+ * Pair every (paid invoice, webhook) with its first successful delivery of a paid event type, remembered in state.
+ * `observed`: the pairs delivered since the last poll, with their paid-to-delivered time.
+ */
+function pairEvents(
+  st: PaidState,
+  invoices: Invoice[],
+  byInvoice: ReadonlyMap<string, TrackedDelivery[]>,
+  targets: string[],
+  rules: PaidRules,
+  nowSec: number,
+): { events: PaidEvent[]; observed: Array<{ method: Method; seconds: number }> } {
+  const events: PaidEvent[] = [];
+  const observed: Array<{ method: Method; seconds: number }> = [];
+  // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
+  const pairedInvoices = new Set<string>();
+  for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
+  for (const inv of invoices) {
+    const types = paidEventTypes(inv, rules);
+    const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
+    const meta = st.meta.get(inv.id)!;
+    if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
+    const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
+    // Paid before the delivery log this process has read: a success may exist that we never saw, so
+    // out of scope rather than a false "undelivered" after every restart.
+    if (paidSec < st.coverageSec! && !rows.length && !pairedInvoices.has(inv.id)) continue;
+    for (const wid of targets) {
+      const key = `${inv.id}|${wid}`;
+      const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
+      let done = st.delivered.get(key);
+      if (!done && ok) {
+        done = { sec: ok.deliveryTime, id: ok.id };
+        st.delivered.set(key, done);
+        observed.push({ method: meta.method, seconds: Math.max(0, done.sec - paidSec) });
+      }
+      const ev: PaidEvent = {
+        invoiceId: inv.id,
+        webhookId: wid,
+        status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status,
+        method: meta.method,
+        paidSec,
+      };
+      if (done) Object.assign(ev, { deliveredSec: done.sec, deliveryId: done.id });
+      events.push(ev);
+    }
+  }
+  return { events, observed };
+}
+
+/** No median without a paid event in the window. */
+function exportFigures(m: Metrics, v: LatencyVerdict): void {
+  if (v.medianSeconds !== undefined) m.gauge('paid_to_delivered_median_seconds', {}, v.medianSeconds);
+  m.gauge('undelivered_paid_events', {}, v.undelivered);
+  m.gauge('oldest_undelivered_paid_event_age_seconds', {}, v.oldestUndeliveredSeconds);
+}
+
+function detailsOf(
+  v: LatencyVerdict,
+  events: PaidEvent[],
+  o: {
+    storeId: string;
+    windowSec: number;
+    hooks: Webhook[];
+    poll: PollResult;
+    baseline: boolean;
+    invoices: number;
+    metaCalls: number;
+    listed: { truncated: boolean };
+  },
+): Record<string, unknown> {
+  const { poll } = o;
+  return {
+    storeId: o.storeId,
+    window: `${o.windowSec}s`,
+    paidEvents: events.length,
+    delivered: events.length - v.undelivered,
+    medianSeconds: v.medianSeconds ?? null,
+    undelivered: v.oldestUndelivered,
+    slowest: v.slowest,
+    webhooks: o.hooks.slice(0, MAX_DETAIL_ITEMS).map((h) => ({ id: h.id, enabled: h.enabled })),
+    ...(poll.futureRows ? { futureRowsRejected: poll.futureRows, futureMaxAheadSeconds: poll.futureMaxAheadSec } : {}),
+    poll: {
+      baseline: o.baseline,
+      invoices: o.invoices,
+      newRows: poll.fresh.length,
+      listCalls: poll.listCalls,
+      bodyCalls: poll.bodyCalls,
+      paymentMethodCalls: o.metaCalls,
+      truncated: poll.truncated,
+      invoicesTruncated: o.listed.truncated,
+    },
+  };
+}
+
+function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'log'>, src: BtcpaySource, st: PaidState): ProbeResult {
+  const keyChecked = st.permissionsOk;
+  if (e instanceof BtcpayError && e.kind === 'permission') {
+    st.permissionsOk = false;
+    forgetPermissions(src);
+  }
+  const { reason, cause } = explainApiError(e, { keyChecked });
+  ctx.log.warn({ err: reason }, 'paid_latency poll failed');
+  return { ok: false, reason, cause };
 }
 
 /**
@@ -378,21 +320,4 @@ function paidTime(inv: Invoice, rows: TrackedDelivery[], meta: InvoiceMeta, afte
   if (fromEvent.length) return Math.min(...fromEvent);
   const base = meta.lastPaymentSec ?? inv.createdTime;
   return afterPoll !== undefined ? Math.max(base, afterPoll) : base;
-}
-
-export function median(xs: number[]): number | undefined {
-  if (!xs.length) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-async function touchHistogram(ctx: ProbeContext, method: string): Promise<void> {
-  // prom-client exposes a labelled histogram only once observed; zero() creates the series without an
-  // observation, but resets an existing one, so only when absent.
-  const h = ctx.metrics.registry.metric('paid_to_delivered_seconds') as Histogram<string>;
-  const labels = { probe: ctx.metrics.probe, method };
-  const exists = (await h.get()).values.some((v) => v.labels.probe === labels.probe && v.labels.method === method);
-  if (!exists) h.zero(labels);
-  ctx.metrics.registry.track(ctx.metrics.probe, 'paid_to_delivered_seconds', labels);
 }

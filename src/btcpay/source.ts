@@ -3,7 +3,6 @@
 import type { Dispatcher } from 'undici';
 import type { ProbeContext, SourceConfig } from '../probe/types.ts';
 import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
-import { MAX_DESTINATIONS } from './limits.ts';
 import { BUDGET_CAUSE, budgetFor } from './budget.ts';
 
 export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
@@ -64,30 +63,4 @@ export function explainApiError(e: unknown, o: { keyChecked?: boolean } = {}): {
     };
   }
   return { reason: `BTCPay API (${e.kind}): ${e.message}`, cause: cause[e.kind] };
-}
-
-/**
- * `webhook_destination_info{destination}`: one series per distinct lower-cased webhook host (a handful
- * per store), hosts no webhook uses any more dropped. delivery_rate and paid_latency both export it;
- * the alert rules join on it to name the destination a DNS drift inhibits on.
- */
-export function exportDestinations(ctx: Pick<ProbeContext, 'metrics'>, urls: Iterable<string>): void {
-  ctx.metrics.define({
-    name: 'webhook_destination_info',
-    type: 'gauge',
-    help: 'Lower-cased host of a webhook URL the probe watches (1); alert rules join on it to name the destination that HookwatchDNSDrift inhibits on.',
-    labelNames: ['destination'],
-  });
-  const hosts = new Set<string>();
-  for (const u of urls) {
-    if (hosts.size >= MAX_DESTINATIONS) break; // bounded label set; the webhook checks report the webhooks themselves
-    try {
-      const host = new URL(u).hostname.toLowerCase();
-      if (host) hosts.add(host);
-    } catch {
-      /* an unparsable URL names no host; the webhook checks report it */
-    }
-  }
-  ctx.metrics.clear('webhook_destination_info', (l) => hosts.has(l.destination!));
-  for (const host of hosts) ctx.metrics.set('webhook_destination_info', { destination: host }, 1);
 }

@@ -15,10 +15,11 @@ import pLimit from 'p-limit';
 import type { ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/types.ts';
 import type { z } from 'zod';
 import { BtcpayError } from '../clients/btcpay/client.ts';
-import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET } from './budget.ts';
+import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET, type RequestBudget } from './budget.ts';
 import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
 import { DeliveryTracker } from './tracker.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
+import { defineMetrics, withRunMetrics, type GaugeWrite, type MetricDefs, type RunMetrics } from '../metrics/run-metrics.ts';
 
 export const DEFAULT_MAX_STORES = 1000;
 const NEEDS_VIEW = 'storeId: all needs btcpay.store.canviewstoresettings on the stores to watch (GET /api/v1/stores), or list the store ids in storeId.';
@@ -33,6 +34,8 @@ interface StoreRun {
   seenMs?: number;
   lastRunMs?: number;
   last?: ProbeResult;
+  /** The gauges of the store's last counted run: replayed into every run's snapshot until the store runs again. */
+  gauges?: GaugeWrite[];
 }
 
 interface MultiState {
@@ -140,38 +143,79 @@ function spreadOf(id: string): number {
   return createHash('sha256').update(id).digest().readUInt32BE(0) / 2 ** 32;
 }
 
-type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
+/**
+ * Two per-probe gauges in multi-store mode (no store label): how many stores the probe watches, and how old the
+ * oldest store view is (a store never polled yet counts from its discovery), so the staleness bound can be graphed.
+ */
+export const STORE_METRICS = defineMetrics({
+  btcpay_stores_watched: { type: 'gauge', help: 'BTCPay stores the probe watches (source storeId: all or a list).', labels: [] },
+  btcpay_oldest_store_view_age_seconds: {
+    type: 'gauge',
+    help: "Age of the oldest store's last poll, among the stores the probe watches; bounded by maxStaleness unless the request budget is short.",
+    labels: [],
+  },
+});
 
-/** Wrap a BTCPay probe kind (its schema has `source`) so a multi-store source runs it once per store. */
+type Run<C extends z.ZodObject> = (probe: ProbeBase & z.infer<C>, ctx: ProbeContext) => Promise<ProbeResult>;
+type MultiContext = Omit<ProbeContext, 'metrics'> & { metrics: RunMetrics };
+
+/**
+ * Wrap a BTCPay probe kind (its schema has `source`) so a multi-store source runs it once per store. Each store's
+ * run writes through a view scoped to `store`; its gauges are kept in the store's state and replayed into every run's
+ * snapshot until the store runs again, since quiet stores are not polled every run. A store that goes away takes
+ * its gauges (not replayed any more) and its counters and histograms (removed) with it.
+ */
 export function perStore<C extends z.ZodObject>(kind: ProbeKind<C>): ProbeKind<C> {
   const single = kind.run.bind(kind) as Run<C>;
+  const metrics = { ...kind.metrics, ...STORE_METRICS };
   return {
     ...kind,
+    metrics,
     run(probe, ctx) {
-      const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
-      const multi = typeof src !== 'string' && src.stores !== undefined;
-      // The source's storeId changed between one store and several (a reload keeps the probe and its state):
-      // start the new mode clean, without the other mode's state or series.
-      if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(ctx);
-      if (!multi) return single(probe, ctx);
-      return runStores(single, probe, ctx, src);
+      return withRunMetrics(ctx.metrics, probe.type, async (m) => {
+        m.declare(metrics);
+        const mctx: MultiContext = { ...ctx, metrics: m };
+        const src = btcpaySource(ctx, (probe as { source?: string }).source ?? '');
+        const multi = typeof src !== 'string' && src.stores !== undefined;
+        // The source's storeId changed between one store and several (a reload keeps the probe and its state):
+        // start the new mode clean, without the other mode's state or series.
+        if (multi !== ctx.state.has('multiStore') && ctx.state.size > 0) switchMode(mctx, metrics);
+        if (!multi) return single(probe, mctx);
+        return runStores(single, probe, mctx, src);
+      });
     },
   };
 }
 
-async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase & z.infer<C>, ctx: ProbeContext, src: BtcpaySource): Promise<ProbeResult> {
+async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase & z.infer<C>, ctx: MultiContext, src: BtcpaySource): Promise<ProbeResult> {
   let ms = ctx.state.get('multiStore') as MultiState | undefined;
   if (!ms) ctx.state.set('multiStore', (ms = { stores: new Map() }));
   const nowMs = ctx.now();
-  let ids: string[];
+  const ids = await listStores(src, nowMs, probe.timeoutMs, ctx, ms);
+  if (!Array.isArray(ids)) return ids;
+  const removed = followStores(ms, ids, nowMs, ctx.metrics);
+  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
+  // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
+  due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
+  const polls = await pollStores(due, (id, metrics) => pollStore(single, probe, { ...ctx, metrics }, src, { run: ms.stores.get(id)!, id, nowMs }), ctx, src);
+
+  const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
+  const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
+  for (const id of ids) ctx.metrics.replay(ms.stores.get(id)!.gauges ?? []);
+  ctx.metrics.gauge('btcpay_stores_watched', {}, ids.length);
+  ctx.metrics.gauge('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
+  return verdictOf(ms, { ids, due, removed, oldestMs, src, ...polls });
+}
+
+/** The stores to watch now, or the failed result: maxStores exceeded (then no store is watched), or the list refused. */
+async function listStores(src: BtcpaySource, nowMs: number, probeTimeoutMs: number, ctx: MultiContext, ms: MultiState): Promise<string[] | ProbeResult> {
   try {
-    ids = await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs: probe.timeoutMs });
+    return await storesOf(src, nowMs, { signal: ctx.signal, probeTimeoutMs });
   } catch (e) {
     if (e instanceof TooManyStoresError) {
+      // Nothing written: the snapshot drops every gauge; the stores' counters and histograms go too.
       for (const id of ms.stores.keys()) ctx.metrics.scoped({ store: id }).clearScope();
       ms.stores.clear();
-      ctx.metrics.clear('btcpay_stores_watched');
-      ctx.metrics.clear('btcpay_oldest_store_view_age_seconds');
       return {
         ok: false,
         reason: `${e.message}: not watching any (each store costs a fixed set of series and API calls)`,
@@ -186,22 +230,34 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       cause: e instanceof BtcpayError && e.kind === 'permission' ? NEEDS_VIEW : cause,
     };
   }
+}
 
-  // Stores that went away: their series and state go with them.
+/** New stores get a state; stores that went away lose theirs and their series. Returns the removed ones. */
+function followStores(ms: MultiState, ids: string[], nowMs: number, metrics: RunMetrics): string[] {
   const current = new Set(ids);
   const removed: string[] = [];
   for (const id of ms.stores.keys()) {
     if (current.has(id)) continue;
-    ctx.metrics.scoped({ store: id }).clearScope();
+    metrics.scoped({ store: id }).clearScope();
     ms.stores.delete(id);
     removed.push(id);
   }
   for (const id of ids) if (!ms.stores.has(id)) ms.stores.set(id, { state: new Map(), seenMs: nowMs });
+  return removed;
+}
 
-  const due = ids.filter((id) => storeDue(ms.stores.get(id), nowMs, src, id));
-  // Least recently polled first, so a spent budget moves on to the others next run instead of starving them.
-  due.sort((a, b) => (ms.stores.get(a)!.lastRunMs ?? -Infinity) - (ms.stores.get(b)!.lastRunMs ?? -Infinity));
+type Polled = 'polled' | 'budget';
 
+/**
+ * Run `poll` for the due stores, at most storeConcurrency at once, until the run is aborted (`cutShort`) or the
+ * source's request budget refuses a call (`notPolled`, with the stores a refusal cut short).
+ */
+async function pollStores(
+  due: string[],
+  poll: (id: string, metrics: RunMetrics) => Promise<Polled>,
+  ctx: MultiContext,
+  src: BtcpaySource,
+): Promise<{ notPolled: string[]; cutShort: string[]; budget: RequestBudget | undefined }> {
   const budget = budgetFor(perStoreSource(src, ''));
   const refused0 = budget?.refused ?? 0;
   const spent = () => (budget?.refused ?? 0) > refused0;
@@ -213,33 +269,54 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       limit(async () => {
         if (ctx.signal.aborted) return void cutShort.push(id);
         if (spent()) return void notPolled.push(id);
-        const run = ms.stores.get(id)!;
-        const storeSrc = perStoreSource(src, id);
-        const sctx: ProbeContext = {
-          ...ctx,
-          metrics: ctx.metrics.scoped({ store: id }),
-          state: run.state,
-          source: (n) => (n === src.name ? storeSrc : ctx.source(n)),
-        };
-        let r: ProbeResult;
-        setQuietPolicy(run.state, src);
-        try {
-          r = await single(probe, sctx);
-        } catch (e) {
-          r = { ok: false, reason: (e as Error)?.message ?? String(e) };
-        }
-        setQuietPolicy(run.state, src); // trackers created by a store's first run
-        // A run cut short by the budget is not a verdict on the store: keep its previous one.
-        if (isBudget(r)) return void notPolled.push(id);
-        run.last = r;
-        run.lastRunMs = nowMs;
+        if ((await poll(id, ctx.metrics.scoped({ store: id }))) === 'budget') notPolled.push(id);
       }),
     ),
   );
+  return { notPolled, cutShort, budget };
+}
 
-  const viewMs = ids.map((id) => ms.stores.get(id)!).map((r) => r.lastRunMs ?? r.seenMs ?? nowMs);
-  const oldestMs = Math.max(0, ...viewMs.map((t) => nowMs - t));
-  exportStoreGauges(ctx, ids.length, oldestMs);
+/** One store's run of the kind, in the store's state and with its source; its verdict and gauges are kept. */
+async function pollStore<C extends z.ZodObject>(
+  single: Run<C>,
+  probe: ProbeBase & z.infer<C>,
+  ctx: MultiContext,
+  src: BtcpaySource,
+  { run, id, nowMs }: { run: StoreRun; id: string; nowMs: number },
+): Promise<Polled> {
+  const storeSrc = perStoreSource(src, id);
+  const sctx: ProbeContext = { ...ctx, state: run.state, source: (n) => (n === src.name ? storeSrc : ctx.source(n)) };
+  let r: ProbeResult;
+  setQuietPolicy(run.state, src);
+  try {
+    r = await single(probe, sctx);
+  } catch (e) {
+    r = { ok: false, reason: (e as Error)?.message ?? String(e) };
+  }
+  setQuietPolicy(run.state, src); // trackers created by a store's first run
+  // A run cut short by the budget is not a verdict on the store: keep its previous one.
+  if (isBudget(r)) return 'budget';
+  run.last = r;
+  run.lastRunMs = nowMs;
+  run.gauges = ctx.metrics.recorded();
+  return 'polled';
+}
+
+/** The probe's verdict over its stores: failing stores, a spent budget, a run cut short, or no store at all. */
+function verdictOf(
+  ms: MultiState,
+  o: {
+    ids: string[];
+    due: string[];
+    removed: string[];
+    oldestMs: number;
+    src: BtcpaySource;
+    notPolled: string[];
+    cutShort: string[];
+    budget: RequestBudget | undefined;
+  },
+): ProbeResult {
+  const { ids, due, notPolled, cutShort, budget, src } = o;
   const failing = ids.filter((id) => ms.stores.get(id)!.last?.ok === false);
   const neverPolled = ids.filter((id) => !ms.stores.get(id)!.last);
   const details: Record<string, unknown> = {
@@ -247,8 +324,8 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
     polled: due.length - notPolled.length - cutShort.length,
     ...(cutShort.length ? { notPolledBeforeTimeout: cutShort.length } : {}),
     quietNotDue: ids.length - due.length,
-    ...(removed.length ? { removed: removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
-    oldestViewSeconds: Math.round(oldestMs / 1000),
+    ...(o.removed.length ? { removed: o.removed.slice(0, MAX_DETAIL_ITEMS) } : {}),
+    oldestViewSeconds: Math.round(o.oldestMs / 1000),
     ...(budget ? { budget: { perMinute: budget.perMinute, remaining: budget.remaining(), notPolled: notPolled.length } } : {}),
     failing: failing.slice(0, MAX_DETAIL_ITEMS).map((id) => ({ store: id, reason: ms.stores.get(id)!.last!.reason })),
     ...(failing.length > MAX_DETAIL_ITEMS ? { failingNotShown: failing.length - MAX_DETAIL_ITEMS } : {}),
@@ -263,7 +340,7 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
       `request budget of source "${src.name}" spent (${budget?.perMinute ?? '?'} requests per minute): ` +
         `${notPolled.length} of ${due.length} due stores not polled this run` +
         (neverPolled.length ? `, ${neverPolled.length} never polled yet` : '') +
-        `; oldest store view ${Math.round(oldestMs / 1000)} s old`,
+        `; oldest store view ${Math.round(o.oldestMs / 1000)} s old`,
     );
   }
   if (cutShort.length) problems.push(`the run ended (timeout or shutdown) before ${cutShort.length} of ${due.length} due stores were polled`);
@@ -279,27 +356,10 @@ async function runStores<C extends z.ZodObject>(single: Run<C>, probe: ProbeBase
   return { ok: false, reason: problems.join('; '), ...(cause ? { cause } : {}), details };
 }
 
-/** Forget a probe's state and its own series; the core's per-probe series (they all carry `type`) stay. */
-function switchMode(ctx: ProbeContext): void {
+/** Forget a probe's state and the series of its families; the core's per-probe series stay. */
+function switchMode(ctx: MultiContext, families: MetricDefs): void {
   ctx.state.clear();
-  ctx.metrics.registry.removeSeries(ctx.metrics.probe, undefined, (l) => l.type !== undefined);
-}
-
-/**
- * Two per-probe gauges in multi-store mode (no store label): how many stores the probe watches, and how old the
- * oldest store view is (a store never polled yet counts from its discovery), so the staleness bound can be graphed.
- */
-function exportStoreGauges(ctx: ProbeContext, watched: number, oldestMs: number): void {
-  const help = 'BTCPay stores the probe watches (source storeId: all or a list).';
-  ctx.metrics.define({ name: 'btcpay_stores_watched', type: 'gauge', help, labelNames: [] });
-  ctx.metrics.define({
-    name: 'btcpay_oldest_store_view_age_seconds',
-    type: 'gauge',
-    help: "Age of the oldest store's last poll, among the stores the probe watches; bounded by maxStaleness unless the request budget is short.",
-    labelNames: [],
-  });
-  ctx.metrics.set('btcpay_stores_watched', {}, watched);
-  ctx.metrics.set('btcpay_oldest_store_view_age_seconds', {}, Math.round(oldestMs / 1000));
+  ctx.metrics.forgetSeries(families);
 }
 
 function isBudget(r: ProbeResult): boolean {

@@ -1,5 +1,5 @@
-// The metric contract: names (without the hookwatch_ prefix), types, help and label names.
-// Probes may define more through ProbeMetrics.define(); a contract name must keep this shape.
+// The core's metric contract: names (without the hookwatch_ prefix), types, help and label names of the
+// series every probe has. A kind declares its own families beside its code (defineMetrics, metrics.ts).
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 
 export interface MetricDef {
@@ -13,9 +13,6 @@ export interface MetricDef {
 
 export const PREFIX = 'hookwatch_';
 
-/** Buckets for paid-to-delivered: the 30 s target and the 5 min page threshold are bucket edges. */
-export const LATENCY_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 14400];
-
 export const CONTRACT_METRICS: MetricDef[] = [
   { name: 'probe_success', type: 'gauge', help: 'Whether the last run of the probe passed (1) or failed (0).', labelNames: ['type'] },
   { name: 'probe_duration_seconds', type: 'gauge', help: "Duration of the probe's last run.", labelNames: ['type'] },
@@ -28,40 +25,6 @@ export const CONTRACT_METRICS: MetricDef[] = [
     help: 'Alert threshold in effect for the probe, in base units; rules compare against it.',
     labelNames: ['type', 'threshold'],
   },
-  {
-    name: 'webhook_deliveries_total',
-    type: 'counter',
-    help: 'Webhook delivery attempts seen, by outcome (success, http_error, failed).',
-    labelNames: ['outcome'],
-  },
-  {
-    name: 'webhook_delivery_failures_total',
-    type: 'counter',
-    help: 'Failed delivery attempts by reason (dns, timeout, refused, unreachable, reset, tls, http_4xx, http_5xx, other).',
-    labelNames: ['reason'],
-  },
-  { name: 'webhook_delivery_success_ratio', type: 'gauge', help: "Delivery success ratio per attempt over the probe's window.", labelNames: [] },
-  {
-    name: 'webhook_event_success_ratio',
-    type: 'gauge',
-    help: "Share of events (first attempt and its retries) eventually delivered, over the probe's window.",
-    labelNames: [],
-  },
-  {
-    name: 'paid_to_delivered_seconds',
-    type: 'histogram',
-    help: 'Paid event to first successful webhook delivery.',
-    labelNames: ['method'],
-    buckets: LATENCY_BUCKETS,
-  },
-  {
-    name: 'paid_to_delivered_median_seconds',
-    type: 'gauge',
-    help: 'Median paid-to-delivered over the window, undelivered events counted at their current age.',
-    labelNames: [],
-  },
-  { name: 'undelivered_paid_events', type: 'gauge', help: 'Paid events with no successful delivery yet.', labelNames: [] },
-  { name: 'oldest_undelivered_paid_event_age_seconds', type: 'gauge', help: 'Age of the oldest undelivered paid event; 0 when none.', labelNames: [] },
 ];
 
 /**

@@ -2,7 +2,6 @@
 // tracked so reloading a probe away (or a host leaving its list) removes it from /metrics.
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import type { MetricRegistry } from './registry.ts';
-import type { MetricDef } from './definitions.ts';
 
 type Labels = Record<string, string>;
 
@@ -12,7 +11,7 @@ export class ProbeMetrics {
     readonly probe: string,
     /** False once the probe is gone: writes are then dropped instead of resurrecting its series. */
     readonly active: () => boolean = () => true,
-    /** Labels added to every series (SCOPE_LABELS); clear() only touches series of this scope. */
+    /** Labels added to every series (SCOPE_LABELS); clearScope() drops the series of this scope. */
     readonly scope: Labels = {},
   ) {}
 
@@ -31,10 +30,6 @@ export class ProbeMetrics {
     this.registry.removeSeries(this.probe, undefined, (l) => !this.#inScope(l));
   }
 
-  define(def: MetricDef): void {
-    this.registry.define(def);
-  }
-
   /** The full label set (with `probe`) of a write; throws on a missing or undeclared label. */
   protected checkLabels(name: string, labels: Labels): Labels {
     const def = this.registry.def(name);
@@ -48,18 +43,23 @@ export class ProbeMetrics {
     return out;
   }
 
-  #labels(name: string, labels: Labels): Labels {
+  #labels(name: string, labels: Labels, scope: Labels = this.scope): Labels {
     const out = this.checkLabels(name, labels);
-    Object.assign(out, this.scope);
+    Object.assign(out, scope);
     this.registry.track(this.probe, name, out);
     return out;
   }
 
   set(name: string, labels: Labels, value: number): void {
+    this.setIn(this.scope, name, labels, value);
+  }
+
+  /** set() for a series of another scope of this probe (a snapshot replaying a scoped view's writes). */
+  protected setIn(scope: Labels, name: string, labels: Labels, value: number): void {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
-    (m as Gauge).set(this.#labels(name, labels), value);
+    (m as Gauge).set(this.#labels(name, labels, scope), value);
   }
 
   inc(name: string, labels: Labels, by = 1): void {
@@ -81,9 +81,14 @@ export class ProbeMetrics {
     (m as Histogram).observe(this.#labels(name, labels), value);
   }
 
-  /** Drop this probe's series of one metric, except those `keep` returns true for. */
-  clear(name: string, keep?: (labels: Labels) => boolean): void {
-    const scoped = Object.keys(this.scope).length > 0;
-    this.registry.removeSeries(this.probe, name, scoped ? (l) => !this.#inScope(l) || (keep?.(l) ?? false) : keep);
+  /** Make a histogram series exist without an observation; one that exists is left as it is (prom-client's zero() would reset it). */
+  zero(name: string, labels: Labels): void {
+    if (!this.active()) return;
+    const m = this.registry.metric(name);
+    if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
+    const full = Object.assign(this.checkLabels(name, labels), this.scope);
+    if (this.registry.tracks(this.probe, name, full)) return;
+    (m as Histogram).zero(full);
+    this.registry.track(this.probe, name, full);
   }
 }

@@ -64,7 +64,7 @@ export class MetricRegistry {
 
   def(name: string): MetricDef {
     const d = this.#defs.get(name);
-    if (!d) throw new Error(`metric ${name} is not defined; call metrics.define() first`);
+    if (!d) throw new Error(`metric ${name} is not defined; declare it in the kind's metrics`);
     return d;
   }
 
@@ -86,6 +86,11 @@ export class MetricRegistry {
     let sets = byMetric.get(name);
     if (!sets) byMetric.set(name, (sets = new Map<string, Record<string, string>>()));
     sets.set(JSON.stringify(labels), labels);
+  }
+
+  /** Whether a probe's series (exact label set, as tracked) exists. */
+  tracks(probe: string, name: string, labels: Record<string, string>): boolean {
+    return this.#series.get(probe)?.get(name)?.has(JSON.stringify(labels)) ?? false;
   }
 
   /** Remove series of a probe: all of them, or those of one metric (optionally matching a predicate). */

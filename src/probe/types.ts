@@ -2,8 +2,7 @@
 // a kind lives in probes/<name>/index.ts and is listed in probes/registry.ts.
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { ProbeMetrics } from '../metrics/probe-metrics.ts';
-import { RunMetrics, type MetricDefs, type MetricSet } from '../metrics/run-metrics.ts';
+import { withRunMetrics, type MetricDefs, type MetricSet, type RunMetrics } from '../metrics/run-metrics.ts';
 import type { Secret } from '../secret.ts';
 
 /** Fields every probe entry has, whatever its kind. Durations are already converted to milliseconds. */
@@ -117,10 +116,10 @@ export interface ProbeContext {
   /** Child logger carrying probe, type and a per-run correlation id (run_id). */
   log: Logger;
   /**
-   * Metric helpers; every series gets the `probe` label automatically. The scheduler hands a RunMetrics
-   * (the run's snapshot); a kind that declares its metrics sees it typed as MetricSet (see defineProbe).
+   * The run's metrics; every series gets the `probe` label. The scheduler's (a snapshot it publishes when the
+   * run completes), or RunMetrics.standalone() in tests. A kind sees it as MetricSet typed by its declaration.
    */
-  metrics: ProbeMetrics;
+  metrics: RunMetrics;
   /** Wall clock in ms. Injected so tests can fake time. */
   now(): number;
   /** Survives across runs of the same probe (and across reloads while name+type stay the same). */
@@ -187,10 +186,8 @@ export interface ProbeKind<C extends z.ZodObject = z.ZodObject> {
 /** What a kind's run() gets on top of the usual context: its declared sources, resolved and typed. */
 export type SourcedContext<C extends z.ZodObject, S extends SourceKeys> = ProbeContext & { sources: ResolvedSources<C, S> };
 
-/** The context of a kind's run(): sources typed, and metrics typed by the kind's declaration when it has one. */
-export type RunContext<C extends z.ZodObject, S extends SourceKeys, D extends MetricDefs> = [keyof D] extends [never]
-  ? SourcedContext<C, S>
-  : Omit<SourcedContext<C, S>, 'metrics'> & { metrics: MetricSet<D> };
+/** The context of a kind's run(): sources typed, and metrics typed by the kind's declaration (only threshold() without one). */
+export type RunContext<C extends z.ZodObject, S extends SourceKeys, D extends MetricDefs> = Omit<SourcedContext<C, S>, 'metrics'> & { metrics: MetricSet<D> };
 
 /** A kind as written in probes/<kind>/index.ts: like ProbeKind, but run() sees its sources and metrics typed. */
 export interface ProbeDefinition<C extends z.ZodObject, S extends SourceKeys, D extends MetricDefs> extends Omit<ProbeKind<C>, 'sources' | 'metrics' | 'run'> {
@@ -203,8 +200,8 @@ export interface ProbeDefinition<C extends z.ZodObject, S extends SourceKeys, D 
  * Keeps the schema's inferred type on `run`, and hands run() the sources named by the keys the kind
  * declares (`sources`), looked up through ctx.source(). The loader has already checked that each name
  * exists and is of an accepted type. Declared metric families are registered before every run; a
- * caller that hands a plain ProbeMetrics instead of the scheduler's RunMetrics (a test, a benchmark)
- * gets the run's gauges published when run() returns.
+ * caller that hands a standalone RunMetrics instead of the scheduler's (a test, a benchmark) gets the
+ * run's gauges published when run() returns.
  */
 export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = Record<never, never>, const D extends MetricDefs = Record<never, never>>(
   def: ProbeDefinition<C, S, D>,
@@ -218,15 +215,10 @@ export function defineProbe<C extends z.ZodObject, const S extends SourceKeys = 
         const name = (probe as Record<string, unknown>)[key];
         sources[key] = typeof name === 'string' ? ctx.source(name) : undefined;
       }
-      const own =
-        ctx.metrics instanceof RunMetrics
-          ? undefined
-          : new RunMetrics(ctx.metrics.registry, ctx.metrics.probe, ctx.metrics.active, undefined, probe.type, ctx.metrics.scope);
-      const metrics = own ?? (ctx.metrics as RunMetrics);
-      if (def.metrics) metrics.declare(def.metrics);
-      const result = await def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);
-      own?.publish();
-      return result;
+      return withRunMetrics(ctx.metrics, probe.type, async (metrics) => {
+        if (def.metrics) metrics.declare(def.metrics);
+        return def.run(probe, Object.assign(Object.create(ctx) as ProbeContext, { sources, metrics }) as unknown as RunContext<C, S, D>);
+      });
     },
   };
 }

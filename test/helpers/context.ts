@@ -1,7 +1,7 @@
 // A ProbeContext for unit tests: a private metric registry, a collecting logger and a settable clock.
 import { Writable } from 'node:stream';
 import { MetricRegistry } from '../../src/metrics/registry.ts';
-import { ProbeMetrics } from '../../src/metrics/probe-metrics.ts';
+import { RunMetrics } from '../../src/metrics/run-metrics.ts';
 import { createLogger } from '../../src/log.ts';
 import type { LoadedConfig, ProbeContext, SourceConfig } from '../../src/probe/types.ts';
 import { testedDestinations } from '../../src/config/load.ts';
@@ -51,7 +51,7 @@ export function makeTestContext(
   return {
     signal: opts.signal ?? new AbortController().signal,
     log: createLogger({ level: 'debug', destination: dest }).child({ probe }),
-    metrics: new ProbeMetrics(registry, probe),
+    metrics: RunMetrics.standalone(registry, probe),
     now: () => (fake ? now : Date.now()),
     setNow(ms: number) {
       now = ms;

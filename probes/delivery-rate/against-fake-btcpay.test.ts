@@ -1,10 +1,10 @@
 // delivery_rate against the fake BTCPay: ratios, counters without double counting (polls and restarts),
 // incremental cost, late rows from the in-order queue, webhook misconfiguration, bad upstream data, secrets.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Secret } from '../src/secret.ts';
-import { deliveryRate } from '../probes/delivery-rate/index.ts';
-import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, until, type Harness } from './helpers/btcpay-harness.ts';
+import { Secret } from '../../src/secret.ts';
+import { deliveryRate } from './index.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import { probeEntry, startHarness, until, type Harness } from '../../test/helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -23,7 +23,7 @@ async function settleMany(h: Harness, n: number, stepMs = 1000) {
   await h.fake.idle();
 }
 
-describe('delivery_rate', () => {
+describe('delivery_rate against a fake BTCPay', () => {
   it('reports ratios per attempt and per event, counts only new deliveries, and survives restarts without double counting', async () => {
     h = await startHarness();
     const probe = parse({ window: '15m' });
@@ -52,7 +52,7 @@ describe('delivery_rate', () => {
     const r3 = await deliveryRate.run(probe, (ctx = h.ctx({ state: new Map() })));
     expect(r3.details).toMatchObject({ attempts: 21, poll: { baseline: true } });
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(9);
-    expectGolden('delivery_rate', await h.registry.registry.metrics());
+    expectGolden(new URL('./exposition.prom', import.meta.url), await h.registry.registry.metrics());
   });
 
   it('a poll that fails while reading request bodies loses no delivery: the next clean poll counts every row the fake wrote', async () => {

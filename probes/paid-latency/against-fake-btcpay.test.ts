@@ -1,9 +1,9 @@
 // paid_latency against the fake BTCPay: pairing paid invoices with their first successful delivery, events
 // BTCPay never attempted (disabled webhook, queue lost in a restart), paid-late invoices, labels, bad data.
 import { afterEach, describe, expect, it } from 'vitest';
-import { paidLatency, median } from '../probes/paid-latency/index.ts';
-import { expectGolden } from './helpers/golden.ts';
-import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
+import { paidLatency } from './index.ts';
+import { expectGolden } from '../../test/helpers/golden.ts';
+import { probeEntry, startHarness, type Harness } from '../../test/helpers/btcpay-harness.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -22,7 +22,7 @@ async function observed(h: Harness, method: string, probe = 'btcpay'): Promise<n
 const parse = (own: Record<string, unknown> = {}, thresholds: Record<string, number> = {}) =>
   probeEntry('paid_latency', paidLatency.schema.parse({ source: 'btcpay', ...own }), thresholds);
 
-describe('paid_latency', () => {
+describe('paid_latency against a fake BTCPay', () => {
   it('pairs paid invoices with their first successful delivery, per payment method family, observed once', async () => {
     h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
     h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
@@ -51,7 +51,7 @@ describe('paid_latency', () => {
     const text = await h.registry.registry.metrics();
     expect(text).not.toContain(a.id);
     expect(text).not.toContain(h.key);
-    expectGolden('paid_latency', text);
+    expectGolden(new URL('./exposition.prom', import.meta.url), text);
   });
 
   it('a paid event waiting behind a delivery BTCPay is still retrying is "queued behind" it, not "never attempted"', async () => {
@@ -236,12 +236,6 @@ describe('paid_latency', () => {
     expect(pm() - before).toBeLessThanOrEqual(8);
     expect(pm() - before).toBeGreaterThan(0);
   }, 30_000);
-
-  it('median helper', () => {
-    expect(median([])).toBeUndefined();
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 2, 3])).toBe(2.5);
-  });
 
   it('exports the host of each webhook it pairs paid events with as destination info, and drops hosts that leave', async () => {
     h = await startHarness({ webhook: { url: 'https://Shop.Example.com/btcpay', specificEvents: ['InvoiceSettled'] } });
