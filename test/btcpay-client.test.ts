@@ -2,7 +2,7 @@
 // belong, and bad upstream data (garbage, truncated, huge, slow) turned into typed errors without the API key.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inspect } from 'node:util';
-import { BtcpayClient, BtcpayError } from '../src/clients/btcpay/client.ts';
+import { BtcpayClient, BtcpayError, DEFAULT_MAX_RESPONSE_BYTES } from '../src/clients/btcpay/client.ts';
 import { missingPermissions } from '../src/btcpay/permissions.ts';
 import { Secret } from '../src/secret.ts';
 import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
@@ -159,6 +159,15 @@ describe('bad upstream data', () => {
     fake.fault('/webhooks', { kind: 'huge', bytes: 8 * 1024 * 1024 });
     const e = await failure(client({ maxResponseBytes: 1024 * 1024 }).listWebhooks());
     expect(e.kind).toBe('too_large');
+  });
+
+  it('by default a 10 MB webhook list is refused before it is parsed (a parse of that size stalled the agent)', async () => {
+    fake.fault('/webhooks', { kind: 'huge', bytes: 10 * 1024 * 1024 });
+    const c = client();
+    const e = await failure(c.listWebhooks());
+    expect(e.kind).toBe('too_large');
+    expect(e.message).toContain(`${DEFAULT_MAX_RESPONSE_BYTES}-byte limit`);
+    expect(c.stats.bytes).toBe(0);
   });
 
   it('a deliveries list longer than the count asked for is read only up to count (the server ignored count)', async () => {

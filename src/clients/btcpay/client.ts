@@ -37,13 +37,21 @@ export class BtcpayError extends Error {
   }
 }
 
+/**
+ * Largest response body read (8 MiB). Delivery lists are cut at the `count` asked for and invoice lists come in
+ * pages of 100, so only a webhook or store list can legitimately approach this (10 000 webhooks are ~6 MB). Larger
+ * bodies are refused before parsing: parsing and validating tens of MB of JSON would stall the event loop and
+ * take hundreds of MB (a 10 MB hostile webhook list did, with a 32 MiB limit).
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
 export interface BtcpayClientOptions {
   url: string;
   apiKey: Secret;
   storeId: string;
   /** Per HTTP attempt, headers and body together. Default 10 s. */
   timeoutMs?: number;
-  /** Default 32 MiB: large enough for a full deliveries list, small enough not to take the agent down. */
+  /** Default DEFAULT_MAX_RESPONSE_BYTES. */
   maxResponseBytes?: number;
   /** Retries after the first attempt for retryable failures. Default 2. */
   retries?: number;
@@ -102,7 +110,7 @@ export class BtcpayClient {
     this.#apiKey = opts.apiKey;
     this.storeId = opts.storeId;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
-    this.#maxBytes = opts.maxResponseBytes ?? 32 * 1024 * 1024;
+    this.#maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#retries = opts.retries ?? 2;
     this.#minTimeout = opts.retryMinTimeoutMs ?? 250;
     this.#maxInvoicePages = opts.maxInvoicePages ?? 1000;
