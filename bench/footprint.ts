@@ -1,10 +1,10 @@
-// Start-up time to /-/ready and idle RSS of the agent with one probe, repeated: the code path users run
-// today (bin/hookwatch.js: TypeScript through tsx), a `dist/` build when the repository has one, and the
-// same sources bundled ad hoc with esbuild (a measurement aid, not shipped). Plus what each runtime
+// Start-up time to /-/ready and idle RSS of the agent with one probe, repeated: the production build users
+// run (bin/hookwatch.js -> dist/, built here first), the same with a smaller V8 young generation, and the
+// TypeScript sources through tsx (development). Plus what each runtime
 // dependency adds to a bare Node process's RSS, to show where idle memory goes.
 //   node --import tsx bench/footprint.ts     (BENCH_STARTUP_REPS, default 5)
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
@@ -18,10 +18,14 @@ const cfg = join(dir, 'probes.yaml');
 writeFileSync(cfg, 'global:\n  interval: 60s\nprobes:\n  - name: one\n    type: http\n    url: http://127.0.0.1:9/\n');
 
 /** Spawn `entry run`, time it to the first 200 from /-/ready, then wait and read RSS. */
-async function measure(entry: string[]): Promise<{ readyMs: number; cpuMs: number; rss: number; children: number }> {
+async function measure(entry: string[], env: NodeJS.ProcessEnv): Promise<{ readyMs: number; cpuMs: number; rss: number; children: number }> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...entry, 'run', '--config.file', cfg, '--web.listen-address', `127.0.0.1:${port}`], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...entry, 'run', '--config.file', cfg, '--web.listen-address', `127.0.0.1:${port}`], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    env: { ...process.env, ...env },
+  });
   try {
     let readyMs = NaN;
     let cpuMs = NaN;
@@ -48,9 +52,9 @@ async function measure(entry: string[]): Promise<{ readyMs: number; cpuMs: numbe
   }
 }
 
-async function series(entry: string[]) {
+async function series(entry: string[], env: NodeJS.ProcessEnv = {}) {
   const xs: Array<Awaited<ReturnType<typeof measure>>> = [];
-  for (let i = 0; i < REPS; i++) xs.push(await measure(entry));
+  for (let i = 0; i < REPS; i++) xs.push(await measure(entry, env));
   return {
     ready: spread(xs.map((x) => x.readyMs)),
     cpu: spread(xs.map((x) => x.cpuMs)),
@@ -59,44 +63,9 @@ async function series(entry: string[]) {
   };
 }
 
-/** A dist/ build, if the repository has one: the first cli.js or hookwatch.js under dist/. */
-function findDist(): string | undefined {
-  const d = join(ROOT, 'dist');
-  if (!existsSync(d)) return undefined;
-  const walk = (p: string): string | undefined => {
-    for (const f of readdirSync(p)) {
-      const q = join(p, f);
-      if (statSync(q).isDirectory()) {
-        const r = walk(q);
-        if (r) return r;
-      } else if (/^(cli|hookwatch)\.(m?js)$/.test(f)) return q;
-    }
-    return undefined;
-  };
-  return walk(d);
-}
-
-/** Bundle src/cli.ts with esbuild into one ESM file (native/optional modules left out). */
-async function bundle(): Promise<string | undefined> {
-  try {
-    const esbuild = await import('esbuild');
-    const out = join(dir, 'hookwatch.mjs');
-    await esbuild.build({
-      entryPoints: [join(ROOT, 'src', 'cli.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile: out,
-      external: ['pg-native'],
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-      logLevel: 'error',
-    });
-    return out;
-  } catch (e) {
-    console.error(`esbuild bundle failed: ${(e as Error).message}`);
-    return undefined;
-  }
+/** The production build (`npm run build`: one esbuild bundle plus lazy chunks), built first so it is current. */
+function buildDist(): void {
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'ignore' });
 }
 
 /** RSS a bare Node process gains by importing one module (median of 3). */
@@ -114,17 +83,19 @@ try {
     data[label] = r;
     rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
   };
-  add('bin/hookwatch.js (tsx, TypeScript sources)', await series([CLI]));
-  const dist = findDist();
-  if (dist) add(`dist build (${dist.slice(ROOT.length + 1)})`, await series([dist]));
-  const bundled = await bundle();
-  if (bundled) add('esbuild bundle of src/cli.ts (ad hoc)', await series([bundled]));
+  buildDist();
+  add('bin/hookwatch.js, production build (dist/, esbuild bundle)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
+  add(
+    'same, NODE_OPTIONS=--max-semi-space-size=1 (smaller young generation)',
+    await series([CLI], { HOOKWATCH_FROM: 'dist', NODE_OPTIONS: '--max-semi-space-size=1' }),
+  );
+  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([CLI], { HOOKWATCH_FROM: 'src' }));
   const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
   const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];
   const costs = mods.map((m) => [m, importCost(m).toFixed(1)]);
   data.importCostMiB = Object.fromEntries(costs);
   const markdown = [
-    `${REPS} starts each; median (min–max). One \`http\` probe; RSS read ${IDLE_WAIT_MS / 1000} s after ready.${dist ? '' : ' No `dist/` build in this checkout.'}`,
+    `${REPS} starts each; median (min–max). One \`http\` probe; RSS read ${IDLE_WAIT_MS / 1000} s after ready.`,
     '',
     table(['entry point', 'start → /-/ready ms', 'CPU ms used by then', 'idle RSS MiB', 'child processes RSS MiB'], rows),
     '',

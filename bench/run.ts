@@ -3,7 +3,7 @@
 // bench/.results/. `npm run bench -- scale faults` re-runs only those; the other sections keep their
 // earlier figures (each section says when it was measured), as do opt-in ones a full run skips.
 // Each benchmark is bounded in time.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,9 @@ const files = readdirSync(BENCH_DIR)
   .filter((f) => (only.length === 0 ? !OPT_IN.includes(f) : only.some((o) => f.includes(o))))
   .sort();
 mkdirSync(RESULTS_DIR, { recursive: true });
+// Every benchmark measures the production build: build it now, so bin/hookwatch.js runs dist/, not tsx.
+const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+if (built.status !== 0) throw new Error('npm run build failed');
 
 const load0 = loadavg();
 const t0 = Date.now();
@@ -104,7 +107,7 @@ const doc = [
   '',
   `- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB.toFixed(1)} GiB; Linux ${m.kernel}`,
   `- Load average (1/5/15 min) at the start ${load0.map((x) => x.toFixed(2)).join(' / ')}, at the end ${load1.map((x) => x.toFixed(2)).join(' / ')}: other work on the machine shares these cores, so absolute times are noisy; ratios are measured side by side in the same run.`,
-  `- Node ${process.version}; hookwatch ${process.env.npm_package_version ?? '0.1.0'} run from \`${CLI.slice(ROOT.length + 1)}\` (TypeScript through tsx)`,
+  `- Node ${process.version}; hookwatch ${process.env.npm_package_version ?? '0.1.0'} run from \`${CLI.slice(ROOT.length + 1)}\` (the production build in dist/, an esbuild bundle)`,
   `- blackbox_exporter: ${bb ? version(bb) : 'not installed'}`,
   `- Prometheus: ${v('prometheus')}; Alertmanager: ${v('prometheus-alertmanager')}; unbound: ${v('unbound', ['-V'])}; nsd: ${v('nsd', ['-v'])}`,
   '',
