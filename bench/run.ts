@@ -26,6 +26,8 @@ mkdirSync(RESULTS_DIR, { recursive: true });
 // Every benchmark measures the production build: build it now, so bin/hookwatch.js runs dist/, not tsx.
 const built = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
 if (built.status !== 0) throw new Error('npm run build failed');
+// Children inherit this: the build is used even if a source is edited while the benchmarks run.
+process.env.HOOKWATCH_FROM = 'dist';
 
 const load0 = loadavg();
 const t0 = Date.now();

@@ -1,6 +1,6 @@
 // The simplest kind: one HTTP GET (gather), pass when the status is expected (evaluate.ts); no metrics
 // of its own beyond the core's. Keeps the core testable end to end.
-import { request } from 'undici';
+import { request } from '../../src/clients/undici.ts';
 import { z } from 'zod';
 import { defineProbe } from '../../src/probe/types.ts';
 import { refuseUrlCredentials } from '../../src/redact-url.ts';

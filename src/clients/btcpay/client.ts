@@ -2,7 +2,8 @@
 // version, docs/btcpay-greenfield.md §1). Every call has a timeout, a response-size cap, zod validation, and retries
 // with backoff for network errors, 429 and 5xx only. Errors are BtcpayError with a small `kind`, and
 // their messages never carry the API key (it only ever goes into the Authorization header).
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../undici.ts';
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import type { Secret } from '../../secret.ts';

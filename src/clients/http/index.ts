@@ -2,7 +2,8 @@
 // name resolution (system or a chosen resolver), see the address actually connected to, and can
 // tell apart where a failure happened. A fresh Client per request: pooled sockets would hide the
 // resolve/connect/tls phases, which are the point of a synthetic check.
-import { Client, type buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
+import { Client } from '../undici.ts';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
