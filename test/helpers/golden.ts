@@ -2,11 +2,9 @@
 // always a deliberate change of the file. Values are masked; label values that are not bounded
 // (timestamps, ids) should not exist anyway.
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-
-const DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden');
 
 /** Keep hookwatch_* families (minus the core's own per-agent ones), mask sample values, drop histogram bucket detail. */
 export function normalizeExposition(text: string, opts: { keepLabelValues?: string[] } = {}): string {
@@ -36,9 +34,9 @@ export function normalizeExposition(text: string, opts: { keepLabelValues?: stri
   return [...lines].sort().join('\n') + '\n';
 }
 
-/** `name`: a file in test/golden/; a URL: a golden file beside the test (probes/<kind>/exposition.prom). */
-export function expectGolden(name: string | URL, exposition: string): void {
-  const file = typeof name === 'string' ? join(DIR, `${name}.prom`) : fileURLToPath(name);
+/** `file`: the golden file beside the kind's test, `new URL('./exposition.prom', import.meta.url)`. */
+export function expectGolden(url: URL, exposition: string): void {
+  const file = fileURLToPath(url);
   const actual = normalizeExposition(exposition);
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
     if (process.env.CI && !existsSync(file)) throw new Error(`golden file ${file} missing; run with UPDATE_GOLDEN=1 locally and commit it`);
