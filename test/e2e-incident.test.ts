@@ -108,7 +108,11 @@ describe.skipIf(missingBinaries('nsd', 'nsd-control', 'unbound', 'unbound-contro
       agent = await startAgent(join(dir, 'hookwatch.yaml'), { env: { BTCPAY_API_KEY: key, WEBHOOK_SECRET } });
 
       sink = await startSink();
-      am = await startAlertmanager(testAlertmanagerConfig(sink.url));
+      // group_wait must cover how much later the cause is confirmed than its consequences: the synthetic probe
+      // fails on the first refused connection, dns_drift only after grace_seconds, and with every interval at 1s
+      // the consequence can fire a second or two first (in production dns_drift runs far more often than the
+      // hourly synthetic probe). At 1s the dependent alert was sometimes notified before HookwatchDNSDrift existed.
+      am = await startAlertmanager(testAlertmanagerConfig(sink.url, { group_wait: '3s', group_interval: '2s', repeat_interval: '1h' }));
       prom = await startPrometheus({
         targets: [agent.url],
         alertmanager: am.url,
@@ -244,7 +248,7 @@ describe.skipIf(missingBinaries('nsd', 'nsd-control', 'unbound', 'unbound-contro
       await waitFor(() => newRx.received.length > 0, { timeoutMs: 20_000, what: 'deliveries at the new address' });
 
       console.log(
-        `e2e figures (scrape 1s, eval 1s, for: scaled 1/60, probe interval 1s, group_wait 1s): fault -> page ${secondsToPage.toFixed(1)} s (condition=${alert.labels.condition}); heal -> resolved ${((resolved.at - tHeal) / 1000).toFixed(1)} s; suppressed dependents: ${dependents.map((d) => d.labels.alertname).join(', ')}`,
+        `e2e figures (scrape 1s, eval 1s, for: scaled 1/60, probe interval 1s, group_wait 3s): fault -> page ${secondsToPage.toFixed(1)} s (condition=${alert.labels.condition}); heal -> resolved ${((resolved.at - tHeal) / 1000).toFixed(1)} s; suppressed dependents: ${dependents.map((d) => d.labels.alertname).join(', ')}`,
       );
       expect(secondsToPage).toBeGreaterThan(0);
       // The BTCPay API key never leaks into what Prometheus stores or what the pager receives.
