@@ -5,14 +5,14 @@ import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from '../../src/btcpay/source.ts';
+import { btcpaySource, clientFromSource, type BtcpaySource } from '../../src/btcpay/source.ts';
 import { destinationHosts } from '../../src/btcpay/destinations.ts';
 import { POLICIES } from '../../src/btcpay/permissions.ts';
-import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { missingForSource, pollFailure } from '../../src/btcpay/permission-check.ts';
 import { FAILURE_REASONS, failureReason } from '../../src/btcpay/failures.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
 import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
-import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
+import type { BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
 import { DeliveryTracker, outcomeOf, type PollResult, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
@@ -151,12 +151,7 @@ function trackerOf(state: Map<string, unknown>): DeliveryTracker {
 }
 
 function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'state' | 'log'>, src: BtcpaySource): ProbeResult {
-  const keyChecked = ctx.state.get('permissionsOk') === true;
-  if (e instanceof BtcpayError && e.kind === 'permission') {
-    ctx.state.delete('permissionsOk');
-    forgetPermissions(src);
-  }
-  const { reason, cause } = explainApiError(e, { keyChecked });
+  const { reason, cause } = pollFailure(e, src, { checked: ctx.state.get('permissionsOk') === true, forget: () => ctx.state.delete('permissionsOk') });
   ctx.log.warn({ err: reason }, 'delivery_rate poll failed');
   return { ok: false, reason, cause };
 }

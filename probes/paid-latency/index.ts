@@ -6,16 +6,16 @@ import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from '../../src/btcpay/source.ts';
+import { btcpaySource, clientFromSource, type BtcpaySource } from '../../src/btcpay/source.ts';
 import { destinationHosts } from '../../src/btcpay/destinations.ts';
 import { POLICIES } from '../../src/btcpay/permissions.ts';
-import { forgetPermissions, missingForSource } from '../../src/btcpay/permission-check.ts';
+import { missingForSource, pollFailure } from '../../src/btcpay/permission-check.ts';
 import { isPaid, paidEventTypes, paidStatuses, type PaidRules } from '../../src/btcpay/invoices.ts';
 import { subscribesToAny } from '../../src/btcpay/subscriptions.ts';
 import { getConfiguredWebhook } from '../../src/btcpay/webhook-lookup.ts';
 import { retryingHeads } from '../../src/btcpay/blockers.ts';
 import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../src/btcpay/limits.ts';
-import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.ts';
+import type { BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
 import type { DeliveryTracker, PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
@@ -300,12 +300,7 @@ function detailsOf(
 }
 
 function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'log'>, src: BtcpaySource, st: PaidState): ProbeResult {
-  const keyChecked = st.permissionsOk;
-  if (e instanceof BtcpayError && e.kind === 'permission') {
-    st.permissionsOk = false;
-    forgetPermissions(src);
-  }
-  const { reason, cause } = explainApiError(e, { keyChecked });
+  const { reason, cause } = pollFailure(e, src, { checked: st.permissionsOk, forget: () => (st.permissionsOk = false) });
   ctx.log.warn({ err: reason }, 'paid_latency poll failed');
   return { ok: false, reason, cause };
 }

@@ -3,9 +3,9 @@
 // again; not by store: a key's permissions are the same whichever store asks, so a source watching many
 // stores checks once). Each probe then asks for the policies it needs. A later 401/403 from any probe drops the cache entry.
 import { createHash } from 'node:crypto';
-import type { BtcpayClient, CallOpts } from '../clients/btcpay/client.ts';
+import { BtcpayError, type BtcpayClient, type CallOpts } from '../clients/btcpay/client.ts';
 import { missingPermissions } from './permissions.ts';
-import type { BtcpaySource } from './source.ts';
+import { explainApiError, type BtcpaySource } from './source.ts';
 
 const held = new Map<string, Promise<string[]>>();
 /** Sources are few; the cap only guards against a config generator gone wild. */
@@ -32,4 +32,17 @@ export async function missingForSource(s: BtcpaySource, client: BtcpayClient, re
 /** Forget a source's checked permissions (after a 401/403, or when its key changed). */
 export function forgetPermissions(s: BtcpaySource): void {
   held.delete(keyOf(s));
+}
+
+/**
+ * Reason and cause of a failed poll of a BTCPay probe. A refused key (401/403) also forgets the passed permission
+ * check, the source's shared one and the probe's own (`key.forget`), so the next run checks the key again;
+ * `key.checked`: whether it had passed, which changes what a 403 means (explainApiError).
+ */
+export function pollFailure(e: unknown, src: BtcpaySource, key: { checked: boolean; forget(): void }): { reason: string; cause: string } {
+  if (e instanceof BtcpayError && e.kind === 'permission') {
+    key.forget();
+    forgetPermissions(src);
+  }
+  return explainApiError(e, { keyChecked: key.checked });
 }
