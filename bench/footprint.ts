@@ -63,8 +63,12 @@ async function series(entry: string[], env: NodeJS.ProcessEnv = {}) {
   };
 }
 
-/** The production build (`npm run build`: one esbuild bundle plus lazy chunks), built first so it is current. */
+/**
+ * The production build (`npm run build`: one esbuild bundle plus lazy chunks), built first so it is current,
+ * unless bench/run.ts has just built it (it sets HOOKWATCH_FROM=dist for every benchmark).
+ */
 function buildDist(): void {
+  if (process.env.HOOKWATCH_FROM === 'dist') return;
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'ignore' });
 }
 
