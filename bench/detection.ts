@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { emit, fmt, parseExposition, sleep, spread, table, version } from './lib/common.ts';
 import {
   findBinary,
+  incidentConfig,
   RULES_FILE,
   rulesWithScaledFor,
   startAgent,
@@ -60,42 +61,7 @@ async function oneRun(): Promise<Record<string, number>> {
   const key = fake.addApiKey(['unrestricted'], 'hookwatch');
   fake.createWebhook({ url: `http://${host}:${oldRx.port}/btcpay/webhook`, specificEvents: ['InvoiceSettled'] });
   const traffic = setInterval(() => fake.settleInvoice(fake.createInvoice({ amount: 10 }).id), 250);
-  const config = {
-    global: { interval: '1s', timeout: '900ms', resolver: 'system' },
-    sources: { btcpay: { type: 'btcpay', url: fake.url, apiKey: { env: 'BTCPAY_API_KEY' }, storeId: fake.storeId } },
-    probes: [
-      { name: 'btcpay-delivery', type: 'delivery_rate', source: 'btcpay', window: '15m', paidEvents: ['InvoiceSettled'], thresholds: { min_deliveries: 3 } },
-      {
-        name: 'btcpay-paid-latency',
-        type: 'paid_latency',
-        source: 'btcpay',
-        window: '15m',
-        paidEvents: ['InvoiceSettled'],
-        thresholds: { max_undelivered_age_seconds: 5, max_median_seconds: 5 },
-      },
-      {
-        name: 'receiver-synthetic',
-        type: 'synthetic',
-        interval: '1s',
-        mode: 'direct',
-        targets: [`http://${host}:${oldRx.port}/btcpay/webhook`],
-        resolver: lab.badResolver,
-        signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } },
-        connectTimeout: '500ms',
-        responseTimeout: '500ms',
-        thresholds: { stale_after_seconds: 10 },
-      },
-      {
-        name: 'pay-dns',
-        type: 'dns_drift',
-        hosts: [host],
-        resolver: lab.badResolver,
-        authoritative: [lab.authoritative],
-        recordTypes: ['A'],
-        thresholds: { grace_seconds: 1 },
-      },
-    ],
-  };
+  const config = incidentConfig({ lab, host, receiverPort: oldRx.port, btcpayUrl: fake.url, storeId: fake.storeId }, { paidLatency: true });
   writeFileSync(join(dir, 'hookwatch.yaml'), stringify(config));
   const agent = await startAgent(join(dir, 'hookwatch.yaml'), { env: { BTCPAY_API_KEY: key, WEBHOOK_SECRET } });
   const sink = await startSink();

@@ -19,6 +19,7 @@ import { stringify } from 'yaml';
 import { missingBinaries } from './helpers/daemons.ts';
 import { startAgent, waitFor, type AgentProcess } from './helpers/agent-process.ts';
 import { startDnsLab, type DnsLab } from './helpers/dns-lab.ts';
+import { incidentConfig } from './helpers/incident.ts';
 import { startFakeBtcpay, type FakeBtcpay } from '../src/sim/btcpay/index.ts';
 import { TestReceiver } from '../src/sim/btcpay/recording-receiver.ts';
 import { amAlerts, RULES_FILE, rulesWithScaledFor, startAlertmanager, startPrometheus, startSink, testAlertmanagerConfig } from './alerts-stack.ts';
@@ -67,43 +68,7 @@ describe.skipIf(missingBinaries('nsd', 'nsd-control', 'unbound', 'unbound-contro
         fake.settleInvoice(inv.id);
       }, 250);
 
-      const config = {
-        global: { interval: '1s', timeout: '900ms', resolver: 'system' },
-        sources: { btcpay: { type: 'btcpay', url: fake.url, apiKey: { env: 'BTCPAY_API_KEY' }, storeId: fake.storeId } },
-        probes: [
-          {
-            name: 'btcpay-delivery',
-            type: 'delivery_rate',
-            source: 'btcpay',
-            window: '15m',
-            paidEvents: ['InvoiceSettled'],
-            thresholds: { min_deliveries: 3 },
-          },
-          // The signed synthetic webhook goes through the same inflating resolver as BTCPay does.
-          {
-            name: 'receiver-synthetic',
-            type: 'synthetic',
-            interval: '1s',
-            mode: 'direct',
-            targets: [`http://${host}:${oldRx.port}/btcpay/webhook`],
-            resolver: lab.badResolver,
-            signing: { scheme: 'btcpay', secret: { env: 'WEBHOOK_SECRET' } },
-            connectTimeout: '500ms',
-            responseTimeout: '500ms',
-            // 2 x a 1s interval is shorter than scrape + evaluation lag; production intervals are hours.
-            thresholds: { stale_after_seconds: 10 },
-          },
-          {
-            name: 'pay-dns',
-            type: 'dns_drift',
-            hosts: [host],
-            resolver: lab.badResolver,
-            authoritative: [lab.authoritative],
-            recordTypes: ['A'],
-            thresholds: { grace_seconds: 1 },
-          },
-        ],
-      };
+      const config = incidentConfig({ lab, host, receiverPort: oldRx.port, btcpayUrl: fake.url, storeId: fake.storeId });
       writeFileSync(join(dir, 'hookwatch.yaml'), stringify(config));
       agent = await startAgent(join(dir, 'hookwatch.yaml'), { env: { BTCPAY_API_KEY: key, WEBHOOK_SECRET } });
 

@@ -7,3 +7,4 @@ export { findBinary } from '../../test/helpers/daemons.ts';
 export { startAgent, waitFor, type AgentProcess } from '../../test/helpers/agent-process.ts';
 export { makeTestContext } from '../../test/helpers/context.ts';
 export { amAlerts, RULES_FILE, rulesWithScaledFor, startAlertmanager, startPrometheus, startSink, testAlertmanagerConfig } from '../../test/alerts-stack.ts';
+export { incidentConfig } from '../../test/helpers/incident.ts';
