@@ -22,7 +22,6 @@ import { RunLogStore } from '../scheduler/run-log.ts';
 import { statusView } from '../server/status.ts';
 import { findBinary, startAlerting, type AlertingChain } from './alerting.ts';
 
-const ROOT = PACKAGE_ROOT;
 const OLD_IP = '127.0.0.2';
 const NEW_IP = '127.0.0.3';
 const HOST = 'hooks.pay.test';
@@ -121,7 +120,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     __API_KEY_FILE__: secretFile('btcpay-api-key', apiKey),
     __WEBHOOK_SECRET_FILE__: secretFile('webhook-secret', webhookSecret),
   };
-  let yaml = readFileSync(join(ROOT, 'probes', 'demo.yaml'), 'utf8');
+  let yaml = readFileSync(join(PACKAGE_ROOT, 'probes', 'demo.yaml'), 'utf8');
   for (const [k, v] of Object.entries(fill)) yaml = yaml.split(k).join(v);
   const configFile = join(dir, 'hookwatch.yaml');
   writeFileSync(configFile, yaml);
@@ -172,7 +171,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const haveAlerting = opts.alerting !== false && findBinary('prometheus') && findBinary('prometheus-alertmanager');
   if (haveAlerting) {
     try {
-      chain = await startAlerting({ dir, root: ROOT, target: `${a.host}:${a.port}`, runbookBase: `${base}/runbooks/`, configFile });
+      chain = await startAlerting({ dir, root: PACKAGE_ROOT, target: `${a.host}:${a.port}`, runbookBase: `${base}/runbooks/`, configFile });
       out(
         `  Prometheus ${chain.promUrl} (shipped rules, every for: scaled 1m -> 1s),\n` +
           `  Alertmanager ${chain.amUrl} (shipped routes and inhibition; receivers -> a local sink)`,
@@ -294,7 +293,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   say('5. Redeliver what BTCPay gave up on, dry run first:');
   const cli = (args: string[]) =>
     new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bin', 'hookwatch.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [join(PACKAGE_ROOT, 'bin', 'hookwatch.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
