@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
+import { CLI, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
 import { freePort } from './lib/world.ts';
 
 const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 5);
@@ -88,12 +88,14 @@ try {
     rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
   };
   buildDist();
-  add('bin/hookwatch.js, production build (dist/, esbuild bundle)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
+  const flags = LAUNCHER_NODE_FLAGS.join(' ');
   add(
-    'same, NODE_OPTIONS=--max-semi-space-size=1 (smaller young generation)',
-    await series([CLI], { HOOKWATCH_FROM: 'dist', NODE_OPTIONS: '--max-semi-space-size=1' }),
+    `\`hookwatch\` as installed: production build (esbuild bundle), ${flags} from the launcher's first line`,
+    await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
   );
-  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([CLI], { HOOKWATCH_FROM: 'src' }));
+  add('same, `node bin/hookwatch.js` (no flag: V8 default young generation)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
+  add('same, --max-semi-space-size=1', await series(['--max-semi-space-size=1', CLI], { HOOKWATCH_FROM: 'dist' }));
+  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'src' }));
   const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
   const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];
   const costs = mods.map((m) => [m, importCost(m).toFixed(1)]);

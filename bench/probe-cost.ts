@@ -17,6 +17,7 @@ import {
   cpuSeconds,
   emit,
   fmt,
+  LAUNCHER_NODE_FLAGS,
   median,
   parseExposition,
   ratio,
@@ -122,7 +123,7 @@ try {
   const runOurs = async (type: string, probe: Record<string, unknown>) => {
     const out = execFileSync(
       process.execPath,
-      ['--import', 'tsx', join(BENCH_DIR, 'lib', 'drive-probe.ts'), JSON.stringify({ type, probe, runs: RUNS, rounds: ROUNDS })],
+      [...LAUNCHER_NODE_FLAGS, '--import', 'tsx', join(BENCH_DIR, 'lib', 'drive-probe.ts'), JSON.stringify({ type, probe, runs: RUNS, rounds: ROUNDS })],
       {
         encoding: 'utf8',
         timeout: 10 * 60_000,

@@ -1,4 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The flag above caps V8's young generation at 2 MiB per semi-space. Left to itself V8 grows it to 16 MiB under the
+// agent's steady stream of short-lived objects, and the old generation grows in step: at 500 probes that is about 70
+// MiB of RSS holding garbage, for no CPU saved (bench/RESULTS.md, "Memory by probe kind"). The container image's
+// entrypoint passes the same flag; `node bin/hookwatch.js` without it still works, with the larger heap.
 // Runs the production build (dist/, from `npm run build`) when it is there and up to date; in a checkout
 // without a build, or with sources edited since, runs the TypeScript sources through tsx (a dev dependency).
 // The published package ships dist/ only, so it never needs tsx.

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { missingBinaries, REQUIRE_DAEMONS } from './helpers/daemons.ts';
-import { ROOT, waitFor } from './helpers/agent-process.ts';
+import { LAUNCHER_NODE_FLAGS, ROOT, waitFor } from './helpers/agent-process.ts';
 import { blob, elfArch, elfInterpreter, imageDir, tagged, type Descriptor } from './helpers/image.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -91,7 +91,8 @@ describe.skipIf(skip)('container image', () => {
       expect(c.os).toBe('linux');
       expect(c.architecture).toBe(a);
       expect(c.config.User).toBe('65532:65532');
-      expect(c.config.Entrypoint).toEqual(['/nodejs/bin/node', '/app/bin/hookwatch.js']);
+      // The launcher's node flags, spelled out (distroless has no /usr/bin/env to read its first line).
+      expect(c.config.Entrypoint).toEqual(['/nodejs/bin/node', ...LAUNCHER_NODE_FLAGS, '/app/bin/hookwatch.js']);
       expect(c.config.Cmd).toEqual(['run', '--config.file=/etc/hookwatch/hookwatch.yaml', '--web.listen-address=:9877']);
       expect(Object.keys(c.config.ExposedPorts ?? {})).toEqual(['9877/tcp']);
       expect(c.config.Env).toContain('NODE_ENV=production');
@@ -231,7 +232,7 @@ describe.skipIf(skip)('container image', () => {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
         expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe('65532');
         expect(/^Gid:\s+(\d+)/m.exec(status)?.[1]).toBe('65532');
-        expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')[1]).toBe('/app/bin/hookwatch.js');
+        expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').slice(1, -4)).toEqual([...LAUNCHER_NODE_FLAGS, '/app/bin/hookwatch.js']);
         // The HEALTHCHECK command, run the same way.
         const hc = spawnSync('chroot', [`--userspec=${user}:${user}`, r, ...configs.amd64!.config.Entrypoint!.slice(0, 1), '/app/healthcheck.mjs'], {
           env: { HOOKWATCH_HEALTH_URL: `http://127.0.0.1:${port}/-/healthy`, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },

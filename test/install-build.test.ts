@@ -3,10 +3,10 @@
 // Exercised on a scratch copy of the bin with stand-in entry points that say which one ran.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ROOT } from './helpers/agent-process.ts';
+import { delimiter, dirname, join } from 'node:path';
+import { LAUNCHER_NODE_FLAGS, ROOT } from './helpers/agent-process.ts';
 
 let dir: string;
 const run = (env: NodeJS.ProcessEnv = {}) => {
@@ -86,5 +86,21 @@ describe('bin/hookwatch.js', () => {
     const r = run();
     expect(r.code).toBe(2);
     expect(r.out).toContain('npm run build');
+  });
+
+  it('runs node with the flags of its first line when executed as a program (an installed `hookwatch`)', () => {
+    expect(LAUNCHER_NODE_FLAGS).toContain('--max-semi-space-size=2');
+    writeBuild();
+    writeFileSync(join(dir, 'dist', 'src', 'cli.js'), 'console.log(JSON.stringify(process.execArgv));\n');
+    const bin = join(dir, 'bin', 'hookwatch.js');
+    chmodSync(bin, 0o755);
+    // `env` finds node on PATH: this test's node first.
+    const r = spawnSync(bin, [], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, HOOKWATCH_FROM: 'dist', NODE_OPTIONS: '', PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual(LAUNCHER_NODE_FLAGS);
   });
 });

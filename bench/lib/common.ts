@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
-export const CLI = join(ROOT, 'bin', 'hookwatch.js');
+export { CLI, LAUNCHER_NODE_FLAGS } from '../../test/helpers/agent-process.ts';
 /** Where each benchmark leaves its JSON section for run.ts (kept between runs, so one part can be re-run). */
 export const RESULTS_DIR = process.env.HOOKWATCH_BENCH_RESULTS ?? join(BENCH_DIR, '.results');
 

@@ -1,10 +1,13 @@
 // Runs the real CLI (`node bin/hookwatch.js ...`) as a child process, as users and Prometheus see it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'bin', 'hookwatch.js');
+/** The node flags of the launcher's `#!/usr/bin/env -S node ...` line: what an installed `hookwatch` runs with. */
+export const LAUNCHER_NODE_FLAGS: string[] = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3);
 
 /** Run the CLI to completion. Asynchronous on purpose: test servers in this process must keep answering. */
 export function runCli(
@@ -12,7 +15,11 @@ export function runCli(
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...LAUNCHER_NODE_FLAGS, CLI, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -38,11 +45,15 @@ export async function startAgent(
   opts: { env?: NodeJS.ProcessEnv; extraArgs?: string[]; timeoutMs?: number; host?: string } = {},
 ): Promise<AgentProcess> {
   const host = opts.host ?? '127.0.0.1';
-  const child = spawn(process.execPath, [CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])], {
-    cwd: ROOT,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...LAUNCHER_NODE_FLAGS, CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: string[] = [];
   let buf = '';
   const url = await new Promise<string>((resolve, reject) => {
