@@ -15,6 +15,7 @@ import { MetricRegistry } from '../src/metrics/registry.ts';
 import { RunMetrics } from '../src/metrics/run-metrics.ts';
 import type { ProbeContext, ProbeResult, SourceConfig } from '../src/probe/types.ts';
 import { startFakeBtcpayStores, type FakeBtcpayStores } from '../src/sim/btcpay/stores.ts';
+import { forgetDeliveryLogs } from '../src/btcpay/shared-log.ts';
 
 const TOTAL_HISTORY = 100_000;
 const NEW_PER_MIN = 100;
@@ -90,6 +91,7 @@ async function scenario(stores: number) {
   state = new Map();
   registry = new MetricRegistry({ processMetrics: false });
   forgetDiscoveredStores();
+  forgetDeliveryLogs();
   setBudgetClock(() => clock.ms);
   const restart: Minute[] = [];
   const seen = new Set<string>();

@@ -1,21 +1,24 @@
 // Where the agent's memory goes: `hookwatch run` with N probes of one kind at a time (same targets and
-// intervals as the scale mix), RSS and V8 heap after a fixed time. Opt-in (about 4 minutes):
-//   npm run bench -- memory      (BENCH_MEMORY_SECONDS per kind, default 35)
+// intervals as the scale mix), RSS, CPU and V8 heap; and the scale mix with and without the launcher's node flags. Opt-in (about 6 minutes):
+//   npm run bench -- memory      (BENCH_MEMORY_SECONDS per kind, default 40)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { emit, parseExposition, rssTree, sleep, table } from './lib/common.ts';
+import { cpuSeconds, emit, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
 import { MIX, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
-const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 35);
-const CASES: Array<[string, number]> = [
+const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 40);
+const CASES: Array<[string, number, string[]?]> = [
   ['http', 1],
   ['http', 500],
   ['dns_drift', 500],
   ['synthetic', 200],
   ['delivery_rate', 100],
   ['paid_latency', 100],
+  ['mixed', 500],
+  // The same without the launcher's node flags: what they buy.
+  ['mixed', 500, []],
 ];
 const started = Date.now();
 const world = await startWorld();
@@ -25,25 +28,48 @@ const rows: Array<Array<string>> = [];
 const data: Array<Record<string, unknown>> = [];
 let idleHeap = NaN;
 try {
-  for (const [type, n] of CASES) {
-    MIX.splice(0, MIX.length, ...all.filter((m) => m.type === type).map((m) => ({ ...m, share: 1 })));
+  for (const [type, n, nodeFlags] of CASES) {
+    MIX.splice(0, MIX.length, ...(type === 'mixed' ? all : all.filter((m) => m.type === type).map((m) => ({ ...m, share: 1 }))));
     const cfg = join(dir, `${type}-${n}.yaml`);
     writeMixedConfig(cfg, world, n);
-    const a = await startAgent(cfg, { env: world.env, timeoutMs: 60_000 });
+    const a = await startAgent(cfg, { env: world.env, timeoutMs: 60_000, ...(nodeFlags ? { nodeFlags } : {}) });
+    const flags = (nodeFlags ?? LAUNCHER_NODE_FLAGS).join(' ') || 'none (V8 defaults)';
     try {
-      await sleep(SECONDS * 1000);
+      // Warm-up for the first half; then RSS once a second (it saws with garbage collection: median and max).
+      await sleep((SECONDS * 1000) / 2);
+      const cpu0 = cpuSeconds(a.child.pid!);
+      const t0 = Date.now();
+      const samples: number[] = [];
+      for (let i = 0; i < SECONDS / 2; i++) {
+        await sleep(1000);
+        samples.push(rssTree(a.child.pid!).self);
+      }
+      const cores = (cpuSeconds(a.child.pid!) - cpu0) / ((Date.now() - t0) / 1000);
       const e = parseExposition(await (await fetch(`${a.url}/metrics`)).text());
       const mib = (k: string) => (e.get(k) ?? NaN) / 2 ** 20;
       const r = {
         type,
         probes: n,
-        rss: rssTree(a.child.pid!).self,
+        nodeFlags: flags,
+        rss: median(samples),
+        rssMax: Math.max(...samples),
+        cpuCores: cores,
         heapUsed: mib('nodejs_heap_size_used_bytes'),
         heapTotal: mib('nodejs_heap_size_total_bytes'),
       };
       if (n === 1) idleHeap = r.heapUsed;
       data.push(r);
-      rows.push([type, String(n), r.rss.toFixed(1), r.heapUsed.toFixed(1), r.heapTotal.toFixed(1), n > 1 ? ((r.heapUsed - idleHeap) / n).toFixed(3) : '—']);
+      rows.push([
+        type === 'mixed' ? 'mixed (scale mix)' : type,
+        String(n),
+        flags,
+        r.rss.toFixed(1),
+        r.rssMax.toFixed(1),
+        r.cpuCores.toFixed(3),
+        r.heapUsed.toFixed(1),
+        r.heapTotal.toFixed(1),
+        n > 1 && type !== 'mixed' ? ((r.heapUsed - idleHeap) / n).toFixed(3) : '—',
+      ]);
       console.log(JSON.stringify(r));
     } finally {
       await a.stop();
@@ -59,10 +85,25 @@ emit({
   order: 45,
   title: 'Memory by probe kind',
   markdown: [
-    `One kind at a time, read ${SECONDS} s after start (same targets and intervals as the scale mix; the fake BTCPay has been`,
-    'settling one invoice per second since the benchmark started, so its store holds a few hundred invoices and deliveries).',
+    `One kind at a time (and the scale mix), each agent run for ${SECONDS} s: RSS sampled once a second over the second half`,
+    '(median and max; it saws with garbage collection), CPU over the same half, heap read at the end. Same targets and',
+    'intervals as the scale mix; the fake BTCPay has been settling one invoice per second since the benchmark started, so its',
+    "store holds a few hundred invoices and deliveries. The last row is the mix without the launcher's node flags.",
     '',
-    table(['kind', 'probes', 'RSS MiB', 'heap used MiB', 'heap total MiB', 'heap MiB per probe (over 1 probe)'], rows),
+    table(
+      [
+        'kind',
+        'probes',
+        'node flags',
+        'RSS MiB (median)',
+        'RSS MiB (max)',
+        'CPU cores',
+        'heap used MiB',
+        'heap total MiB',
+        'heap MiB per probe (over 1 probe)',
+      ],
+      rows,
+    ),
   ].join('\n'),
   data: { cases: data },
   seconds: (Date.now() - started) / 1000,

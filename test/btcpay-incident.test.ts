@@ -10,6 +10,7 @@ import { BtcpayClient } from '../src/clients/btcpay/client.ts';
 import { DEFAULT_PENDING_SECONDS, planRedelivery } from '../src/commands/redeliver/plan.ts';
 import type { ProbeResult } from '../src/probe/types.ts';
 import { probeEntry, startHarness, type Harness } from './helpers/btcpay-harness.ts';
+import { forgetDeliveryLogs } from '../src/btcpay/shared-log.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -66,6 +67,7 @@ describe('incident replay', () => {
         const before = await ctxR().metricValue('webhook_deliveries_total', { outcome: 'failed' });
         rateState = new Map();
         latState = new Map();
+        forgetDeliveryLogs(); // the process's shared delivery logs go too
         await deliveryRate.run(rate, ctxR());
         await paidLatency.run(latency, ctxL());
         expect(await ctxR().metricValue('webhook_deliveries_total', { outcome: 'failed' })).toBe(before);

@@ -5,6 +5,7 @@ import { Secret } from '../../src/secret.ts';
 import { deliveryRate } from './index.ts';
 import { expectGolden } from '../../test/helpers/golden.ts';
 import { probeEntry, startHarness, until, type Harness } from '../../test/helpers/btcpay-harness.ts';
+import { forgetDeliveryLogs } from '../../src/btcpay/shared-log.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -49,6 +50,7 @@ describe('delivery_rate against a fake BTCPay', () => {
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(9);
 
     // A restart (fresh state, same registry as a stand-in for the process): the window is rebuilt, not re-counted.
+    forgetDeliveryLogs(); // the process's shared delivery logs go too
     const r3 = await deliveryRate.run(probe, (ctx = h.ctx({ state: new Map() })));
     expect(r3.details).toMatchObject({ attempts: 21, poll: { baseline: true } });
     expect(await ctx.metricValue('webhook_deliveries_total', { outcome: 'success' })).toBe(9);

@@ -15,7 +15,8 @@ import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../s
 import type { BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
-import { DeliveryTracker, outcomeOf, type PollResult, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
+import { outcomeOf, type PollResult, type TrackedDelivery } from '../../src/btcpay/tracker.ts';
+import { readerFor, type DeliveryReader } from '../../src/btcpay/shared-log.ts';
 import { redactUrl } from '../../src/redact-url.ts';
 import { checkWebhooks, MISCONFIG_CHECKS, syntheticTargets, type Check } from './webhook-checks.ts';
 import { DEFAULTS, evaluate, type DeliveryVerdict, type WindowFigures } from './evaluate.ts';
@@ -92,7 +93,7 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
 
   const nowSec = Math.floor(ctx.now() / 1000);
   const windowSec = Math.ceil((probe.window ?? DEFAULT_WINDOW_MS) / 1000);
-  const tracker = trackerOf(ctx.state);
+  const tracker = readerOf(ctx.state, src);
   const poll = await tracker.poll(
     client,
     hooks.map((h) => h.id),
@@ -144,10 +145,12 @@ async function listWebhooks(probe: Probe, client: BtcpayClient, signal: AbortSig
   return probe.webhookId ? [await getConfiguredWebhook(client, probe.webhookId, { signal })] : await client.listWebhooks({ signal });
 }
 
-function trackerOf(state: Map<string, unknown>): DeliveryTracker {
-  let tracker = state.get('tracker') as DeliveryTracker | undefined;
-  if (!tracker) state.set('tracker', (tracker = new DeliveryTracker()));
-  return tracker;
+/** The probe's reader of the store's delivery log, shared with the other probes reading it (shared-log.ts). */
+function readerOf(state: Map<string, unknown>, src: BtcpaySource): DeliveryReader {
+  const current = state.get('tracker') as DeliveryReader | undefined;
+  const reader = readerFor(src, current);
+  if (reader !== current) state.set('tracker', reader);
+  return reader;
 }
 
 function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'state' | 'log'>, src: BtcpaySource): ProbeResult {
@@ -224,6 +227,7 @@ function detailsOf(
     ...(hooks.length > MAX_DETAIL_ITEMS ? { webhooksNotShown: hooks.length - MAX_DETAIL_ITEMS } : {}),
     poll: {
       baseline: poll.baseline,
+      ...(poll.shared ? { shared: true } : {}),
       newRows: poll.fresh.length,
       listCalls: poll.listCalls,
       bodyCalls: poll.bodyCalls,

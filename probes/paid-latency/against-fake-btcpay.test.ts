@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { paidLatency } from './index.ts';
 import { expectGolden } from '../../test/helpers/golden.ts';
 import { probeEntry, startHarness, type Harness } from '../../test/helpers/btcpay-harness.ts';
+import { forgetDeliveryLogs } from '../../src/btcpay/shared-log.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -46,6 +47,7 @@ describe('paid_latency against a fake BTCPay', () => {
     // Polls and a restart do not observe the same event again.
     h.advance(60_000);
     await paidLatency.run(probe, h.ctx({ state }));
+    forgetDeliveryLogs(); // a restart: the process's shared delivery logs go too
     await paidLatency.run(probe, h.ctx({ state: new Map() }));
     expect(await observed(h, 'chain')).toBe(1);
     const text = await h.registry.registry.metrics();

@@ -18,7 +18,9 @@ import { DEFAULT_MAX_WEBHOOKS, MAX_DETAIL_ITEMS, tooManyWebhooks } from '../../s
 import type { BtcpayClient } from '../../src/clients/btcpay/client.ts';
 import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
-import type { DeliveryTracker, PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
+import type { PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
+import { readerFor } from '../../src/btcpay/shared-log.ts';
+import { sharedRead, storeKey } from '../../src/btcpay/shared-read.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { fillMeta } from './payment-methods.ts';
 import { capState, forgetOld, stateOf, type InvoiceMeta, type PaidState } from './state.ts';
@@ -110,10 +112,13 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
     return { ok: false, ...tooManyWebhooks(hooks.length, maxHooks, src.storeId), details: { storeId: src.storeId, webhooks: hooks.length } };
   for (const host of destinationHosts(hooks.map((h) => h.url))) ctx.metrics.gauge('webhook_destination_info', { destination: host }, 1);
 
-  const listed = await listPaidInvoices(client, set, nowSec, ctx);
+  const listed = await listPaidInvoices(st, src, client, set, nowSec, ctx);
   const invoices = listed.invoices.filter((i) => isPaid(i, set.rules));
-  const poll = await pollDeliveries(st, client, hooks, set, nowSec, ctx.signal);
-  const rowsByInvoice = rowsByInvoiceOf(st.tracker);
+  const poll = await pollDeliveries(st, src, client, hooks, set, nowSec, ctx.signal);
+  const hookIds = new Set(hooks.map((h) => h.id));
+  // The store's log is shared: other probes' webhooks may be in it.
+  const rows = [...st.reader!.tracker.rows.values()].filter((d) => hookIds.has(d.webhookId));
+  const rowsByInvoice = rowsByInvoiceOf(rows);
   // Both histogram series exist from the first run, for dashboards and the golden file.
   for (const method of ['chain', 'lightning'] as const) ctx.metrics.zero('paid_to_delivered_seconds', { method });
   const metaCalls = await fillMeta(client, st, invoices, ctx.signal);
@@ -132,7 +137,7 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
     windowSec: set.windowSec,
     thresholds: probe.thresholds,
     rowsByInvoice,
-    heads: retryingHeads(st.tracker.rows.values(), nowSec),
+    heads: retryingHeads(rows, nowSec),
     webhooks: hooks,
     paidEvents: set.paidEvents,
     redeliver: { configFile: ctx.config.file, probe: probe.name },
@@ -171,11 +176,24 @@ async function paidWebhooks(probe: Probe, client: BtcpayClient, paidEvents: stri
  * past the page cap the oldest invoices are left out (and said so) rather than failing every poll for good.
  * includePaymentMethods embeds each invoice's payments: no per-invoice call on 2.x servers.
  */
-async function listPaidInvoices(client: BtcpayClient, set: Settings, nowSec: number, ctx: Pick<ProbeContext, 'log' | 'signal'>) {
-  const listed = await client.listInvoicesBounded(
-    { status: paidStatuses(set.rules), startDate: nowSec - set.windowSec - set.lookbackSec, includePaymentMethods: true },
-    { signal: ctx.signal },
+async function listPaidInvoices(
+  st: PaidState,
+  src: BtcpaySource,
+  client: BtcpayClient,
+  set: Settings,
+  nowSec: number,
+  ctx: Pick<ProbeContext, 'log' | 'signal'>,
+) {
+  const status = paidStatuses(set.rules);
+  const startDate = nowSec - set.windowSec - set.lookbackSec;
+  // Other paid_latency probes on this store may have just read the same list (shared-read.ts).
+  const { value, shared } = await sharedRead(
+    `${storeKey(src)}|paid-invoices|${[status].flat().join(',')}`,
+    st.invoiceTicket,
+    { nowSec, fromSec: startDate },
+    () => client.listInvoicesBounded({ status, startDate, includePaymentMethods: true }, { signal: ctx.signal }),
   );
+  const listed = shared ? { ...value, invoices: value.invoices.filter((i) => i.createdTime >= startDate) } : value;
   if (listed.truncated)
     ctx.log.warn(
       { pages: listed.pages, pageSize: listed.pageSize },
@@ -185,18 +203,27 @@ async function listPaidInvoices(client: BtcpayClient, set: Settings, nowSec: num
 }
 
 /** Deliveries, incrementally; bodies say which invoice and event each row is. */
-async function pollDeliveries(st: PaidState, client: BtcpayClient, hooks: Webhook[], set: Settings, nowSec: number, signal: AbortSignal): Promise<PollResult> {
+async function pollDeliveries(
+  st: PaidState,
+  src: BtcpaySource,
+  client: BtcpayClient,
+  hooks: Webhook[],
+  set: Settings,
+  nowSec: number,
+  signal: AbortSignal,
+): Promise<PollResult> {
   st.coverageSec ??= nowSec - Math.max(set.windowSec + 300, set.horizonSec);
-  return st.tracker.poll(
+  st.reader = readerFor(src, st.reader);
+  return st.reader.poll(
     client,
     hooks.map((h) => h.id),
     { nowSec, windowSec: set.windowSec + 300, horizonSec: set.horizonSec, signal },
   );
 }
 
-function rowsByInvoiceOf(tracker: DeliveryTracker): Map<string, TrackedDelivery[]> {
+function rowsByInvoiceOf(rows: readonly TrackedDelivery[]): Map<string, TrackedDelivery[]> {
   const byInvoice = new Map<string, TrackedDelivery[]>();
-  for (const d of tracker.rows.values()) {
+  for (const d of rows) {
     if (typeof d.info !== 'object' || !d.info.invoiceId) continue;
     const l = byInvoice.get(d.info.invoiceId);
     if (l) l.push(d);
@@ -289,6 +316,7 @@ function detailsOf(
     poll: {
       baseline: o.baseline,
       invoices: o.invoices,
+      ...(poll.shared ? { shared: true } : {}),
       newRows: poll.fresh.length,
       listCalls: poll.listCalls,
       bodyCalls: poll.bodyCalls,

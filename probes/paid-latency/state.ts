@@ -1,6 +1,7 @@
 // What paid_latency remembers between polls of a store: the delivery tracker, payment methods per invoice, when
 // each invoice was first seen paid and which (invoice, webhook) pairs were delivered. Bounded.
-import { DeliveryTracker } from '../../src/btcpay/tracker.ts';
+import type { DeliveryReader } from '../../src/btcpay/shared-log.ts';
+import type { ShareTicket } from '../../src/btcpay/shared-read.ts';
 import { MAX_TRACKED_INVOICES } from '../../src/btcpay/limits.ts';
 import type { Method } from './evaluate.ts';
 
@@ -11,7 +12,10 @@ export interface InvoiceMeta {
 }
 
 export interface PaidState {
-  tracker: DeliveryTracker;
+  /** The store's delivery log, shared with the other probes reading it (made on the first poll). */
+  reader?: DeliveryReader;
+  /** The last shared invoice list this probe used (shared-read.ts). */
+  invoiceTicket: ShareTicket;
   permissionsOk: boolean;
   lastPollSec?: number;
   /** Oldest row time the first poll of this state read: older paid events cannot be judged. */
@@ -24,7 +28,7 @@ export interface PaidState {
 
 export function stateOf(state: Map<string, unknown>): PaidState {
   let s = state.get('paid') as PaidState | undefined;
-  if (!s) state.set('paid', (s = { tracker: new DeliveryTracker(), permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
+  if (!s) state.set('paid', (s = { invoiceTicket: {}, permissionsOk: false, meta: new Map(), firstSeen: new Map(), delivered: new Map() }));
   return s;
 }
 

@@ -17,7 +17,8 @@ import type { z } from 'zod';
 import { BtcpayError } from '../clients/btcpay/client.ts';
 import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET, type RequestBudget } from './budget.ts';
 import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
-import { DeliveryTracker } from './tracker.ts';
+import type { DeliveryTracker } from './tracker.ts';
+import { DeliveryReader } from './shared-log.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
 import { defineMetrics, withRunMetrics, type GaugeWrite, type MetricDefs, type RunMetrics } from '../metrics/run-metrics.ts';
 
@@ -99,12 +100,12 @@ function perStoreSource(s: BtcpaySource, storeId: string): BtcpaySource {
   return { ...rest, storeId, requestBudget: s.requestBudget ?? DEFAULT_MULTI_STORE_BUDGET };
 }
 
-/** The delivery trackers a probe keeps in a store's state (directly or as `.tracker` of a state object). */
+/** The delivery trackers a probe's readers use in a store's state (a reader kept directly or as `.reader` of a state object). */
 function trackersIn(state: Map<string, unknown>): DeliveryTracker[] {
   const out: DeliveryTracker[] = [];
   for (const v of state.values()) {
-    const t = v instanceof DeliveryTracker ? v : (v as { tracker?: unknown } | null)?.tracker;
-    if (t instanceof DeliveryTracker) out.push(t);
+    const r = v instanceof DeliveryReader ? v : (v as { reader?: unknown } | null)?.reader;
+    if (r instanceof DeliveryReader) out.push(r.tracker);
   }
   return out;
 }

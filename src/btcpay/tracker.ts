@@ -52,6 +52,8 @@ export interface TrackedDelivery {
   errorMessage: string | null;
   /** undefined: body not read yet; 'pruned': 409; 'unreadable': gone or not a webhook event. */
   info?: DeliveryInfo | 'pruned' | 'unreadable';
+  /** Commit order in its tracker (1, 2, …): readers sharing a tracker find what is new to them (shared-log.ts). */
+  seq?: number;
 }
 
 export interface PollOptions {
@@ -72,6 +74,11 @@ export interface PollOptions {
   maxBodyFetches?: number;
   concurrency?: number;
   signal?: AbortSignal;
+  /**
+   * Every webhook some reader of this tracker still watches (default: webhookIds). Per-webhook state (blockage,
+   * last listing) of the others is dropped; a shared tracker polled for a subset keeps the rest.
+   */
+  knownWebhookIds?: readonly string[];
 }
 
 export interface PollResult {
@@ -96,6 +103,8 @@ export interface PollResult {
   countIgnored: boolean;
   /** Rows dropped by the row cap this poll. */
   rowsDropped: number;
+  /** Another reader's poll of the same store's log, shared (shared-log.ts): no calls of this reader's own. */
+  shared?: boolean;
   /** Webhooks whose queue may still hold events, with how far back this poll read for them (unix s). */
   blocked: Array<{ webhookId: string; sinceSec: number; untilSec: number; depthCapped: boolean }>;
 }
@@ -124,6 +133,12 @@ export class DeliveryTracker {
   quiet?: QuietPolicy;
   readonly #lastListed = new Map<string, number>();
   readonly #newestRow = new Map<string, number>();
+  #seq = 0;
+
+  /** Sequence number of the last committed row (0 before any). */
+  get seq(): number {
+    return this.#seq;
+  }
 
   get baselined(): boolean {
     return this.#lastPollSec !== undefined;
@@ -154,8 +169,10 @@ export class DeliveryTracker {
       quietSkipped: 0,
     };
     const overlong0 = client.stats.overlongLists;
+    const known = new Set(o.knownWebhookIds ?? webhookIds);
+    for (const w of webhookIds) known.add(w);
     // Blockages whose rows have all had time to land are over.
-    for (const [wid, b] of this.#blocked) if (o.nowSec > b.untilSec || !webhookIds.includes(wid)) this.#blocked.delete(wid);
+    for (const [wid, b] of this.#blocked) if (o.nowSec > b.untilSec || !known.has(wid)) this.#blocked.delete(wid);
     let lowest = cutoff;
 
     // New rows are staged and only committed to `rows` once the whole poll (lists and bodies) succeeded: a
@@ -239,12 +256,13 @@ export class DeliveryTracker {
     }
 
     // Commit: the poll succeeded.
+    for (const t of res.fresh) t.seq = ++this.#seq;
     for (const [id, t] of staged) this.rows.set(id, t);
     for (const [wid, n] of hints) this.#pageHint.set(wid, n);
     for (const wid of hints.keys()) this.#lastListed.set(wid, o.nowSec);
     for (const t of staged.values()) this.#newestRow.set(t.webhookId, Math.max(this.#newestRow.get(t.webhookId) ?? -Infinity, t.timestamp));
     for (const wid of this.#lastListed.keys()) {
-      if (webhookIds.includes(wid)) continue;
+      if (known.has(wid)) continue;
       this.#lastListed.delete(wid);
       this.#newestRow.delete(wid);
     }

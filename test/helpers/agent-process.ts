@@ -42,7 +42,7 @@ export interface AgentProcess {
 /** Start `hookwatch run` on a free loopback port; resolves once it logs its address. */
 export async function startAgent(
   configFile: string,
-  opts: { env?: NodeJS.ProcessEnv; extraArgs?: string[]; timeoutMs?: number; host?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; extraArgs?: string[]; timeoutMs?: number; host?: string; nodeFlags?: string[] } = {},
 ): Promise<AgentProcess> {
   const host = opts.host ?? '127.0.0.1';
   const child = spawn(
