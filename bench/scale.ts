@@ -187,7 +187,7 @@ const rows = results.map((r) => {
 });
 const lines = [
   `Mix: ${mix}; timeout 4 s; BTCPay probes over a 1-minute window. Targets: an HTTP server (own process), the DNS lab (nsd + unbound), a fake BTCPay`,
-  'settling one invoice per second and a receiver (both in the benchmark process). The agent is `bin/hookwatch.js run`.',
+  'settling one invoice per second and a receiver (both in the benchmark process). The agent is `bin/hookwatch.js run` with the node flags of the launcher, as an installed `hookwatch` runs.',
   `Each size: ${WARMUP_SECONDS} s warm-up, then a ${WINDOW_SECONDS} s window; /metrics scraped every 1.5 s in the window (median (min–max)).`,
   'Lag quantiles come from the `hookwatch_scheduler_lag_seconds` histogram over the window (interpolated within buckets 1, 5, 10, 50, 100, 500 ms).',
   '',
