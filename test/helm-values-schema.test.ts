@@ -15,7 +15,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { bin, missingBinaries } from './helpers/daemons.ts';
-import { ROOT, runCli } from './helpers/agent-process.ts';
+import { LAUNCHER_NODE_FLAGS, ROOT, runCli } from './helpers/agent-process.ts';
 
 const TOOLS_DIR = process.env.HOOKWATCH_TOOLS_DIR ?? join(homedir(), '.cache', 'hookwatch', 'bin');
 if (!(process.env.PATH ?? '').split(':').includes(TOOLS_DIR)) process.env.PATH = `${TOOLS_DIR}:${process.env.PATH ?? ''}`;
@@ -149,7 +149,9 @@ describe.skipIf(missingBinaries('helm'))('helm chart: image, DNS, NetworkPolicy,
     expect(pinned.imagePullSecrets).toEqual([{ name: 'registry-credentials' }]);
     // The image's own entrypoint is hookwatch: the chart passes arguments only.
     expect(pinned.containers[0].command).toBeUndefined();
-    expect(readFileSync(join(ROOT, 'deploy', 'image', 'Dockerfile'), 'utf8')).toMatch(/ENTRYPOINT \["\/nodejs\/bin\/node", "\/app\/bin\/hookwatch\.js"\]/);
+    // ...with the launcher's node flags (the chart sets no NODE_OPTIONS of its own).
+    const entrypoint = JSON.stringify(['/nodejs/bin/node', ...LAUNCHER_NODE_FLAGS, '/app/bin/hookwatch.js']).replaceAll(',', ', ');
+    expect(readFileSync(join(ROOT, 'deploy', 'image', 'Dockerfile'), 'utf8')).toContain(`ENTRYPOINT ${entrypoint}`);
   });
 
   it('mirrors dnsPolicy and dnsConfig when set, and leaves the cluster default otherwise', () => {
