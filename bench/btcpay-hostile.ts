@@ -12,6 +12,7 @@ import { createLogger } from '../src/log.ts';
 import { MetricRegistry } from '../src/metrics/registry.ts';
 import { RunMetrics } from '../src/metrics/run-metrics.ts';
 import type { ProbeContext } from '../src/probe/types.ts';
+import { forgetDeliveryLogs, type DeliveryReader } from '../src/btcpay/shared-log.ts';
 
 const SECONDS = Number(process.argv[2] ?? 20);
 const STORE = 'HostileStore';
@@ -69,6 +70,8 @@ const probe = {
 
 async function run(s: typeof scenario) {
   scenario = s;
+  // Each scenario as a fresh agent process: no delivery log shared from the previous one.
+  forgetDeliveryLogs();
   const registry = new MetricRegistry({ processMetrics: false });
   const state = new Map<string, unknown>();
   const ctx = (): ProbeContext => ({
@@ -91,7 +94,7 @@ async function run(s: typeof scenario) {
     nowSec += 60;
   }
   clearInterval(timer);
-  const tracker = state.get('tracker') as { rows: Map<string, unknown> } | undefined;
+  const reader = state.get('tracker') as DeliveryReader | undefined;
   const t0 = performance.now();
   const text = await registry.exposition();
   const scrapeMs = performance.now() - t0;
@@ -101,7 +104,7 @@ async function run(s: typeof scenario) {
     polls,
     peakRssMB: Math.round(peak / 2 ** 20),
     endRssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-    rowsKept: tracker?.rows.size ?? 0,
+    rowsKept: reader?.tracker.rows.size ?? 0,
     series,
     scrapeMs: Number(scrapeMs.toFixed(1)),
     resultBytes: JSON.stringify(last ?? {}).length,
