@@ -94,7 +94,7 @@ async function run(s: typeof scenario) {
     nowSec += 60;
   }
   clearInterval(timer);
-  const reader = state.get('tracker') as DeliveryReader | undefined;
+  const reader = state.get('reader') as DeliveryReader | undefined;
   const t0 = performance.now();
   const text = await registry.exposition();
   const scrapeMs = performance.now() - t0;

@@ -147,9 +147,9 @@ async function listWebhooks(probe: Probe, client: BtcpayClient, signal: AbortSig
 
 /** The probe's reader of the store's delivery log, shared with the other probes reading it (shared-log.ts). */
 function readerOf(state: Map<string, unknown>, src: BtcpaySource): DeliveryReader {
-  const current = state.get('tracker') as DeliveryReader | undefined;
+  const current = state.get('reader') as DeliveryReader | undefined;
   const reader = readerFor(src, current);
-  if (reader !== current) state.set('tracker', reader);
+  if (reader !== current) state.set('reader', reader);
   return reader;
 }
 

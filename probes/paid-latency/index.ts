@@ -6,7 +6,7 @@ import { perStore } from '../../src/btcpay/stores.ts';
 import { z } from 'zod';
 import { defineProbe, type ProbeContext, type ProbeResult } from '../../src/probe/types.ts';
 import { duration } from '../../src/config/schema-helpers.ts';
-import { btcpaySource, clientFromSource, type BtcpaySource } from '../../src/btcpay/source.ts';
+import { btcpaySource, clientFromSource, sourceKey, type BtcpaySource } from '../../src/btcpay/source.ts';
 import { destinationHosts } from '../../src/btcpay/destinations.ts';
 import { POLICIES } from '../../src/btcpay/permissions.ts';
 import { missingForSource, pollFailure } from '../../src/btcpay/permission-check.ts';
@@ -20,7 +20,7 @@ import type { Invoice, Webhook } from '../../src/clients/btcpay/schemas.ts';
 import type { MetricSet } from '../../src/metrics/run-metrics.ts';
 import type { PollResult, TrackedDelivery } from '../../src/btcpay/tracker.ts';
 import { readerFor } from '../../src/btcpay/shared-log.ts';
-import { sharedRead, storeKey } from '../../src/btcpay/shared-read.ts';
+import { sharedRead } from '../../src/btcpay/shared-read.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { fillMeta } from './payment-methods.ts';
 import { capState, forgetOld, stateOf, type InvoiceMeta, type PaidState } from './state.ts';
@@ -188,7 +188,7 @@ async function listPaidInvoices(
   const startDate = nowSec - set.windowSec - set.lookbackSec;
   // Other paid_latency probes on this store may have just read the same list (shared-read.ts).
   const { value, shared } = await sharedRead(
-    `${storeKey(src)}|paid-invoices|${[status].flat().join(',')}`,
+    `${sourceKey(src, src.storeId)}|paid-invoices|${[status].flat().join(',')}`,
     st.invoiceTicket,
     { nowSec, fromSec: startDate },
     () => client.listInvoicesBounded({ status, startDate, includePaymentMethods: true }, { signal: ctx.signal }),

@@ -1,4 +1,4 @@
-// What paid_latency remembers between polls of a store: the delivery tracker, payment methods per invoice, when
+// What paid_latency remembers between polls of a store: its reader of the store's delivery log, payment methods per invoice, when
 // each invoice was first seen paid and which (invoice, webhook) pairs were delivered. Bounded.
 import type { DeliveryReader } from '../../src/btcpay/shared-log.ts';
 import type { ShareTicket } from '../../src/btcpay/shared-read.ts';

@@ -4,19 +4,17 @@
 //
 //  - one DeliveryTracker per store holds the rows; each probe has a DeliveryReader with its own cursor (the row
 //    commit sequence it has consumed), so "fresh" rows, and a reader's first-poll baseline, stay per probe;
-//  - a reader's poll joins one already under way, or takes the result of one that finished less than maxAgeSec ago
+//  - a reader's poll joins one already under way, or takes the result of one that finished less than DEFAULT_SHARE_SEC ago
 //    and started after this reader's previous poll; otherwise it polls (one poll at a time per tracker);
 //  - the shared poll keeps what the widest reader needs: the longest window and horizon, bodies if any reader
 //    reads them, and the per-webhook state of every webhook some recent reader watches;
 //  - a poll runs until every reader waiting for it has given up (its own abort signal), not just the first;
 //  - bounded: logs unused for LOG_IDLE_MS are dropped, and at most MAX_LOGS are kept (least recently used first).
 import { BtcpayError, type BtcpayClient } from '../clients/btcpay/client.ts';
-import type { BtcpaySource } from './source.ts';
-import { DEFAULT_SHARE_SEC as SHARE_SEC, forgetSharedReads, storeKey } from './shared-read.ts';
+import { sourceKey, type BtcpaySource } from './source.ts';
+import { DEFAULT_SHARE_SEC, forgetSharedReads } from './shared-read.ts';
 import { DeliveryTracker, type PollOptions, type PollResult, type TrackedDelivery } from './tracker.ts';
 
-/** A reader's view of a poll is reused by others for at most this long (s). */
-export { DEFAULT_SHARE_SEC } from './shared-read.ts';
 const LOG_IDLE_MS = 3 * 3600_000;
 const MAX_LOGS = 20_000;
 /** A reader not heard from for this long no longer widens the shared poll. */
@@ -52,8 +50,6 @@ export class SharedDeliveryLog {
   #tail: Promise<unknown> = Promise.resolve();
   readonly #wants = new Map<DeliveryReader, Want>();
 
-  constructor(readonly key: string) {}
-
   reader(): DeliveryReader {
     return new DeliveryReader(this);
   }
@@ -72,7 +68,7 @@ export class SharedDeliveryLog {
     for (const [k, w] of this.#wants) if (o.nowSec - w.atSec > WANT_TTL_SEC) this.#wants.delete(k);
     const covers = (p: Poll) => (!bodies || p.bodies) && webhookIds.every((id) => p.ids.has(id));
     const last = this.#last;
-    const fresh = last && last.no > r.lastPoll && covers(last) && (!last.done || o.nowSec - last.atSec <= (o.shareSec ?? SHARE_SEC));
+    const fresh = last && last.no > r.lastPoll && covers(last) && (!last.done || o.nowSec - last.atSec <= (o.shareSec ?? DEFAULT_SHARE_SEC));
     const p = fresh ? last : this.#start(client, webhookIds, o);
     return { result: await this.#join(p, o.signal), poll: p.no, reused: fresh === true };
   }
@@ -156,10 +152,6 @@ export class DeliveryReader {
     return this.log.tracker;
   }
 
-  get baselined(): boolean {
-    return this.#cursor !== undefined;
-  }
-
   /**
    * Poll the store's log (or share a poll another reader made just now) and return what is new to this reader:
    * `fresh` holds the rows of its webhooks committed since its previous poll, oldest first; `baseline` is its own
@@ -196,8 +188,8 @@ export class DeliveryReader {
 const logs = new Map<string, SharedDeliveryLog>();
 
 /** The shared log of a source's store (created on first use). */
-export function deliveryLogFor(s: BtcpaySource, storeId = s.storeId, nowMs = Date.now()): SharedDeliveryLog {
-  const key = storeKey(s, storeId);
+export function deliveryLogFor(s: BtcpaySource): SharedDeliveryLog {
+  const key = sourceKey(s, s.storeId);
   let log = logs.get(key);
   if (log) {
     // Map order is least recently used first.
@@ -205,19 +197,20 @@ export function deliveryLogFor(s: BtcpaySource, storeId = s.storeId, nowMs = Dat
     logs.set(key, log);
     return log;
   }
+  const nowMs = Date.now();
   for (const [k, l] of logs) if (nowMs - l.usedAtMs > LOG_IDLE_MS) logs.delete(k);
   while (logs.size >= MAX_LOGS) logs.delete(logs.keys().next().value!);
-  log = new SharedDeliveryLog(key);
+  log = new SharedDeliveryLog();
   logs.set(key, log);
   return log;
 }
 
 /**
- * A probe's reader for a source's store, kept in `holder[field]`: made on first use, and made anew (a new baseline)
- * when the source's url, key or store changed under it.
+ * A probe's reader of a source's store: `current` while it still reads that store's log, else a new one (a new
+ * baseline): made on first use, and anew when the source's url, key or store changed under it.
  */
-export function readerFor(s: BtcpaySource, current: DeliveryReader | undefined, storeId = s.storeId): DeliveryReader {
-  const log = deliveryLogFor(s, storeId);
+export function readerFor(s: BtcpaySource, current: DeliveryReader | undefined): DeliveryReader {
+  const log = deliveryLogFor(s);
   if (current?.log === log) return current;
   current?.close();
   return log.reader();

@@ -2,8 +2,6 @@
 // the same store list its paid invoices once per few seconds, not N times (the delivery log is shared the same way,
 // shared-log.ts). A probe never gets an answer older than the one it used last, so its own consecutive polls always
 // read BTCPay anew; a failed read is never shared; answers are held only until replaced or SHARE_KEEP_SEC old.
-import { createHash } from 'node:crypto';
-import type { BtcpaySource } from './source.ts';
 
 /** How old (s) another probe's answer may be and still be used. */
 export const DEFAULT_SHARE_SEC = 5;
@@ -25,11 +23,6 @@ interface Answer {
 
 const answers = new Map<string, Answer>();
 let answered = 0;
-
-/** Identifies a source's store: name, url, a hash of the key (the key itself is never kept) and store id. */
-export function storeKey(s: BtcpaySource, storeId = s.storeId): string {
-  return `${s.name}|${s.url}|${createHash('sha256').update(s.apiKey.reveal()).digest('hex')}|${storeId}`;
-}
 
 /**
  * `read()` unless an answer to the same `key` that reaches back to `fromSec`, at most `shareSec` old and newer than

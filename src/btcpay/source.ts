@@ -1,11 +1,25 @@
 // From a configured btcpay source to a client, and from API errors to a reason and a likely cause; shared by the
 // BTCPay probes and the redeliver command.
+import { createHash } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import type { ProbeContext, SourceConfig } from '../probe/types.ts';
 import { BtcpayClient, BtcpayError } from '../clients/btcpay/client.ts';
 import { BUDGET_CAUSE, budgetFor } from './budget.ts';
 
 export type BtcpaySource = Extract<SourceConfig, { type: 'btcpay' }>;
+
+/** sha256 of each API key, by its Secret: a source's key is computed once, not on every poll. */
+const keyHashes = new WeakMap<BtcpaySource['apiKey'], string>();
+
+/**
+ * What identifies a source for what is shared between probes (store lists, delivery logs): its name, url and a hash
+ * of its key (the key itself is never kept); with a store id, one store of it.
+ */
+export function sourceKey(s: BtcpaySource, storeId?: string): string {
+  let hash = keyHashes.get(s.apiKey);
+  if (hash === undefined) keyHashes.set(s.apiKey, (hash = createHash('sha256').update(s.apiKey.reveal()).digest('hex')));
+  return `${s.name}|${s.url}|${hash}${storeId === undefined ? '' : `|${storeId}`}`;
+}
 
 /** Look up a btcpay source by name; a readable message instead of a throw when it is missing or of another type. */
 export function btcpaySource(ctx: Pick<ProbeContext, 'source'>, name: string): BtcpaySource | string {

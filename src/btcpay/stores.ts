@@ -16,7 +16,7 @@ import type { ProbeBase, ProbeContext, ProbeKind, ProbeResult } from '../probe/t
 import type { z } from 'zod';
 import { BtcpayError } from '../clients/btcpay/client.ts';
 import { BUDGET_CAUSE, budgetFor, DEFAULT_MULTI_STORE_BUDGET, type RequestBudget } from './budget.ts';
-import { btcpaySource, clientFromSource, explainApiError, type BtcpaySource } from './source.ts';
+import { btcpaySource, clientFromSource, explainApiError, sourceKey, type BtcpaySource } from './source.ts';
 import type { DeliveryTracker } from './tracker.ts';
 import { DeliveryReader } from './shared-log.ts';
 import { listSome, MAX_DETAIL_ITEMS } from './limits.ts';
@@ -47,10 +47,6 @@ interface MultiState {
 const discovered = new Map<string, { ids: string[]; atMs: number; pending?: Promise<string[]> }>();
 const MAX_SOURCES = 256;
 
-function discoveryKey(s: BtcpaySource): string {
-  return `${s.name}|${s.url}|${createHash('sha256').update(s.apiKey.reveal()).digest('hex')}`;
-}
-
 export class TooManyStoresError extends Error {
   constructor(
     readonly source: string,
@@ -67,7 +63,7 @@ export async function storesOf(s: BtcpaySource, nowMs: number, o: { signal?: Abo
     if (s.stores.length > max) throw new TooManyStoresError(s.name, max);
     return s.stores;
   }
-  const k = discoveryKey(s);
+  const k = sourceKey(s);
   const hit = discovered.get(k);
   if (hit && nowMs - hit.atMs < (s.discoveryIntervalMs ?? DEFAULT_DISCOVERY_MS)) return hit.ids;
   if (hit?.pending) return hit.pending;
