@@ -1,5 +1,5 @@
 // Where the agent's memory goes: `hookwatch run` with N probes of one kind at a time (same targets and
-// intervals as the scale mix), RSS, CPU and V8 heap; and 500 http and the scale mix with and without the launcher's node flags. Opt-in (about 7 minutes):
+// intervals as the scale mix), RSS, CPU and V8 heap; and 500 http and the scale mix with and without the launcher's node flags. Opt-in (about 8 minutes):
 //   npm run bench -- memory      (BENCH_MEMORY_SECONDS per case, default 40)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,9 +17,10 @@ const CASES: Array<[string, number, string[]?]> = [
   ['delivery_rate', 100],
   ['paid_latency', 100],
   ['mixed', 500],
-  // Without the launcher's node flags: what they buy.
+  // Without the launcher's node flags, and with its heap flags only (optimising compilers on): what they buy.
   ['http', 500, []],
   ['mixed', 500, []],
+  ['mixed', 500, LAUNCHER_NODE_FLAGS.filter((f) => f !== '--no-opt' && f !== '--no-maglev')],
 ];
 const started = Date.now();
 const world = await startWorld();
@@ -89,7 +90,8 @@ emit({
     `One kind at a time (and the scale mix), each agent run for ${SECONDS} s: RSS sampled once a second over the second half`,
     '(median and max; it saws with garbage collection), CPU over the same half, heap read at the end. Same targets and',
     'intervals as the scale mix; the fake BTCPay has been settling one invoice per second since the benchmark started, so its',
-    "store holds a few hundred invoices and deliveries. The last two rows run without the launcher's node flags.",
+    "store holds a few hundred invoices and deliveries. The last three rows run without the launcher's node flags, then with its",
+    "heap flags only (V8's optimising compilers on): what the flags save, and what they cost in CPU.",
     '',
     table(
       [

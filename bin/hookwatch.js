@@ -1,10 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=50
-// The flags above size V8's heap for a long-running agent whose live data is small but whose probes make a steady
-// stream of short-lived objects: a 2 MiB young generation (V8 grows it to 16 MiB under allocation) and a fixed 1.5x
-// old-generation growth between full collections. Measured (bench/RESULTS.md, "Memory by probe kind" and "Start-up
-// time and idle memory"): idle 71 vs 74 MiB, 500 mixed probes 118 vs 122 MiB, no extra CPU. Neither is a cap, so a
-// bigger configuration gets a bigger heap, never an out-of-memory exit. The container image's entrypoint passes the
-// same flags; `node bin/hookwatch.js` without them still works, with V8's defaults.
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=50 --optimize-for-size --no-opt --no-maglev
+// The flags above trade CPU for memory, which suits an agent that runs beside a payment server: its live data is
+// small, most of its time is spent waiting on sockets, and it is sized by the memory it reserves. A 1 MiB young
+// generation and a fixed 1.5x old-generation growth keep the heap close to what is live; --optimize-for-size makes
+// V8 collect and compact eagerly; without the optimising compilers (--no-opt, --no-maglev) there is no optimised
+// code, deoptimisation data or compiler memory, and bytecode and baseline code run. What this buys and costs is
+// measured in bench/RESULTS.md ("Memory by probe kind", "Start-up time and idle memory"). None of them is a cap:
+// a bigger configuration gets a bigger heap, never an out-of-memory exit. The container image's entrypoint passes
+// the same flags; `node bin/hookwatch.js` without them runs with V8's defaults (less CPU, more memory).
 // Runs the production build (dist/, from `npm run build`) when it is there and up to date; in a checkout
 // without a build, or with sources edited since, runs the TypeScript sources through tsx (a dev dependency).
 // The published package ships dist/ only, so it never needs tsx.

@@ -89,7 +89,7 @@ describe('bin/hookwatch.js', () => {
   });
 
   it('runs node with the flags of its first line when executed as a program (an installed `hookwatch`)', () => {
-    expect(LAUNCHER_NODE_FLAGS).toContain('--max-semi-space-size=2');
+    expect(LAUNCHER_NODE_FLAGS).toContain('--no-opt');
     writeBuild();
     writeFileSync(join(dir, 'dist', 'src', 'cli.js'), 'console.log(JSON.stringify(process.execArgv));\n');
     const bin = join(dir, 'bin', 'hookwatch.js');

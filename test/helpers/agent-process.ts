@@ -47,7 +47,7 @@ export async function startAgent(
   const host = opts.host ?? '127.0.0.1';
   const child = spawn(
     process.execPath,
-    [...LAUNCHER_NODE_FLAGS, CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])],
+    [...(opts.nodeFlags ?? LAUNCHER_NODE_FLAGS), CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])],
     {
       cwd: ROOT,
       env: { ...process.env, ...opts.env },
