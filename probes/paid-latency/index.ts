@@ -23,7 +23,7 @@ import { readerFor } from '../../src/btcpay/shared-log.ts';
 import { sharedRead } from '../../src/btcpay/shared-read.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { fillMeta } from './payment-methods.ts';
-import { capState, forgetOld, stateOf, type InvoiceMeta, type PaidState } from './state.ts';
+import { capState, deliveredTo, forgetOld, stateOf, type PaidState, type TrackedInvoice } from './state.ts';
 import { METRICS } from './metrics.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
@@ -246,32 +246,31 @@ function pairEvents(
 ): { events: PaidEvent[]; observed: Array<{ method: Method; seconds: number }> } {
   const events: PaidEvent[] = [];
   const observed: Array<{ method: Method; seconds: number }> = [];
-  // Invoices with a delivery already paired, for the coverage test below (one pass, not one per invoice).
-  const pairedInvoices = new Set<string>();
-  for (const k of st.delivered.keys()) pairedInvoices.add(k.slice(0, k.indexOf('|')));
   for (const inv of invoices) {
     const types = paidEventTypes(inv, rules);
     const rows = (byInvoice.get(inv.id) ?? []).filter((d) => typeof d.info === 'object' && types.includes(d.info.type));
-    const meta = st.meta.get(inv.id)!;
-    if (!st.firstSeen.has(inv.id)) st.firstSeen.set(inv.id, { sec: nowSec, afterPoll: st.lastPollSec });
-    const paidSec = paidTime(inv, rows, meta, st.firstSeen.get(inv.id)!.afterPoll);
+    const t = st.invoices.get(inv.id)!;
+    if (t.firstSeenSec === undefined) {
+      t.firstSeenSec = nowSec;
+      t.afterPoll = st.lastPollSec;
+    }
+    const paidSec = paidTime(inv, rows, t);
     // Paid before the delivery log this process has read: a success may exist that we never saw, so
     // out of scope rather than a false "undelivered" after every restart.
-    if (paidSec < st.coverageSec! && !rows.length && !pairedInvoices.has(inv.id)) continue;
+    if (paidSec < st.coverageSec! && !rows.length && !t.delivered) continue;
     for (const wid of targets) {
-      const key = `${inv.id}|${wid}`;
       const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
-      let done = st.delivered.get(key);
+      let done = deliveredTo(t, wid);
       if (!done && ok) {
-        done = { sec: ok.deliveryTime, id: ok.id };
-        st.delivered.set(key, done);
-        observed.push({ method: meta.method, seconds: Math.max(0, done.sec - paidSec) });
+        done = { webhookId: wid, sec: ok.deliveryTime, id: ok.id };
+        (t.delivered ??= []).push(done);
+        observed.push({ method: t.method, seconds: Math.max(0, done.sec - paidSec) });
       }
       const ev: PaidEvent = {
         invoiceId: inv.id,
         webhookId: wid,
         status: inv.additionalStatus === 'PaidLate' ? 'Expired/PaidLate' : inv.status,
-        method: meta.method,
+        method: t.method,
         paidSec,
       };
       if (done) Object.assign(ev, { deliveredSec: done.sec, deliveryId: done.id });
@@ -338,9 +337,9 @@ function apiFailure(e: unknown, ctx: Pick<ProbeContext, 'log'>, src: BtcpaySourc
  * timestamp from any delivery body of a paid event; else, for an invoice that turned paid between two polls,
  * no earlier than the previous poll; else the last payment's receipt time, or creation for zero amounts.
  */
-function paidTime(inv: Invoice, rows: TrackedDelivery[], meta: InvoiceMeta, afterPoll: number | undefined): number {
+function paidTime(inv: Invoice, rows: TrackedDelivery[], t: TrackedInvoice): number {
   const fromEvent = rows.map((d) => (typeof d.info === 'object' ? d.info.eventTimestamp : undefined)).filter((x): x is number => x !== undefined);
   if (fromEvent.length) return Math.min(...fromEvent);
-  const base = meta.lastPaymentSec ?? inv.createdTime;
-  return afterPoll !== undefined ? Math.max(base, afterPoll) : base;
+  const base = t.lastPaymentSec ?? inv.createdTime;
+  return t.afterPoll !== undefined ? Math.max(base, t.afterPoll) : base;
 }

@@ -4,15 +4,15 @@ import { BtcpayError, type BtcpayClient } from '../../src/clients/btcpay/client.
 import type { Invoice } from '../../src/clients/btcpay/schemas.ts';
 import { forEachLimited } from '../../src/limited.ts';
 import type { Method } from './evaluate.ts';
-import type { InvoiceMeta, PaidState } from './state.ts';
+import { trackInvoice, type InvoiceMeta, type PaidState } from './state.ts';
 
 /** Payment methods once per invoice (cached): from the list, else one call each, in parallel, bounded. Returns the calls made. */
 export async function fillMeta(client: BtcpayClient, st: PaidState, invoices: Invoice[], signal: AbortSignal): Promise<number> {
   const needMeta: Invoice[] = [];
   for (const inv of invoices) {
-    if (st.meta.has(inv.id)) continue;
+    if (st.invoices.has(inv.id)) continue;
     const m = metaFromList(inv);
-    if (m) st.meta.set(inv.id, m);
+    if (m) st.invoices.set(inv.id, trackInvoice(m));
     else needMeta.push(inv);
   }
   return fetchMeta(client, st, needMeta, META_CONCURRENCY, signal);
@@ -25,10 +25,15 @@ function family(pmId: string | null | undefined): Method {
 /** Payment-method calls in flight at once on a poll that needs many (first poll after a start). */
 const META_CONCURRENCY = 8;
 
-/** Fill st.meta for `todo` with at most `concurrency` calls at once; stops at the first failure or abort. */
+/** Track `todo` in st.invoices with at most `concurrency` calls at once; stops at the first failure or abort. */
 async function fetchMeta(client: BtcpayClient, st: PaidState, todo: Invoice[], concurrency: number, signal: AbortSignal): Promise<number> {
-  const calls = await forEachLimited(todo, concurrency, async (inv) => void st.meta.set(inv.id, await invoiceMeta(client, inv, signal)), signal);
-  if (signal.aborted && todo.some((i) => !st.meta.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
+  const calls = await forEachLimited(
+    todo,
+    concurrency,
+    async (inv) => void st.invoices.set(inv.id, trackInvoice(await invoiceMeta(client, inv, signal))),
+    signal,
+  );
+  if (signal.aborted && todo.some((i) => !st.invoices.has(i.id))) throw new BtcpayError('payment methods: aborted', 'timeout');
   return calls;
 }
 
