@@ -155,22 +155,31 @@ function summarize(all: Section[]): string[] {
   const sc = get('scale');
   for (const r of (sc?.results ?? []) as Array<Record<string, any>>) {
     out.push(
-      `- ${r.probes} mixed probes: RSS ${r.rss.self.toFixed(0)} MiB, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`,
+      `- ${r.probes} mixed probes: RSS ${mib(r.rss.self)}${r.probes === 500 ? ' (target: under 100 MB)' : ''}, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`,
     );
   }
   if (sc?.soak)
     out.push(
-      `- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`,
+      `- Soak ${sc.soak.probes} probes × ${sc.soak.seconds} s: RSS ${sc.soak.rssEarly.toFixed(0)} → ${sc.soak.rssLate.toFixed(0)} MiB (${sc.soak.growthPct.toFixed(1)}%, medians of first and last thirds; target under 5%), lowest heap in use ${sc.soak.heapFloorEarly?.toFixed(0)} → ${sc.soak.heapFloorLate?.toFixed(0)} MiB, lag p99 ${sc.soak.lagP99EarlyMs.toFixed(1)} → ${sc.soak.lagP99LateMs.toFixed(1)} ms.`,
     );
   const st = get('footprint');
   if (st) {
     for (const [k, r] of Object.entries(st).filter(([k]) => k !== 'importCostMiB')) {
       out.push(
-        `- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${r.rss.median.toFixed(0)} MiB (targets 500 ms, 70 MiB).`,
+        `- ${k}: start to /-/ready ${r.ready.median.toFixed(0)} ms (${r.cpu?.median.toFixed(0)} ms CPU), idle RSS ${mib(r.rss.median)} (targets: 500 ms, 70 MB).`,
       );
     }
   }
+  const mem = get('memory');
+  for (const c of (mem?.cases ?? []) as Array<Record<string, any>>)
+    if (c.type === 'mixed' && c.nodeFlags === LAUNCHER_NODE_FLAGS.join(' '))
+      out.push(`- Memory bench, ${c.probes} mixed probes with the launcher's flags: RSS median ${mib(c.rss)}, max ${mib(c.rssMax)} (target: under 100 MB).`);
   const fl = get('faults');
   if (fl?.rows) out.push(`- Fault injection: ${(fl.rows as Array<{ held: boolean }>).filter((r) => r.held).length} of ${fl.rows.length} held (table below).`);
   return out.length ? out : ['(no sections)'];
+}
+
+/** RSS in MiB (what the tables use) and in MB (what the targets say). */
+function mib(v: number): string {
+  return `${v.toFixed(1)} MiB (${((v * 2 ** 20) / 1e6).toFixed(1)} MB)`;
 }

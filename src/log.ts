@@ -49,8 +49,8 @@ export interface LogOptions {
   format?: LogFormat;
   /** Where lines go (default stderr). Tests pass a collecting stream. */
   destination?: NodeJS.WritableStream;
-  /** Also keep lines in memory per run_id, for the HTML page's "last run log" link. */
-  sink?: (obj: Record<string, unknown>) => void;
+  /** Also keep lines in memory per run_id, for the HTML page's "last run log" link: each line as pino wrote it (JSON). */
+  sink?: (line: string) => void;
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
@@ -67,7 +67,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
         if (!line) continue;
         if (opts.sink) {
           try {
-            opts.sink(JSON.parse(line) as Record<string, unknown>);
+            opts.sink(line);
           } catch {
             /* never let the in-memory log break logging */
           }

@@ -263,7 +263,8 @@ function pairEvents(
       let done = deliveredTo(t, wid);
       if (!done && ok) {
         done = { webhookId: wid, sec: ok.deliveryTime, id: ok.id };
-        (t.delivered ??= []).push(done);
+        // A literal of exact length: push() would reserve room for 16 more.
+        t.delivered = t.delivered ? [...t.delivered, done] : [done];
         observed.push({ method: t.method, seconds: Math.max(0, done.sec - paidSec) });
       }
       const ev: PaidEvent = {
