@@ -102,7 +102,7 @@ const summary = summarize(sections);
 const doc = [
   '# hookwatch benchmark results',
   '',
-  `Written by \`npm run bench\` (bench/run.ts) at ${new Date().toISOString()} from commit ${gitRev}; this run measured ${files.join(', ')}, other sections (if any) are from earlier runs.`,
+  `Written by \`npm run bench\` (bench/run.ts) at ${new Date().toISOString()} from commit ${gitRev}; ${files.length ? `this run measured ${files.join(', ')}, other sections (if any) are from earlier runs` : 'this run measured nothing (the summary was rewritten), every section is from an earlier run'}.`,
   `Benchmarks run one after another, each in its own process, on loopback only. Wall time of this run: ${((Date.now() - t0) / 60_000).toFixed(1)} min.`,
   '',
   '## Machine and versions',
@@ -155,7 +155,7 @@ function summarize(all: Section[]): string[] {
   const sc = get('scale');
   for (const r of (sc?.results ?? []) as Array<Record<string, any>>) {
     out.push(
-      `- ${r.probes} mixed probes: RSS ${mib(r.rss.self)}${r.probes === 500 ? ' (target: under 100 MB)' : ''}, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`,
+      `- ${r.probes} mixed probes: RSS ${mib(r.rss.self)} at the end of the window, lag p99 ${r.lagP99ms.toFixed(1)} ms, /metrics ${r.scrapeMs.median.toFixed(0)} ms for ${r.metricsKiB.toFixed(0)} KiB, ${r.cpuCores.toFixed(2)} cores.`,
     );
   }
   if (sc?.soak)
