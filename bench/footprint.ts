@@ -7,11 +7,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
+import { CLI, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
 import { freePort } from './lib/world.ts';
 
-/** The launcher's flags that size the heap, without those that turn off V8's optimising compilers. */
-const HEAP_ONLY = LAUNCHER_NODE_FLAGS.filter((f) => f !== '--no-opt' && f !== '--no-maglev');
 const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 5);
 const IDLE_WAIT_MS = 5000;
 const started = Date.now();
@@ -96,7 +94,10 @@ try {
     await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
   );
   add('same, `node bin/hookwatch.js` (no flag: V8 defaults)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
-  add(`same, the launcher's heap flags only (${HEAP_ONLY.join(' ')}: optimising compilers on)`, await series([...HEAP_ONLY, CLI], { HOOKWATCH_FROM: 'dist' }));
+  add(
+    `same, the launcher's heap flags only (${LAUNCHER_HEAP_FLAGS.join(' ')}: optimising compilers on)`,
+    await series([...LAUNCHER_HEAP_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
+  );
   add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'src' }));
   const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
   const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, emit, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
+import { cpuSeconds, emit, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
 import { MIX, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
@@ -20,7 +20,7 @@ const CASES: Array<[string, number, string[]?]> = [
   // Without the launcher's node flags, and with its heap flags only (optimising compilers on): what they buy.
   ['http', 500, []],
   ['mixed', 500, []],
-  ['mixed', 500, LAUNCHER_NODE_FLAGS.filter((f) => f !== '--no-opt' && f !== '--no-maglev')],
+  ['mixed', 500, LAUNCHER_HEAP_FLAGS],
 ];
 const started = Date.now();
 const world = await startWorld();
