@@ -1,6 +1,8 @@
 // Run history: state and since when, last OK, a bounded strip, and the transitions `run` logs.
 import { describe, expect, it } from 'vitest';
-import { RunHistory, formatLasted, logTransition } from '../src/history/run-history.ts';
+import fc from 'fast-check';
+import { RunHistory, formatLasted, logTransition, type RunPoint } from '../src/history/run-history.ts';
+import { RunStrip } from '../src/history/run-strip.ts';
 import type { RunRecord } from '../src/scheduler/scheduler.ts';
 import type { ProbeResult } from '../src/probe/types.ts';
 
@@ -64,5 +66,37 @@ describe('RunHistory', () => {
       { level: 'info', o: { transition: 'FAIL->OK', failed_for: '3m 20s', failed_for_seconds: 200 }, msg: 'probe recovered' },
     ]);
     expect(formatLasted(90_061_000)).toBe('1d 1h');
+  });
+});
+
+describe('RunStrip (the history strip as numbers)', () => {
+  const point = fc.record({
+    runId: fc.oneof(fc.stringMatching(/^[0-9a-f]{8}$/), fc.string({ maxLength: 12 })),
+    at: fc.integer({ min: 0, max: 4_102_444_800_000 }),
+    ok: fc.boolean(),
+    outcome: fc.constantFrom('success', 'failure', 'timeout', 'error'),
+    severity: fc.constantFrom(null, 'page', 'ticket'),
+    durationSeconds: fc.integer({ min: 0, max: 86_400_000 }).map((ms) => ms / 1000),
+  }) as fc.Arbitrary<RunPoint>;
+
+  it('gives back exactly the last `capacity` points pushed, oldest first', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(point, { maxLength: 100 }), (capacity, points) => {
+        const strip = new RunStrip(capacity);
+        for (const p of points) strip.push(p);
+        expect(strip.points()).toEqual(points.slice(-capacity));
+        expect(strip.length).toBe(Math.min(points.length, capacity));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a hex id with leading zeros, and an odd id replaced by a hex one in the same slot', () => {
+    const strip = new RunStrip(1);
+    const p: RunPoint = { runId: 'odd id', at: 1, ok: true, outcome: 'success', severity: null, durationSeconds: 0.001 };
+    strip.push(p);
+    expect(strip.points()[0]!.runId).toBe('odd id');
+    strip.push({ ...p, runId: '00000a0f' });
+    expect(strip.points()).toEqual([{ ...p, runId: '00000a0f' }]);
   });
 });

@@ -5,6 +5,7 @@ import { paidLatency } from './index.ts';
 import { expectGolden } from '../../test/helpers/golden.ts';
 import { probeEntry, startHarness, type Harness } from '../../test/helpers/btcpay-harness.ts';
 import { forgetDeliveryLogs } from '../../src/btcpay/shared-log.ts';
+import { stateOf } from './state.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -54,6 +55,39 @@ describe('paid_latency against a fake BTCPay', () => {
     expect(text).not.toContain(a.id);
     expect(text).not.toContain(h.key);
     expectGolden(new URL('./exposition.prom', import.meta.url), text);
+  });
+
+  it('keeps only the id of an invoice delivered everywhere once it is paid before the window, and still counts it', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const probe = parse({ window: '10m' });
+    const state = new Map<string, unknown>();
+    await paidLatency.run(probe, h.ctx({ state }));
+    const delivered = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(delivered.id);
+    await h.fake.idle();
+    await h.rx.setMode({ kind: 'down' });
+    const failing = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(failing.id);
+    await h.fake.idle();
+    h.advance(60_000);
+    await paidLatency.run(probe, h.ctx({ state }));
+    const st = stateOf(state);
+    expect([...st.invoices.keys()].sort()).toEqual([delivered.id, failing.id].sort()); // in the window: full records
+    h.advance(15 * 60_000);
+    const r = await paidLatency.run(probe, h.ctx({ state }));
+    // Delivered and out of the window: only its id stays. Undelivered: judged on every poll, so its record stays.
+    expect(st.done.has(delivered.id)).toBe(true);
+    expect([...st.invoices.keys()]).toEqual([failing.id]);
+    expect(r.ok).toBe(false);
+    expect(r.details).toMatchObject({ paidEvents: 2, delivered: 1, undelivered: [{ invoiceId: failing.id }] });
+    // Later polls count the done invoice without a record, and the verdict is the same.
+    h.advance(60_000);
+    const again = await paidLatency.run(probe, h.ctx({ state }));
+    expect(again.details).toMatchObject({ paidEvents: 2, delivered: 1 });
+    expect(again.ok).toBe(false);
+    expect(again.reason).toMatch(/^median paid-to-delivered \d+ s > 300 s over 1 paid events; 1 paid event\(s\) undelivered/);
+    expect(st.invoices.has(delivered.id)).toBe(false);
   });
 
   it('a paid event waiting behind a delivery BTCPay is still retrying is "queued behind" it, not "never attempted"', async () => {

@@ -23,7 +23,7 @@ import { readerFor } from '../../src/btcpay/shared-log.ts';
 import { sharedRead } from '../../src/btcpay/shared-read.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { fillMeta } from './payment-methods.ts';
-import { capState, deliveredTo, forgetOld, stateOf, type PaidState, type TrackedInvoice } from './state.ts';
+import { addDelivery, capState, deliveredTo, forgetOld, markDone, stateOf, type PaidState, type TrackedInvoice } from './state.ts';
 import { METRICS } from './metrics.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
@@ -114,6 +114,8 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
 
   const listed = await listPaidInvoices(st, src, client, set, nowSec, ctx);
   const invoices = listed.invoices.filter((i) => isPaid(i, set.rules));
+  // Invoices already delivered everywhere and out of the window are only counted (state.ts, PaidState.done).
+  const open = invoices.filter((i) => !st.done.has(i.id));
   const poll = await pollDeliveries(st, src, client, hooks, set, nowSec, ctx.signal);
   const hookIds = new Set(hooks.map((h) => h.id));
   // The store's log is shared: other probes' webhooks may be in it.
@@ -121,10 +123,10 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
   const rowsByInvoice = rowsByInvoiceOf(rows);
   // Both histogram series exist from the first run, for dashboards and the golden file.
   for (const method of ['chain', 'lightning'] as const) ctx.metrics.zero('paid_to_delivered_seconds', { method });
-  const metaCalls = await fillMeta(client, st, invoices, ctx.signal);
+  const metaCalls = await fillMeta(client, st, open, ctx.signal);
   // No webhook for the paid events at all: every paid invoice is undelivered, against a placeholder.
   const targets = hooks.length ? hooks.map((h) => h.id) : [NO_WEBHOOK];
-  const { events, observed } = pairEvents(st, invoices, rowsByInvoice, targets, set.rules, nowSec);
+  const { events, observed } = pairEvents(st, open, rowsByInvoice, targets, set.rules, nowSec, hooks.length ? nowSec - set.windowSec : undefined);
   // Observed once per event and webhook; a restart's first poll rebuilds without observing again.
   if (!baseline) for (const o of observed) ctx.metrics.observe('paid_to_delivered_seconds', { method: o.method }, o.seconds);
   forgetOld(st, nowSec - set.windowSec - set.lookbackSec - 3600, new Set(invoices.map((i) => i.id)));
@@ -143,7 +145,18 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
     redeliver: { configFile: ctx.config.file, probe: probe.name },
   });
   exportFigures(ctx.metrics, v);
-  const details = detailsOf(v, events, { storeId: src.storeId, windowSec: set.windowSec, hooks, poll, baseline, invoices: invoices.length, metaCalls, listed });
+  const doneEvents = (invoices.length - open.length) * targets.length;
+  const details = detailsOf(v, events, {
+    storeId: src.storeId,
+    windowSec: set.windowSec,
+    hooks,
+    poll,
+    baseline,
+    invoices: invoices.length,
+    doneEvents,
+    metaCalls,
+    listed,
+  });
   if (v.ok) return { ok: true, details };
   return { ok: false, reason: v.reason, cause: v.cause, ...(v.action ? { action: v.action } : {}), details };
 }
@@ -234,7 +247,8 @@ function rowsByInvoiceOf(rows: readonly TrackedDelivery[]): Map<string, TrackedD
 
 /**
  * Pair every (paid invoice, webhook) with its first successful delivery of a paid event type, remembered in state.
- * `observed`: the pairs delivered since the last poll, with their paid-to-delivered time.
+ * `observed`: the pairs delivered since the last poll, with their paid-to-delivered time. An invoice delivered to
+ * every target and paid before `doneBeforeSec` is marked done: later polls only count it.
  */
 function pairEvents(
   st: PaidState,
@@ -243,6 +257,7 @@ function pairEvents(
   targets: string[],
   rules: PaidRules,
   nowSec: number,
+  doneBeforeSec: number | undefined,
 ): { events: PaidEvent[]; observed: Array<{ method: Method; seconds: number }> } {
   const events: PaidEvent[] = [];
   const observed: Array<{ method: Method; seconds: number }> = [];
@@ -257,14 +272,14 @@ function pairEvents(
     const paidSec = paidTime(inv, rows, t);
     // Paid before the delivery log this process has read: a success may exist that we never saw, so
     // out of scope rather than a false "undelivered" after every restart.
-    if (paidSec < st.coverageSec! && !rows.length && !t.delivered) continue;
+    if (paidSec < st.coverageSec! && !rows.length && t.hook === undefined) continue;
+    let everywhere = true;
     for (const wid of targets) {
       const ok = rows.filter((d) => d.webhookId === wid && d.status === 'HttpSuccess').sort((a, b) => a.deliveryTime - b.deliveryTime)[0];
       let done = deliveredTo(t, wid);
       if (!done && ok) {
         done = { webhookId: wid, sec: ok.deliveryTime, id: ok.id };
-        // A literal of exact length: push() would reserve room for 16 more.
-        t.delivered = t.delivered ? [...t.delivered, done] : [done];
+        addDelivery(t, done);
         observed.push({ method: t.method, seconds: Math.max(0, done.sec - paidSec) });
       }
       const ev: PaidEvent = {
@@ -275,8 +290,10 @@ function pairEvents(
         paidSec,
       };
       if (done) Object.assign(ev, { deliveredSec: done.sec, deliveryId: done.id });
+      else everywhere = false;
       events.push(ev);
     }
+    if (everywhere && doneBeforeSec !== undefined && paidSec < doneBeforeSec) markDone(st, inv.id, t);
   }
   return { events, observed };
 }
@@ -298,6 +315,8 @@ function detailsOf(
     poll: PollResult;
     baseline: boolean;
     invoices: number;
+    /** Paid events of invoices marked done (delivered, before the window): counted, not judged again. */
+    doneEvents: number;
     metaCalls: number;
     listed: { truncated: boolean };
   },
@@ -306,8 +325,8 @@ function detailsOf(
   return {
     storeId: o.storeId,
     window: `${o.windowSec}s`,
-    paidEvents: events.length,
-    delivered: events.length - v.undelivered,
+    paidEvents: events.length + o.doneEvents,
+    delivered: events.length + o.doneEvents - v.undelivered,
     medianSeconds: v.medianSeconds ?? null,
     undelivered: v.oldestUndelivered,
     slowest: v.slowest,

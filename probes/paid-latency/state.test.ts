@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_TRACKED_INVOICES } from '../../src/btcpay/limits.ts';
-import { capState, deliveredTo, forgetOld, stateOf, trackInvoice } from './state.ts';
+import { addDelivery, capState, deliveredTo, deliveries, forgetOld, markDone, stateOf, trackInvoice } from './state.ts';
 
 function seen(sec: number) {
   const t = trackInvoice({ method: 'chain', lastPaymentSec: sec - 5 });
@@ -11,11 +11,18 @@ function seen(sec: number) {
 describe('paid_latency state', () => {
   it('gives every record one shape and finds a delivery by webhook', () => {
     const a = trackInvoice({ method: 'lightning' });
-    expect(Object.keys(a)).toEqual(['method', 'lastPaymentSec', 'firstSeenSec', 'afterPoll', 'delivered']);
+    expect(Object.keys(a)).toEqual(['method', 'lastPaymentSec', 'firstSeenSec', 'afterPoll', 'hook', 'hookSec', 'hookDelivery', 'more']);
     expect(deliveredTo(a, 'w1')).toBeUndefined();
-    a.delivered = [{ webhookId: 'w2', sec: 10, id: 'd2' }];
+    expect(deliveries(a)).toEqual([]);
+    addDelivery(a, { webhookId: 'w2', sec: 10, id: 'd2' });
     expect(deliveredTo(a, 'w2')).toEqual({ webhookId: 'w2', sec: 10, id: 'd2' });
     expect(deliveredTo(a, 'w1')).toBeUndefined();
+    expect(a.more).toBeUndefined(); // the first delivery lives in the record
+    addDelivery(a, { webhookId: 'w1', sec: 12, id: 'd1' });
+    addDelivery(a, { webhookId: 'w3', sec: 11, id: 'd3' });
+    expect(deliveredTo(a, 'w1')).toEqual({ webhookId: 'w1', sec: 12, id: 'd1' });
+    expect(deliveries(a).map((d) => d.webhookId)).toEqual(['w2', 'w1', 'w3']);
+    expect(Object.keys(a)).toHaveLength(8); // still one shape
   });
 
   it('forgets unlisted invoices whose last news is old, keeps listed ones and recent deliveries', () => {
@@ -23,11 +30,15 @@ describe('paid_latency state', () => {
     st.invoices.set('old', seen(100));
     st.invoices.set('listed', seen(100));
     const late = seen(100);
-    late.delivered = [{ webhookId: 'w', sec: 900, id: 'd' }];
+    addDelivery(late, { webhookId: 'w', sec: 900, id: 'd' });
     st.invoices.set('delivered-late', late);
+    const second = seen(100);
+    addDelivery(second, { webhookId: 'w', sec: 200, id: 'd' });
+    addDelivery(second, { webhookId: 'w2', sec: 800, id: 'd2' });
+    st.invoices.set('second-webhook-late', second);
     st.invoices.set('new', seen(900));
     forgetOld(st, 500, new Set(['listed']));
-    expect([...st.invoices.keys()].sort()).toEqual(['delivered-late', 'listed', 'new']);
+    expect([...st.invoices.keys()].sort()).toEqual(['delivered-late', 'listed', 'new', 'second-webhook-late']);
   });
 
   it('caps the records, dropping the oldest first seen', () => {
@@ -40,5 +51,25 @@ describe('paid_latency state', () => {
     for (const id of ['i0', 'i1', 'i2']) expect(st.invoices.has(id)).toBe(false);
     expect(st.invoices.has('i3')).toBe(true);
     expect(st.invoices.has(`i${n - 1}`)).toBe(true);
+  });
+
+  it('keeps a done invoice as its id and last delivery time, forgets it like a record, and caps the ids oldest first', () => {
+    const st = stateOf(new Map());
+    const t = seen(100);
+    addDelivery(t, { webhookId: 'w', sec: 300, id: 'd' });
+    st.invoices.set('a', t);
+    markDone(st, 'a', t);
+    expect(st.invoices.has('a')).toBe(false);
+    expect(st.done.get('a')).toBe(300);
+    st.done.set('listed', 100);
+    st.done.set('recent', 900);
+    forgetOld(st, 500, new Set(['listed']));
+    expect([...st.done.keys()].sort()).toEqual(['listed', 'recent']);
+    for (let i = 0; i < MAX_TRACKED_INVOICES; i++) st.done.set(`d${i}`, 1000 + i);
+    capState(st);
+    expect(st.done.size).toBe(MAX_TRACKED_INVOICES);
+    expect(st.done.has('listed')).toBe(false);
+    expect(st.done.has('recent')).toBe(false);
+    expect(st.done.has('d0')).toBe(true);
   });
 });

@@ -2,6 +2,8 @@
 // record (payment method, when it was first seen paid, its first successful delivery per webhook). One object per
 // invoice, not an entry in three maps and a string key per (invoice, webhook) pair: on a store settling an invoice a
 // second, held for the invoice lookback (24 h by default), these records are most of the probe's memory. Bounded.
+// Most stores have one webhook for paid events, so the first delivery lives in the record itself; an array of
+// further ones is made only for an invoice a second webhook delivered.
 import type { DeliveryReader } from '../../src/btcpay/shared-log.ts';
 import type { ShareTicket } from '../../src/btcpay/shared-read.ts';
 import { MAX_TRACKED_INVOICES } from '../../src/btcpay/limits.ts';
@@ -26,8 +28,12 @@ export interface TrackedInvoice {
   /** When the invoice was first seen paid, and the poll before that (it became paid after it). */
   firstSeenSec: number | undefined;
   afterPoll: number | undefined;
-  /** Undefined until a webhook delivered it (most invoices of a store have one webhook, so one entry). */
-  delivered: DeliveredPair[] | undefined;
+  /** The first webhook's first successful delivery (webhook id, its time, the delivery id): undefined until one. */
+  hook: string | undefined;
+  hookSec: number;
+  hookDelivery: string | undefined;
+  /** Deliveries by other webhooks, when there are any. */
+  more: DeliveredPair[] | undefined;
 }
 
 export interface PaidState {
@@ -41,32 +47,78 @@ export interface PaidState {
   coverageSec?: number;
   /** By invoice id: an entry exists once the invoice's payment methods are known. */
   invoices: Map<string, TrackedInvoice>;
+  /**
+   * Invoices with nothing left to judge: delivered to every webhook watched at the time, and paid before the window.
+   * Only the id stays (with its last delivery time, to forget it): on a busy store most of the lookback is such
+   * invoices, and a full record each was most of the probe's memory. A webhook added later is not judged on them.
+   */
+  done: Map<string, number>;
 }
 
 export function stateOf(state: Map<string, unknown>): PaidState {
   let s = state.get('paid') as PaidState | undefined;
-  if (!s) state.set('paid', (s = { invoiceTicket: {}, permissionsOk: false, invoices: new Map() }));
+  if (!s) state.set('paid', (s = { invoiceTicket: {}, permissionsOk: false, invoices: new Map(), done: new Map() }));
   return s;
 }
 
 /** A new record; every field set in one order, so all records share one shape. */
 export function trackInvoice(meta: InvoiceMeta): TrackedInvoice {
-  return { method: meta.method, lastPaymentSec: meta.lastPaymentSec, firstSeenSec: undefined, afterPoll: undefined, delivered: undefined };
+  return {
+    method: meta.method,
+    lastPaymentSec: meta.lastPaymentSec,
+    firstSeenSec: undefined,
+    afterPoll: undefined,
+    hook: undefined,
+    hookSec: 0,
+    hookDelivery: undefined,
+    more: undefined,
+  };
 }
 
 export function deliveredTo(t: TrackedInvoice, webhookId: string): DeliveredPair | undefined {
-  return t.delivered?.find((d) => d.webhookId === webhookId);
+  if (t.hook === webhookId) return { webhookId, sec: t.hookSec, id: t.hookDelivery! };
+  return t.more?.find((d) => d.webhookId === webhookId);
+}
+
+/** Remember a webhook's first successful delivery of the invoice (the caller checked it has none yet). */
+export function addDelivery(t: TrackedInvoice, d: DeliveredPair): void {
+  if (t.hook === undefined) {
+    t.hook = d.webhookId;
+    t.hookSec = d.sec;
+    t.hookDelivery = d.id;
+  } else {
+    // A literal of exact length: push() would reserve room for 16 more.
+    t.more = t.more ? [...t.more, d] : [d];
+  }
+}
+
+/** Every webhook's first successful delivery of the invoice. */
+export function deliveries(t: TrackedInvoice): DeliveredPair[] {
+  const first = t.hook === undefined ? [] : [{ webhookId: t.hook, sec: t.hookSec, id: t.hookDelivery! }];
+  return [...first, ...(t.more ?? [])];
 }
 
 /** The latest time a record was touched: first seen paid, or delivered. */
-function lastTouched(t: TrackedInvoice): number {
+export function lastTouched(t: TrackedInvoice): number {
   let sec = t.firstSeenSec ?? -Infinity;
-  for (const d of t.delivered ?? []) if (d.sec > sec) sec = d.sec;
+  if (t.hook !== undefined && t.hookSec > sec) sec = t.hookSec;
+  for (const d of t.more ?? []) if (d.sec > sec) sec = d.sec;
   return sec;
+}
+
+/** Keep only the id of an invoice with nothing left to judge (see PaidState.done). */
+export function markDone(st: PaidState, id: string, t: TrackedInvoice): void {
+  st.invoices.delete(id);
+  st.done.set(id, lastTouched(t));
 }
 
 /** Bound what a store with a flood of (or fresh fake) invoices can make us remember: the oldest go first. */
 export function capState(st: PaidState): void {
+  // Done ids were added in the order they were settled: the first are the oldest.
+  for (const id of st.done.keys()) {
+    if (st.done.size <= MAX_TRACKED_INVOICES) break;
+    st.done.delete(id);
+  }
   const excess = st.invoices.size - MAX_TRACKED_INVOICES;
   if (excess <= 0) return;
   const old = [...st.invoices].sort((a, b) => (a[1].firstSeenSec ?? -Infinity) - (b[1].firstSeenSec ?? -Infinity)).slice(0, excess);
@@ -76,4 +128,5 @@ export function capState(st: PaidState): void {
 /** Forget invoices no longer listed whose last news is older than `beforeSec`. */
 export function forgetOld(st: PaidState, beforeSec: number, current: Set<string>): void {
   for (const [id, t] of st.invoices) if (!current.has(id) && lastTouched(t) < beforeSec) st.invoices.delete(id);
+  for (const [id, sec] of st.done) if (!current.has(id) && sec < beforeSec) st.done.delete(id);
 }

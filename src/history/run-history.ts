@@ -2,16 +2,9 @@
 // recent runs. Kept in memory (bounded per probe): what on-call needs is "how long has this been
 // failing, and was it flapping", not an archive; Prometheus keeps the long history.
 import type { RunRecord } from '../scheduler/run-record.ts';
+import { RunStrip, type RunPoint } from './run-strip.ts';
 
-export interface RunPoint {
-  runId: string;
-  /** When the run finished (epoch ms). */
-  at: number;
-  ok: boolean;
-  outcome: RunRecord['outcome'];
-  severity: 'page' | 'ticket' | null;
-  durationSeconds: number;
-}
+export type { RunPoint } from './run-strip.ts';
 
 export interface Transition {
   probe: string;
@@ -38,6 +31,8 @@ export interface HistoryView {
 
 interface Track {
   state: 'ok' | 'failing';
+  /** The strip of recent runs (runs.ts): a few numbers per run, not an object each. */
+  recent: RunStrip;
   severity?: 'page' | 'ticket';
   /** Start of the current state at its current severity. */
   since: number;
@@ -45,7 +40,6 @@ interface Track {
   streakSince: number;
   lastOkAt?: number;
   lastFailAt?: number;
-  recent: RunPoint[];
 }
 
 export class RunHistory {
@@ -69,7 +63,7 @@ export class RunHistory {
     let t = this.#byProbe.get(probe);
     let transition: Transition | undefined;
     if (!t) {
-      t = { state: to, since: start, streakSince: start, recent: [] };
+      t = { state: to, recent: new RunStrip(this.maxRuns), since: start, streakSince: start };
       this.#byProbe.set(probe, t);
       transition = { probe, from: 'pending', to, at: rec.finishedAt };
     } else if (t.state !== to) {
@@ -93,14 +87,13 @@ export class RunHistory {
     if (ok) t.lastOkAt = rec.finishedAt;
     else t.lastFailAt = rec.finishedAt;
     t.recent.push(point);
-    if (t.recent.length > this.maxRuns) t.recent.splice(0, t.recent.length - this.maxRuns);
     return transition;
   }
 
   get(probe: string): HistoryView {
     const t = this.#byProbe.get(probe);
     if (!t) return { state: 'pending', since: null, lastOkAt: null, lastFailAt: null, recent: [] };
-    return { state: t.state, since: t.since, lastOkAt: t.lastOkAt ?? null, lastFailAt: t.lastFailAt ?? null, recent: [...t.recent] };
+    return { state: t.state, since: t.since, lastOkAt: t.lastOkAt ?? null, lastFailAt: t.lastFailAt ?? null, recent: t.recent.points() };
   }
 
   /** Forget probes no longer configured (a renamed probe starts a new history). */

@@ -43,30 +43,31 @@ export class ProbeMetrics {
     return out;
   }
 
-  #labels(name: string, labels: Labels, scope: Labels = this.scope): Labels {
-    const out = this.checkLabels(name, labels);
-    Object.assign(out, scope);
-    this.registry.track(this.probe, name, out);
-    return out;
+  #labels(name: string, labels: Labels, scope: Labels = this.scope): { full: Labels; key: string } {
+    const full = this.checkLabels(name, labels);
+    Object.assign(full, scope);
+    return { full, key: this.registry.track(this.probe, name, full) };
   }
 
   set(name: string, labels: Labels, value: number): void {
     this.setIn(this.scope, name, labels, value);
   }
 
-  /** set() for a series of another scope of this probe (a snapshot replaying a scoped view's writes). */
-  protected setIn(scope: Labels, name: string, labels: Labels, value: number): void {
-    if (!this.active()) return;
+  /** set() for a series of another scope of this probe (a snapshot replaying a scoped view's writes); returns the series' key. */
+  protected setIn(scope: Labels, name: string, labels: Labels, value: number): string | undefined {
+    if (!this.active()) return undefined;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'gauge') throw new Error(`${name} is not a gauge`);
-    (m as Gauge).set(this.#labels(name, labels, scope), value);
+    const { full, key } = this.#labels(name, labels, scope);
+    (m as Gauge).set(full, value);
+    return key;
   }
 
   inc(name: string, labels: Labels, by = 1): void {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'counter') throw new Error(`${name} is not a counter`);
-    (m as Counter).inc(this.#labels(name, labels), by);
+    (m as Counter).inc(this.#labels(name, labels).full, by);
   }
 
   /** Make a counter series exist at 0 so rate() sees its first increment. */
@@ -78,7 +79,7 @@ export class ProbeMetrics {
     if (!this.active()) return;
     const m = this.registry.metric(name);
     if (this.registry.def(name).type !== 'histogram') throw new Error(`${name} is not a histogram`);
-    (m as Histogram).observe(this.#labels(name, labels), value);
+    (m as Histogram).observe(this.#labels(name, labels).full, value);
   }
 
   /** Make a histogram series exist without an observation; one that exists is left as it is (prom-client's zero() would reset it). */

@@ -155,17 +155,25 @@ export class RunMetrics extends ProbeMetrics implements MetricSet<MetricDefs> {
     super.zero(name, this.scrubLabels(labels));
   }
 
-  /** Replace the probe's series of the declared gauge families with this run's. No-op once the probe is gone. */
+  /**
+   * Replace the probe's series of the declared gauge families with this run's: the run's values are set, then the
+   * series it did not write go. A series written again keeps its entry, so a run replaces no objects. No-op once
+   * the probe is gone.
+   */
   publish(): void {
     if (this.#discarded || !this.active()) return;
-    for (const name of this.families) this.registry.removeSeries(this.probe, name);
-    for (const g of this.#gauges.values()) this.setIn(g.scope, g.name, g.labels, g.value);
+    const written = new Set<string>();
+    for (const g of this.#gauges.values()) {
+      const key = this.setIn(g.scope, g.name, g.labels, g.value);
+      if (key !== undefined) written.add(key);
+    }
+    this.registry.removeSeries(this.probe, this.families, (_l, key) => written.has(key));
     this.#gauges.clear();
   }
 
   /** Remove every series of these families the probe has, at once (the probe's state was reset under it). */
   forgetSeries(defs: MetricDefs): void {
-    for (const name of Object.keys(defs)) this.registry.removeSeries(this.probe, name);
+    this.registry.removeSeries(this.probe, new Set(Object.keys(defs)));
   }
 
   /** Drop the snapshot; later gauge writes of this run are ignored. */

@@ -12,7 +12,8 @@ export interface RunLogLimits {
 }
 
 export class RunLogStore {
-  readonly #byRun = new Map<string, string[]>();
+  /** A run's lines: one string while it has one line (most runs log one or two), an array from the second on. */
+  readonly #byRun = new Map<string, string | string[]>();
   /** Per probe, its remembered run ids, oldest first. Map order: least recently active probe first. */
   readonly #byProbe = new Map<string, string[]>();
   readonly limits: RunLogLimits;
@@ -25,12 +26,14 @@ export class RunLogStore {
   readonly sink = (line: string): void => {
     const id = stringField(line, 'run_id');
     if (id === undefined) return;
-    let lines = this.#byRun.get(id);
-    if (!lines) {
-      this.#byRun.set(id, (lines = []));
+    const lines = this.#byRun.get(id);
+    if (lines === undefined) {
+      this.#byRun.set(id, line);
       this.#remember(stringField(line, 'probe') ?? '', id);
-    }
-    if (lines.length < this.limits.linesPerRun) lines.push(line);
+    } else if (typeof lines === 'string') {
+      // An exact-length literal: an empty array's first push reserves room for 17.
+      if (this.limits.linesPerRun > 1) this.#byRun.set(id, [lines, line]);
+    } else if (lines.length < this.limits.linesPerRun) lines.push(line);
   };
 
   #remember(probe: string, id: string): void {
@@ -48,7 +51,8 @@ export class RunLogStore {
 
   lines(runId: string): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
-    for (const l of this.#byRun.get(runId) ?? []) {
+    const kept = this.#byRun.get(runId) ?? [];
+    for (const l of typeof kept === 'string' ? [kept] : kept) {
       try {
         out.push(JSON.parse(l) as Record<string, unknown>);
       } catch {

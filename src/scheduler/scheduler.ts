@@ -16,6 +16,7 @@ import { RunLogStore } from './run-log.ts';
 import type { RunRecord } from './run-record.ts';
 import { RunHistory, logTransition, type Transition } from '../history/run-history.ts';
 import { fingerprint, type ProbeFingerprint } from './fingerprint.ts';
+import { StopSwitch } from './stop-switch.ts';
 
 /** What a run hands back, made safe to show: scrubbed, JSON-safe, with the shape /status expects. */
 /** Bounds on what one run may put in /status, the page and `once`: a hostile upstream cannot inflate them. */
@@ -66,7 +67,7 @@ interface Entry {
   /** The probe's own run promise; set until it settles, even past the timeout (no overlap ever). */
   running?: Promise<unknown>;
   /** Aborts the current run when the probe is removed or the agent stops. */
-  stop: AbortController;
+  stop: StopSwitch;
   last?: RunRecord;
   runs: number;
   skipped: number;
@@ -130,7 +131,7 @@ export class Scheduler {
         print,
         kind,
         state: prev?.state ?? new Map<string, unknown>(),
-        stop: new AbortController(),
+        stop: new StopSwitch(),
         runs: 0,
         skipped: 0,
         last: prev?.last,
@@ -156,7 +157,7 @@ export class Scheduler {
     const e = this.#entries.get(name);
     if (!e) return;
     clearTimeout(e.timer);
-    e.stop.abort(new Error('probe removed by reload'));
+    e.stop.stop(new Error('probe removed by reload'));
     this.#entries.delete(name);
     this.opts.registry.removeSeries(name);
   }
@@ -207,13 +208,11 @@ export class Scheduler {
     const log = this.opts.log.child({ probe: probe.name, type: probe.type, run_id: runId });
     const ctrl = new AbortController();
     const timeoutErr = new Error(`probe timed out after ${probe.timeoutMs / 1000}s`);
-    // The run's own signal, aborted by its timeout or by the probe's stop. Not AbortSignal.any() over the probe's
-    // long-lived stop signal: on Node 20 every such call leaves a record on that signal for as long as it lives
-    // (about 55 bytes a run, hundreds of MiB a day at 500 probes; fixed in later Node versions).
+    // The run's own signal, aborted by its timeout or by the probe's stop switch (stop-switch.ts; not a signal that
+    // AbortSignal.any() could combine: on Node 20 every such call leaves a record on the long-lived signal, about
+    // 55 bytes a run, hundreds of MiB a day at 500 probes).
     const signal = ctrl.signal;
-    const onStop = () => ctrl.abort(e.stop.signal.reason);
-    if (e.stop.signal.aborted) onStop();
-    else e.stop.signal.addEventListener('abort', onStop, { once: true });
+    const unlisten = e.stop.onStop((reason) => ctrl.abort(reason));
     const config = this.#config;
     const scrubber = new Scrubber(config.secrets);
     // Label values are scrubbed like everything else the probe emits. A run outliving its probe
@@ -272,7 +271,7 @@ export class Scheduler {
       result = { ok: false, reason: outcome === 'timeout' ? timeoutErr.message : `probe error: ${msg}` };
     } finally {
       clearTimeout(timer);
-      e.stop.signal.removeEventListener('abort', onStop);
+      unlisten();
     }
     // Upstream error text can echo request details; never let a secret through. Whatever goes wrong
     // from here on, the run is still recorded, as a failure with a reason.
@@ -345,7 +344,7 @@ export class Scheduler {
     const running: Promise<unknown>[] = [];
     for (const e of this.#entries.values()) {
       clearTimeout(e.timer);
-      e.stop.abort(new Error('agent shutting down'));
+      e.stop.stop(new Error('agent shutting down'));
       if (e.running) running.push(e.running);
     }
     let t: NodeJS.Timeout | undefined;
