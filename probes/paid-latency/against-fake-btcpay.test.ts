@@ -90,6 +90,36 @@ describe('paid_latency against a fake BTCPay', () => {
     expect(st.invoices.has(delivered.id)).toBe(false);
   });
 
+  it('probes with the same store and settings share one set of done ids; another window keeps its own', async () => {
+    h = await startHarness({ webhook: { url: 'x', specificEvents: ['InvoiceSettled'] } });
+    h.fake.updateWebhook(h.webhookId, { url: h.rx.url });
+    const [a, b, other] = [parse({ window: '10m' }), parse({ window: '10m' }), parse({ window: '5m' })];
+    const states = [new Map<string, unknown>(), new Map<string, unknown>(), new Map<string, unknown>()];
+    const runAll = async () => {
+      const out = [];
+      for (const [i, p] of [a, b, other].entries()) out.push(await paidLatency.run(p, h!.ctx({ state: states[i]! })));
+      return out;
+    };
+    await runAll();
+    const inv = h.fake.createInvoice({ amount: 10 });
+    h.fake.settleInvoice(inv.id);
+    await h.fake.idle();
+    h.advance(60_000);
+    await runAll();
+    const [sa, sb, so] = states.map((s) => stateOf(s));
+    expect(sb!.invoices.has(inv.id)).toBe(true);
+    h.advance(15 * 60_000);
+    // Only the first probe polls past the window: its mark reaches the second, whose record goes on its next poll.
+    await paidLatency.run(a, h.ctx({ state: states[0]! }));
+    expect(sa!.done).toBe(sb!.done);
+    expect(sb!.done.has(inv.id)).toBe(true);
+    expect(so!.done).not.toBe(sa!.done);
+    expect(so!.done.has(inv.id)).toBe(false);
+    const rb = await paidLatency.run(b, h.ctx({ state: states[1]! }));
+    expect(sb!.invoices.has(inv.id)).toBe(false);
+    expect(rb.details).toMatchObject({ paidEvents: 1, delivered: 1 });
+  });
+
   it('a paid event waiting behind a delivery BTCPay is still retrying is "queued behind" it, not "never attempted"', async () => {
     h = await startHarness({ fake: { clock: 'virtual' } });
     const probe = parse();

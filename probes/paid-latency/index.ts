@@ -23,7 +23,7 @@ import { readerFor } from '../../src/btcpay/shared-log.ts';
 import { sharedRead } from '../../src/btcpay/shared-read.ts';
 import { DEFAULTS, evaluate, type LatencyVerdict, type Method, type PaidEvent } from './evaluate.ts';
 import { fillMeta } from './payment-methods.ts';
-import { addDelivery, capState, deliveredTo, forgetOld, markDone, stateOf, type PaidState, type TrackedInvoice } from './state.ts';
+import { addDelivery, capState, deliveredTo, doneFor, forgetOld, markDone, stateOf, type PaidState, type TrackedInvoice } from './state.ts';
 import { METRICS } from './metrics.ts';
 
 const DEFAULT_WINDOW_MS = 60 * 60_000;
@@ -114,8 +114,14 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
 
   const listed = await listPaidInvoices(st, src, client, set, nowSec, ctx);
   const invoices = listed.invoices.filter((i) => isPaid(i, set.rules));
-  // Invoices already delivered everywhere and out of the window are only counted (state.ts, PaidState.done).
-  const open = invoices.filter((i) => !st.done.has(i.id));
+  // Invoices already delivered everywhere and out of the window are only counted (state.ts, PaidState.done); another
+  // probe with the same settings may have marked one done since this probe's last poll: its record goes.
+  const done = doneFor(st, doneSignature(src, probe, set));
+  const open: Invoice[] = [];
+  for (const i of invoices) {
+    if (!done.has(i.id)) open.push(i);
+    else st.invoices.delete(i.id);
+  }
   const poll = await pollDeliveries(st, src, client, hooks, set, nowSec, ctx.signal);
   const hookIds = new Set(hooks.map((h) => h.id));
   // The store's log is shared: other probes' webhooks may be in it.
@@ -159,6 +165,12 @@ async function watch(probe: Probe, ctx: Ctx, src: BtcpaySource, client: BtcpayCl
   });
   if (v.ok) return { ok: true, details };
   return { ok: false, reason: v.reason, cause: v.cause, ...(v.action ? { action: v.action } : {}), details };
+}
+
+/** What decides which invoices are done (state.ts, doneFor): probes that agree on all of it share one set. */
+function doneSignature(src: BtcpaySource, probe: Probe, set: Settings): string {
+  const rules = `${set.paidEvents.join(',')}|${probe.includePaidLate === false ? 'no-paid-late' : 'paid-late'}`;
+  return `${sourceKey(src, src.storeId)}|${probe.webhookId ?? '*'}|${rules}|${set.windowSec}|${set.lookbackSec}`;
 }
 
 /** Invoices and delivery logs; checked once, until BTCPay refuses a call. */

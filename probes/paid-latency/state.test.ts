@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_TRACKED_INVOICES } from '../../src/btcpay/limits.ts';
-import { addDelivery, capState, deliveredTo, deliveries, forgetOld, markDone, stateOf, trackInvoice } from './state.ts';
+import { addDelivery, capState, deliveredTo, deliveries, doneFor, forgetOld, markDone, stateOf, trackInvoice } from './state.ts';
 
 function seen(sec: number) {
   const t = trackInvoice({ method: 'chain', lastPaymentSec: sec - 5 });
@@ -71,5 +71,18 @@ describe('paid_latency state', () => {
     expect(st.done.has('listed')).toBe(false);
     expect(st.done.has('recent')).toBe(false);
     expect(st.done.has('d0')).toBe(true);
+  });
+
+  it('shares done ids by signature, and carries its own into a new signature when settings change', () => {
+    const [one, two] = [stateOf(new Map()), stateOf(new Map())];
+    one.done.set('marked-before-sharing', 50);
+    const shared = doneFor(one, 'sig-a');
+    expect(doneFor(two, 'sig-a')).toBe(shared);
+    expect(two.done.has('marked-before-sharing')).toBe(true);
+    shared.set('x', 100);
+    const moved = doneFor(two, 'sig-b');
+    expect(moved).not.toBe(shared);
+    expect([...moved.keys()].sort()).toEqual(['marked-before-sharing', 'x']);
+    expect(doneFor(stateOf(new Map()), 'sig-b')).toBe(moved);
   });
 });

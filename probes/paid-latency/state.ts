@@ -51,8 +51,33 @@ export interface PaidState {
    * Invoices with nothing left to judge: delivered to every webhook watched at the time, and paid before the window.
    * Only the id stays (with its last delivery time, to forget it): on a busy store most of the lookback is such
    * invoices, and a full record each was most of the probe's memory. A webhook added later is not judged on them.
+   * Shared by the probes that would decide them alike (doneFor).
    */
   done: Map<string, number>;
+  /** What `done` is shared by (doneFor); undefined while it is the state's own. */
+  doneKey?: string;
+}
+
+/**
+ * Done ids by what decides them: source, store, webhooks watched, paid events, window and lookback. Probes that agree
+ * on all of these mark the same invoices done, so they keep one set. Held weakly: it goes with the last probe using it.
+ */
+const sharedDone = new Map<string, WeakRef<Map<string, number>>>();
+
+/** The done set this state shares with every probe of the same `signature` (taking over what it had marked). */
+export function doneFor(st: PaidState, signature: string): Map<string, number> {
+  if (st.doneKey === signature) return st.done;
+  let done = sharedDone.get(signature)?.deref();
+  if (!done) {
+    for (const [k, ref] of sharedDone) if (!ref.deref()) sharedDone.delete(k);
+    sharedDone.set(signature, new WeakRef((done = new Map<string, number>())));
+  }
+  // Settings changed under a kept state: what it had marked is still delivered (forgetting it would bring those
+  // invoices back as undelivered once their delivery rows are pruned).
+  for (const [id, sec] of st.done) if (!done.has(id)) done.set(id, sec);
+  st.done = done;
+  st.doneKey = signature;
+  return done;
 }
 
 export function stateOf(state: Map<string, unknown>): PaidState {
