@@ -5,11 +5,11 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI, LAUNCHER_NODE_FLAGS } from '../../test/helpers/agent-process.ts';
 
+export { CLI, LAUNCHER_NODE_FLAGS };
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
-import { LAUNCHER_NODE_FLAGS } from '../../test/helpers/agent-process.ts';
-export { CLI, LAUNCHER_NODE_FLAGS } from '../../test/helpers/agent-process.ts';
 /** The launcher's flags that size the heap, without those that turn off V8's optimising compilers. */
 export const LAUNCHER_HEAP_FLAGS = LAUNCHER_NODE_FLAGS.filter((f) => f !== '--no-opt' && f !== '--no-maglev');
 /** Where each benchmark leaves its JSON section for run.ts (kept between runs, so one part can be re-run). */

@@ -117,14 +117,8 @@ export function addDelivery(t: TrackedInvoice, d: DeliveredPair): void {
   }
 }
 
-/** Every webhook's first successful delivery of the invoice. */
-export function deliveries(t: TrackedInvoice): DeliveredPair[] {
-  const first = t.hook === undefined ? [] : [{ webhookId: t.hook, sec: t.hookSec, id: t.hookDelivery! }];
-  return [...first, ...(t.more ?? [])];
-}
-
 /** The latest time a record was touched: first seen paid, or delivered. */
-export function lastTouched(t: TrackedInvoice): number {
+function lastTouched(t: TrackedInvoice): number {
   let sec = t.firstSeenSec ?? -Infinity;
   if (t.hook !== undefined && t.hookSec > sec) sec = t.hookSec;
   for (const d of t.more ?? []) if (d.sec > sec) sec = d.sec;

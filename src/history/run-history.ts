@@ -31,7 +31,7 @@ export interface HistoryView {
 
 interface Track {
   state: 'ok' | 'failing';
-  /** The strip of recent runs (runs.ts): a few numbers per run, not an object each. */
+  /** The strip of recent runs (run-strip.ts): a few numbers per run, not an object each. */
   recent: RunStrip;
   severity?: 'page' | 'ticket';
   /** Start of the current state at its current severity. */
