@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
+import { CLI, LAUNCHER_ENV, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
 import { freePort } from './lib/world.ts';
 
 const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 5);
@@ -88,17 +88,17 @@ try {
     rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
   };
   buildDist();
-  const flags = LAUNCHER_NODE_FLAGS.join(' ');
+  const flags = [...Object.entries(LAUNCHER_ENV).map(([k, v]) => `${k}=${v}`), ...LAUNCHER_NODE_FLAGS].join(' ');
   add(
     `\`hookwatch\` as installed: production build (esbuild bundle), ${flags} from the launcher's first line`,
-    await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
+    await series([...LAUNCHER_NODE_FLAGS, CLI], { ...LAUNCHER_ENV, HOOKWATCH_FROM: 'dist' }),
   );
-  add('same, `node bin/hookwatch.js` (no flag: V8 defaults)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
+  add('same, `node bin/hookwatch.js` (no flag, no environment: V8 and glibc defaults)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
   add(
     `same, the launcher's heap flags only (${LAUNCHER_HEAP_FLAGS.join(' ')}: optimising compilers on)`,
     await series([...LAUNCHER_HEAP_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
   );
-  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([...LAUNCHER_NODE_FLAGS, CLI], { HOOKWATCH_FROM: 'src' }));
+  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([...LAUNCHER_NODE_FLAGS, CLI], { ...LAUNCHER_ENV, HOOKWATCH_FROM: 'src' }));
   const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
   const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];
   const costs = mods.map((m) => [m, importCost(m).toFixed(1)]);

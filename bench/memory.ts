@@ -4,12 +4,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, emit, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
+import { cpuSeconds, emit, LAUNCHER_ENV, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
 import { MIX, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
 const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 40);
-const CASES: Array<[string, number, string[]?]> = [
+// [kind, probes, node flags (default: the launcher's), environment on top of the launcher's]
+const CASES: Array<[string, number, string[]?, NodeJS.ProcessEnv?]> = [
   ['http', 1],
   ['http', 500],
   ['dns_drift', 500],
@@ -17,7 +18,9 @@ const CASES: Array<[string, number, string[]?]> = [
   ['delivery_rate', 100],
   ['paid_latency', 100],
   ['mixed', 500],
-  // Without the launcher's node flags, and with its heap flags only (optimising compilers on): what they buy.
+  // Without the launcher's environment (glibc's dynamic mmap threshold), without its node flags, and with its
+  // heap flags only (optimising compilers on): what each buys.
+  ['mixed', 500, undefined, Object.fromEntries(Object.keys(LAUNCHER_ENV).map((k) => [k, undefined]))],
   ['http', 500, []],
   ['mixed', 500, []],
   ['mixed', 500, LAUNCHER_HEAP_FLAGS],
@@ -30,12 +33,13 @@ const rows: Array<Array<string>> = [];
 const data: Array<Record<string, unknown>> = [];
 let idleHeap = NaN;
 try {
-  for (const [type, n, nodeFlags] of CASES) {
+  for (const [type, n, nodeFlags, env] of CASES) {
     MIX.splice(0, MIX.length, ...(type === 'mixed' ? all : all.filter((m) => m.type === type).map((m) => ({ ...m, share: 1 }))));
     const cfg = join(dir, `${type}-${n}.yaml`);
     writeMixedConfig(cfg, world, n);
-    const a = await startAgent(cfg, { env: world.env, timeoutMs: 60_000, ...(nodeFlags ? { nodeFlags } : {}) });
+    const a = await startAgent(cfg, { env: { ...world.env, ...env }, timeoutMs: 60_000, ...(nodeFlags ? { nodeFlags } : {}) });
     const flags = (nodeFlags ?? LAUNCHER_NODE_FLAGS).join(' ') || 'none (V8 defaults)';
+    const settings = env ? `${flags}; without ${Object.keys(env).join(', ')} (glibc default)` : flags;
     try {
       // Warm-up for the first half; then RSS once a second (it saws with garbage collection: median and max).
       await sleep((SECONDS * 1000) / 2);
@@ -52,7 +56,7 @@ try {
       const r = {
         type,
         probes: n,
-        nodeFlags: flags,
+        nodeFlags: settings,
         rss: median(samples),
         rssMax: Math.max(...samples),
         cpuCores: cores,
@@ -64,7 +68,7 @@ try {
       rows.push([
         type === 'mixed' ? 'mixed (scale mix)' : type,
         String(n),
-        flags,
+        settings,
         r.rss.toFixed(1),
         r.rssMax.toFixed(1),
         r.cpuCores.toFixed(3),
@@ -90,8 +94,12 @@ emit({
     `One kind at a time (and the scale mix), each agent run for ${SECONDS} s: RSS sampled once a second over the second half`,
     '(median and max; it saws with garbage collection), CPU over the same half, heap read at the end. Same targets and',
     'intervals as the scale mix; the fake BTCPay has been settling one invoice per second since the benchmark started, so its',
-    "store holds a few hundred invoices and deliveries. The last three rows run without the launcher's node flags, then with its",
-    "heap flags only (V8's optimising compilers on): what the flags save, and what they cost in CPU.",
+    "store holds a few hundred invoices and deliveries. Every agent gets the launcher's environment",
+    `(${Object.entries(LAUNCHER_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}) unless its row says otherwise. The last four rows run without that`,
+    "environment, without the launcher's node flags, then with its heap flags only (V8's optimising compilers on): what each",
+    'saves, and what it costs in CPU.',
     '',
     table(
       [

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { missingBinaries, REQUIRE_DAEMONS } from './helpers/daemons.ts';
-import { LAUNCHER_NODE_FLAGS, ROOT, waitFor } from './helpers/agent-process.ts';
+import { LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, ROOT, waitFor } from './helpers/agent-process.ts';
 import { blob, elfArch, elfInterpreter, imageDir, tagged, type Descriptor } from './helpers/image.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -96,6 +96,9 @@ describe.skipIf(skip)('container image', () => {
       expect(c.config.Cmd).toEqual(['run', '--config.file=/etc/hookwatch/hookwatch.yaml', '--web.listen-address=:9877']);
       expect(Object.keys(c.config.ExposedPorts ?? {})).toEqual(['9877/tcp']);
       expect(c.config.Env).toContain('NODE_ENV=production');
+      // ...and the environment of its first line.
+      expect(Object.keys(LAUNCHER_ENV)).toContain('MALLOC_MMAP_THRESHOLD_');
+      for (const [k, v] of Object.entries(LAUNCHER_ENV)) expect(c.config.Env).toContain(`${k}=${v}`);
       const labels = c.config.Labels ?? {};
       expect(labels['org.opencontainers.image.version']).toBe(VERSION);
       expect(labels['org.opencontainers.image.title']).toBe('hookwatch');
@@ -233,6 +236,8 @@ describe.skipIf(skip)('container image', () => {
         expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe('65532');
         expect(/^Gid:\s+(\d+)/m.exec(status)?.[1]).toBe('65532');
         expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').slice(1, -4)).toEqual([...LAUNCHER_NODE_FLAGS, '/app/bin/hookwatch.js']);
+        const environ = readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
+        for (const [k, v] of Object.entries(LAUNCHER_ENV)) expect(environ).toContain(`${k}=${v}`);
         // The HEALTHCHECK command, run the same way.
         const hc = spawnSync('chroot', [`--userspec=${user}:${user}`, r, ...configs.amd64!.config.Entrypoint!.slice(0, 1), '/app/healthcheck.mjs'], {
           env: { HOOKWATCH_HEALTH_URL: `http://127.0.0.1:${port}/-/healthy`, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },

@@ -3,10 +3,10 @@
 // Exercised on a scratch copy of the bin with stand-in entry points that say which one ran.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { LAUNCHER_NODE_FLAGS, ROOT } from './helpers/agent-process.ts';
+import { LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, ROOT } from './helpers/agent-process.ts';
 
 let dir: string;
 const run = (env: NodeJS.ProcessEnv = {}) => {
@@ -88,19 +88,29 @@ describe('bin/hookwatch.js', () => {
     expect(r.out).toContain('npm run build');
   });
 
-  it('runs node with the flags of its first line when executed as a program (an installed `hookwatch`)', () => {
+  it('runs node with the flags and environment of its first line when executed as a program (an installed `hookwatch`)', () => {
     expect(LAUNCHER_NODE_FLAGS).toContain('--no-opt');
+    expect(LAUNCHER_ENV).toEqual({ MALLOC_MMAP_THRESHOLD_: '131072' });
+    // Linux (5.1 and later) reads at most 255 bytes of a script's `#!` line; a longer one would be cut silently.
+    expect(Buffer.byteLength(readFileSync(join(ROOT, 'bin', 'hookwatch.js'), 'utf8').split('\n', 1)[0]!)).toBeLessThan(256);
+    const names = JSON.stringify(Object.keys(LAUNCHER_ENV));
     writeBuild();
-    writeFileSync(join(dir, 'dist', 'src', 'cli.js'), 'console.log(JSON.stringify(process.execArgv));\n');
+    writeFileSync(join(dir, 'dist', 'src', 'cli.js'), `console.log(JSON.stringify([process.execArgv, ${names}.map((k) => process.env[k])]));\n`);
     const bin = join(dir, 'bin', 'hookwatch.js');
     chmodSync(bin, 0o755);
     // `env` finds node on PATH: this test's node first.
     const r = spawnSync(bin, [], {
       encoding: 'utf8',
       timeout: 30_000,
-      env: { ...process.env, HOOKWATCH_FROM: 'dist', NODE_OPTIONS: '', PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}` },
+      env: {
+        ...process.env,
+        MALLOC_MMAP_THRESHOLD_: undefined,
+        HOOKWATCH_FROM: 'dist',
+        NODE_OPTIONS: '',
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+      },
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout.trim())).toEqual(LAUNCHER_NODE_FLAGS);
+    expect(JSON.parse(r.stdout.trim())).toEqual([LAUNCHER_NODE_FLAGS, Object.values(LAUNCHER_ENV)]);
   });
 });

@@ -6,8 +6,15 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'bin', 'hookwatch.js');
-/** The node flags of the launcher's `#!/usr/bin/env -S node ...` line: what an installed `hookwatch` runs with. */
-export const LAUNCHER_NODE_FLAGS: string[] = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3);
+// The launcher's first line, `#!/usr/bin/env -S NAME=value ... node --flag ...`: what an installed `hookwatch` runs with.
+const SHEBANG = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/);
+const NODE_AT = SHEBANG.indexOf('node');
+/** The node flags of the launcher's first line. */
+export const LAUNCHER_NODE_FLAGS: string[] = SHEBANG.slice(NODE_AT + 1);
+/** The environment the launcher's first line sets (`env -S NAME=value`), given to every agent the tests start. */
+export const LAUNCHER_ENV: Record<string, string> = Object.fromEntries(
+  SHEBANG.slice(2, NODE_AT).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+);
 
 /** Run the CLI to completion. Asynchronous on purpose: test servers in this process must keep answering. */
 export function runCli(
@@ -17,7 +24,7 @@ export function runCli(
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...LAUNCHER_NODE_FLAGS, CLI, ...args], {
       cwd: ROOT,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...LAUNCHER_ENV, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -50,7 +57,7 @@ export async function startAgent(
     [...(opts.nodeFlags ?? LAUNCHER_NODE_FLAGS), CLI, 'run', '--config.file', configFile, '--web.listen-address', `${host}:0`, ...(opts.extraArgs ?? [])],
     {
       cwd: ROOT,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...LAUNCHER_ENV, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
