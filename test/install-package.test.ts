@@ -84,6 +84,18 @@ describe('npm package', () => {
     expect(existsSync(join(dir, 'node_modules', '.bin', 'hookwatch'))).toBe(true);
   });
 
+  it("leaves iconv-lite's code pages and mime-db's table in node_modules instead of the bundle", () => {
+    const distDir = join(dir, 'node_modules', 'hookwatch', 'dist', 'src');
+    const bundle = readdirSync(distDir)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(distDir, f), 'utf8'))
+      .join('\n');
+    expect(bundle).toContain('("iconv-lite")');
+    expect(bundle).not.toContain('windows1252');
+    expect(bundle).not.toContain('application/vnd.ms-excel');
+    expect(readdirSync(join(dir, 'node_modules'))).toEqual(expect.arrayContaining(['iconv-lite', 'mime-db']));
+  });
+
   it('check: exit 0 for a valid config, 1 with file:line and key path for an invalid one', async () => {
     const good = await run(['check', '--config.file', config('ok', okUrl)]);
     expect(good.code, good.out).toBe(0);
