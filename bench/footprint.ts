@@ -2,7 +2,7 @@
 // run (bin/hookwatch.js -> dist/, built here first), the same with V8's defaults and with the launcher's heap flags only, and the
 // TypeScript sources through tsx (development). Plus what each runtime
 // dependency adds to a bare Node process's RSS, to show where idle memory goes.
-//   node --import tsx bench/footprint.ts     (BENCH_STARTUP_REPS, default 5)
+//   node --import tsx bench/footprint.ts     (BENCH_STARTUP_REPS, default 9, in rounds)
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CLI, LAUNCHER_ENV, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
 import { freePort } from './lib/world.ts';
 
-const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 5);
+const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 9);
 const IDLE_WAIT_MS = 5000;
 const started = Date.now();
 const dir = mkdtempSync(join(tmpdir(), 'hw-bench-start-'));
@@ -52,15 +52,20 @@ async function measure(entry: string[], env: NodeJS.ProcessEnv): Promise<{ ready
   }
 }
 
-async function series(entry: string[], env: NodeJS.ProcessEnv = {}) {
-  const xs: Array<Awaited<ReturnType<typeof measure>>> = [];
-  for (let i = 0; i < REPS; i++) xs.push(await measure(entry, env));
-  return {
-    ready: spread(xs.map((x) => x.readyMs)),
-    cpu: spread(xs.map((x) => x.cpuMs)),
-    rss: spread(xs.map((x) => x.rss)),
-    children: spread(xs.map((x) => x.children)),
-  };
+/**
+ * Every entry point `REPS` times, in rounds (each entry once per round), so a change in the machine's load during the
+ * benchmark affects all rows alike instead of the ones that happened to run then.
+ */
+async function interleaved(entries: Array<{ label: string; entry: string[]; env: NodeJS.ProcessEnv }>) {
+  const xs = entries.map(() => [] as Array<Awaited<ReturnType<typeof measure>>>);
+  for (let i = 0; i < REPS; i++) for (const [k, e] of entries.entries()) xs[k]!.push(await measure(e.entry, e.env));
+  return entries.map((e, k) => ({
+    label: e.label,
+    ready: spread(xs[k]!.map((x) => x.readyMs)),
+    cpu: spread(xs[k]!.map((x) => x.cpuMs)),
+    rss: spread(xs[k]!.map((x) => x.rss)),
+    children: spread(xs[k]!.map((x) => x.children)),
+  }));
 }
 
 /**
@@ -83,28 +88,37 @@ function importCost(mod: string): number {
 try {
   const rows: Array<Array<string>> = [];
   const data: Record<string, unknown> = {};
-  const add = (label: string, r: Awaited<ReturnType<typeof series>>) => {
-    data[label] = r;
-    rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
-  };
   buildDist();
   const flags = [...Object.entries(LAUNCHER_ENV).map(([k, v]) => `${k}=${v}`), ...LAUNCHER_NODE_FLAGS].join(' ');
-  add(
-    `\`hookwatch\` as installed: production build (esbuild bundle), ${flags} from the launcher's first line`,
-    await series([...LAUNCHER_NODE_FLAGS, CLI], { ...LAUNCHER_ENV, HOOKWATCH_FROM: 'dist' }),
-  );
-  add('same, `node bin/hookwatch.js` (no flag, no environment: V8 and glibc defaults)', await series([CLI], { HOOKWATCH_FROM: 'dist' }));
-  add(
-    `same, the launcher's heap flags only (${LAUNCHER_HEAP_FLAGS.join(' ')}: optimising compilers on)`,
-    await series([...LAUNCHER_HEAP_FLAGS, CLI], { HOOKWATCH_FROM: 'dist' }),
-  );
-  add('bin/hookwatch.js from TypeScript sources (tsx, development)', await series([...LAUNCHER_NODE_FLAGS, CLI], { ...LAUNCHER_ENV, HOOKWATCH_FROM: 'src' }));
+  const dist = { HOOKWATCH_FROM: 'dist' };
+  for (const r of await interleaved([
+    {
+      label: `\`hookwatch\` as installed: production build (esbuild bundle), ${flags} from the launcher's first line`,
+      entry: [...LAUNCHER_NODE_FLAGS, CLI],
+      env: { ...LAUNCHER_ENV, ...dist },
+    },
+    { label: 'same, `node bin/hookwatch.js` (no flag, no environment: V8 and glibc defaults)', entry: [CLI], env: dist },
+    {
+      label: `same, the launcher's heap flags only (${LAUNCHER_HEAP_FLAGS.join(' ')}: optimising compilers on)`,
+      entry: [...LAUNCHER_HEAP_FLAGS, CLI],
+      env: dist,
+    },
+    {
+      label: 'bin/hookwatch.js from TypeScript sources (tsx, development)',
+      entry: [...LAUNCHER_NODE_FLAGS, CLI],
+      env: { ...LAUNCHER_ENV, HOOKWATCH_FROM: 'src' },
+    },
+  ])) {
+    const { label, ...figures } = r;
+    data[label] = figures;
+    rows.push([label, fmt(r.ready, 0), fmt(r.cpu, 0), fmt(r.rss, 1), fmt(r.children, 1)]);
+  }
   const bare = execFileSync(process.execPath, ['-e', 'console.log(process.memoryUsage().rss/1048576)'], { encoding: 'utf8' }).trim();
   const mods = ['undici', 'express', 'commander', 'pg', 'prom-client', 'pino', 'zod', 'yaml', 'bcryptjs', 'dns-packet', 'p-retry', 'tsx/esm/api'];
   const costs = mods.map((m) => [m, importCost(m).toFixed(1)]);
   data.importCostMiB = Object.fromEntries(costs);
   const markdown = [
-    `${REPS} starts each; median (min–max). One \`http\` probe; RSS read ${IDLE_WAIT_MS / 1000} s after ready.`,
+    `${REPS} starts each, in rounds (every entry point once per round); median (min–max). One \`http\` probe; RSS read ${IDLE_WAIT_MS / 1000} s after ready.`,
     '',
     table(['entry point', 'start → /-/ready ms', 'CPU ms used by then', 'idle RSS MiB', 'child processes RSS MiB'], rows),
     '',
