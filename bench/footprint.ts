@@ -7,7 +7,21 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, LAUNCHER_ENV, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, ROOT, cpuSeconds, emit, fmt, rssTree, sleep, spread, table } from './lib/common.ts';
+import {
+  CLI,
+  LAUNCHER_ENV,
+  LAUNCHER_ENV_TEXT,
+  LAUNCHER_HEAP_FLAGS,
+  LAUNCHER_NODE_FLAGS,
+  ROOT,
+  cpuSeconds,
+  emit,
+  fmt,
+  rssTree,
+  sleep,
+  spread,
+  table,
+} from './lib/common.ts';
 import { freePort } from './lib/world.ts';
 
 const REPS = Number(process.env.BENCH_STARTUP_REPS ?? 9);
@@ -89,7 +103,7 @@ try {
   const rows: Array<Array<string>> = [];
   const data: Record<string, unknown> = {};
   buildDist();
-  const flags = [...Object.entries(LAUNCHER_ENV).map(([k, v]) => `${k}=${v}`), ...LAUNCHER_NODE_FLAGS].join(' ');
+  const flags = [LAUNCHER_ENV_TEXT, ...LAUNCHER_NODE_FLAGS].join(' ');
   const dist = { HOOKWATCH_FROM: 'dist' };
   for (const r of await interleaved([
     {

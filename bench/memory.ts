@@ -4,7 +4,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, emit, LAUNCHER_ENV, LAUNCHER_HEAP_FLAGS, LAUNCHER_NODE_FLAGS, median, parseExposition, rssTree, sleep, table } from './lib/common.ts';
+import {
+  cpuSeconds,
+  emit,
+  LAUNCHER_ENV_TEXT,
+  LAUNCHER_HEAP_FLAGS,
+  LAUNCHER_NODE_FLAGS,
+  WITHOUT_LAUNCHER_ENV,
+  median,
+  parseExposition,
+  rssTree,
+  sleep,
+  table,
+} from './lib/common.ts';
 import { MIX, startWorld, writeMixedConfig } from './lib/mixed.ts';
 import { startAgent } from './lib/world.ts';
 
@@ -20,7 +32,7 @@ const CASES: Array<[string, number, string[]?, NodeJS.ProcessEnv?]> = [
   ['mixed', 500],
   // Without the launcher's environment (glibc's dynamic mmap threshold), without its node flags, and with its
   // heap flags only (optimising compilers on): what each buys.
-  ['mixed', 500, undefined, Object.fromEntries(Object.keys(LAUNCHER_ENV).map((k) => [k, undefined]))],
+  ['mixed', 500, undefined, WITHOUT_LAUNCHER_ENV],
   ['http', 500, []],
   ['mixed', 500, []],
   ['mixed', 500, LAUNCHER_HEAP_FLAGS],
@@ -95,9 +107,7 @@ emit({
     '(median and max; it saws with garbage collection), CPU over the same half, heap read at the end. Same targets and',
     'intervals as the scale mix; the fake BTCPay has been settling one invoice per second since the benchmark started, so its',
     "store holds a few hundred invoices and deliveries. Every agent gets the launcher's environment",
-    `(${Object.entries(LAUNCHER_ENV)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}) unless its row says otherwise. The last four rows run without that`,
+    `(${LAUNCHER_ENV_TEXT}) unless its row says otherwise. The last four rows run without that`,
     "environment, without the launcher's node flags, then with its heap flags only (V8's optimising compilers on): what each",
     'saves, and what it costs in CPU.',
     '',

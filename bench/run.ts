@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_DIR, CLI, LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, RESULTS_DIR, ROOT, machine, version, type Section } from './lib/common.ts';
+import { BENCH_DIR, CLI, LAUNCHER_ENV_TEXT, LAUNCHER_NODE_FLAGS, RESULTS_DIR, ROOT, machine, version, type Section } from './lib/common.ts';
 import { findBinary } from './lib/world.ts';
 
 /** Wall-time bound per benchmark (ms); the soak adds its own length to scale's. */
@@ -109,11 +109,7 @@ const doc = [
   '',
   `- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ramGiB.toFixed(1)} GiB; Linux ${m.kernel}`,
   `- Load average (1/5/15 min) at the start ${load0.map((x) => x.toFixed(2)).join(' / ')}, at the end ${load1.map((x) => x.toFixed(2)).join(' / ')}: other work on the machine shares these cores, so absolute times are noisy; ratios are measured side by side in the same run.`,
-  `- Node ${process.version}; hookwatch ${process.env.npm_package_version ?? '0.1.0'} run as \`${Object.entries(LAUNCHER_ENV)
-    .map(([k, v]) => `${k}=${v} `)
-    .join(
-      '',
-    )}node ${LAUNCHER_NODE_FLAGS.join(' ')} ${CLI.slice(ROOT.length + 1)}\` (the launcher's environment and flags; the production build in dist/, an esbuild bundle)`,
+  `- Node ${process.version}; hookwatch ${process.env.npm_package_version ?? '0.1.0'} run as \`${[LAUNCHER_ENV_TEXT, 'node', ...LAUNCHER_NODE_FLAGS].join(' ')} ${CLI.slice(ROOT.length + 1)}\` (the launcher's environment and flags; the production build in dist/, an esbuild bundle)`,
   `- blackbox_exporter: ${bb ? version(bb) : 'not installed'}`,
   `- Prometheus: ${v('prometheus')}; Alertmanager: ${v('prometheus-alertmanager')}; unbound: ${v('unbound', ['-V'])}; nsd: ${v('nsd', ['-v'])}`,
   '',

@@ -3,10 +3,10 @@
 // Exercised on a scratch copy of the bin with stand-in entry points that say which one ran.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, ROOT } from './helpers/agent-process.ts';
+import { LAUNCHER_ENV, LAUNCHER_LINE, LAUNCHER_NODE_FLAGS, ROOT, WITHOUT_LAUNCHER_ENV } from './helpers/agent-process.ts';
 
 let dir: string;
 const run = (env: NodeJS.ProcessEnv = {}) => {
@@ -92,7 +92,7 @@ describe('bin/hookwatch.js', () => {
     expect(LAUNCHER_NODE_FLAGS).toContain('--no-opt');
     expect(LAUNCHER_ENV).toEqual({ MALLOC_MMAP_THRESHOLD_: '131072' });
     // Linux (5.1 and later) reads at most 255 bytes of a script's `#!` line; a longer one would be cut silently.
-    expect(Buffer.byteLength(readFileSync(join(ROOT, 'bin', 'hookwatch.js'), 'utf8').split('\n', 1)[0]!)).toBeLessThan(256);
+    expect(Buffer.byteLength(LAUNCHER_LINE)).toBeLessThan(256);
     const names = JSON.stringify(Object.keys(LAUNCHER_ENV));
     writeBuild();
     writeFileSync(join(dir, 'dist', 'src', 'cli.js'), `console.log(JSON.stringify([process.execArgv, ${names}.map((k) => process.env[k])]));\n`);
@@ -104,7 +104,7 @@ describe('bin/hookwatch.js', () => {
       timeout: 30_000,
       env: {
         ...process.env,
-        MALLOC_MMAP_THRESHOLD_: undefined,
+        ...WITHOUT_LAUNCHER_ENV,
         HOOKWATCH_FROM: 'dist',
         NODE_OPTIONS: '',
         PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,

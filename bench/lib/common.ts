@@ -5,9 +5,13 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI, LAUNCHER_ENV, LAUNCHER_NODE_FLAGS } from '../../test/helpers/agent-process.ts';
+import { CLI, LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, WITHOUT_LAUNCHER_ENV } from '../../test/helpers/agent-process.ts';
 
-export { CLI, LAUNCHER_ENV, LAUNCHER_NODE_FLAGS };
+export { CLI, LAUNCHER_ENV, LAUNCHER_NODE_FLAGS, WITHOUT_LAUNCHER_ENV };
+/** The launcher's environment as it is written in its first line (`NAME=value ...`), for the tables. */
+export const LAUNCHER_ENV_TEXT = Object.entries(LAUNCHER_ENV)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(' ');
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = join(BENCH_DIR, '..');
 /** The launcher's flags that size the heap, without those that turn off V8's optimising compilers. */

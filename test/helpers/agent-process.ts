@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'bin', 'hookwatch.js');
-// The launcher's first line, `#!/usr/bin/env -S NAME=value ... node --flag ...`: what an installed `hookwatch` runs with.
-const SHEBANG = readFileSync(CLI, 'utf8').split('\n', 1)[0]!.split(/\s+/);
+/** The launcher's first line, `#!/usr/bin/env -S NAME=value ... node --flag ...`: what an installed `hookwatch` runs with. */
+export const LAUNCHER_LINE = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+const SHEBANG = LAUNCHER_LINE.split(/\s+/);
 const NODE_AT = SHEBANG.indexOf('node');
 /** The node flags of the launcher's first line. */
 export const LAUNCHER_NODE_FLAGS: string[] = SHEBANG.slice(NODE_AT + 1);
@@ -15,6 +16,8 @@ export const LAUNCHER_NODE_FLAGS: string[] = SHEBANG.slice(NODE_AT + 1);
 export const LAUNCHER_ENV: Record<string, string> = Object.fromEntries(
   SHEBANG.slice(2, NODE_AT).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
 );
+/** Environment entries that remove the launcher's variables from a child's environment (to run without them). */
+export const WITHOUT_LAUNCHER_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(LAUNCHER_ENV).map((k) => [k, undefined]));
 
 /** Run the CLI to completion. Asynchronous on purpose: test servers in this process must keep answering. */
 export function runCli(
